@@ -1,0 +1,24 @@
+/** Unit tests are pure and fast; integration tests run against the real Kafka and Redis
+ *  that test/support/global-setup.ts starts (or reuses when KAFKA_BROKERS/REDIS_URL are set). */
+const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
+module.exports = {
+  testTimeout: 120000,
+  projects: [
+    {
+      displayName: 'unit',
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      transform,
+      testEnvironment: 'node',
+      testEnvironmentOptions: { globalsCleanup: 'on' },
+    },
+    {
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      transform,
+      testEnvironment: 'node',
+      testEnvironmentOptions: { globalsCleanup: 'on' },
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+    },
+  ],
+};

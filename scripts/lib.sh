@@ -1,0 +1,41 @@
+# Shared helpers for the stack scripts. Sourced, not run.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Downloaded jars live outside the checkout so a fresh clone reuses them.
+CACHE_DIR="${WINCHESTER_CACHE:-$HOME/.cache/winchester}"
+# Runtime state (data dirs, logs, pid files, chosen ports) of the local stack.
+STATE_DIR="${WINCHESTER_STACK_DIR:-$REPO_ROOT/.stack}"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Prints a TCP port nobody is listening on right now.
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Reuses the port recorded in $1 when it is still free, so a restarted
+# service keeps its address; otherwise picks and records a new one.
+sticky_port() {
+  local file="$1" port
+  if [[ -f "$file" ]]; then
+    port="$(cat "$file")"
+    if ! port_open "$port"; then echo "$port"; return; fi
+  fi
+  port="$(free_port)"
+  echo "$port" >"$file"
+  echo "$port"
+}
+
+wait_for() { # wait_for <seconds> <description> <command...>
+  local deadline=$((SECONDS + $1)) what="$2"; shift 2
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what the tests need (redis-server, Kafka jars, node modules), builds, checks
+# types and style, then runs every test against a real Kafka and Redis started on demand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+npm run typecheck
+npm run lint
+npx jest --ci

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerSmoke } from './smoke';
+import { ConfigurationError } from '../config/environment';
+
+const { version } = require('../../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('winchester')
+    .description('Winchester-compatible stream processing of OpenStack notifications on Kafka and Redis')
+    .version(version)
+    .showHelpAfterError();
+  registerSmoke(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      process.stderr.write(`winchester: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).catch((error: unknown) => {
+    process.stderr.write(
+      `winchester: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  });
+}
