@@ -18,6 +18,9 @@ fi
 bash scripts/kafka.sh install
 # Reinstall node modules only when the lockfile changed since the last install.
 if [[ ! -f node_modules/.package-lock.json ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund
+  # npm 11 writes lockfiles without other platforms' optional binaries (@swc/core-*,
+  # unrs-resolver bindings) and then `npm ci` rejects them as out of sync; `npm install`
+  # installs the same locked versions.
+  npm ci --no-audit --no-fund 2>/dev/null || npm install --no-audit --no-fund
 fi
 npm run build --silent
