@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 eval "$(bash scripts/stack.sh start | sed 's/^/export /')"
-if node dist/src/cli/main.js dev --help >/dev/null 2>&1; then
+if node dist/src/cli/main.js --help | grep -q '^  dev '; then
   exec node dist/src/cli/main.js dev "$@"
 fi
 # Until the topology exists, prove the stack with a produce/consume round trip.

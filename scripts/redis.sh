@@ -31,8 +31,9 @@ start() {
 
 stop() {
   if ! pid_alive "$PIDFILE"; then log "redis not running"; return; fi
-  redis-cli -p "$(cat "$DIR/port")" shutdown >/dev/null 2>&1 || kill -TERM "$(cat "$PIDFILE")"
-  wait_for 15 "redis stop" bash -c "! kill -0 $(cat "$PIDFILE") 2>/dev/null" || true
+  local pid; pid="$(cat "$PIDFILE")"
+  redis-cli -p "$(cat "$DIR/port")" shutdown >/dev/null 2>&1 || kill -TERM "$pid"
+  wait_for 15 "redis stop" bash -c "! kill -0 $pid 2>/dev/null" || true
   rm -f "$PIDFILE"
   log "redis stopped"
 }
