@@ -1,0 +1,54 @@
+import Redis, { RedisOptions } from 'ioredis';
+
+/**
+ * Dedicated connections for optimistic transactions. WATCH belongs to a connection, and
+ * ioredis multiplexes commands on one socket, so two concurrent WATCH/MULTI on one client
+ * would interleave and break each other: each transaction borrows a connection of its own.
+ */
+export class RedisConnectionPool {
+  private readonly idle: Redis[] = [];
+  private readonly waiters: Array<(c: Redis) => void> = [];
+  private readonly all: Redis[] = [];
+
+  constructor(
+    private readonly url: string,
+    private readonly size: number,
+    private readonly options: RedisOptions = {},
+  ) {}
+
+  async acquire(): Promise<Redis> {
+    const ready = this.idle.pop();
+    if (ready) return ready;
+    if (this.all.length < this.size) {
+      const connection = new Redis(this.url, { maxRetriesPerRequest: 20, ...this.options });
+      this.all.push(connection);
+      return connection;
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(connection: Redis): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(connection);
+    else this.idle.push(connection);
+  }
+
+  async with<T>(fn: (connection: Redis) => Promise<T>): Promise<T> {
+    const connection = await this.acquire();
+    try {
+      return await fn(connection);
+    } catch (error) {
+      // A connection may be left with a WATCH pending; clear it before reuse.
+      await connection.unwatch().catch(() => undefined);
+      throw error;
+    } finally {
+      this.release(connection);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((c) => c.quit().catch(() => c.disconnect())));
+    this.all.length = 0;
+    this.idle.length = 0;
+  }
+}

@@ -1,0 +1,134 @@
+import { EachBatchPayload, Kafka, Message, Consumer, Producer } from 'kafkajs';
+import { WinchesterEvent } from '../events/event';
+import { encodeEvent } from '../events/wire';
+import { logger } from '../util/logger';
+import { deadLetter } from './records';
+import { createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
+import { TopologySettings } from './settings';
+
+export type DistillOutcome =
+  | { kind: 'event'; event: WinchesterEvent }
+  | { kind: 'dropped'; reason: string }
+  | { kind: 'error'; reason: string; messageId?: string; eventType?: string; trait?: string };
+
+/** Raw notification text → outcome; the pure distiller behind an adapter. */
+export type DistillFunction = (text: string) => DistillOutcome;
+
+export interface DistillerCounters {
+  consumed: number;
+  distilled: number;
+  dropped: number;
+  dlq: Map<string, number>;
+}
+
+export interface DistillerRole {
+  consumer: Consumer;
+  producer: Producer;
+  counters: DistillerCounters;
+  stop(): Promise<void>;
+}
+
+/**
+ * Distiller role: input topics → `events`, at least once. Each batch is processed record
+ * by record (a bad record goes to the DLQ, never fails the batch); the produced records
+ * are acknowledged before the offsets that produced them are resolved and committed.
+ */
+export async function startDistiller(
+  kafka: Kafka,
+  settings: TopologySettings,
+  distill: DistillFunction,
+  hooks: { onCounters?: (c: DistillerCounters) => void } = {},
+): Promise<DistillerRole> {
+  const counters: DistillerCounters = { consumed: 0, distilled: 0, dropped: 0, dlq: new Map() };
+  const producer = createProducer(kafka);
+  const consumer = kafka.consumer({
+    groupId: `${settings.namespace}.distiller`,
+    sessionTimeout: settings.sessionTimeoutMs,
+    heartbeatInterval: Math.floor(settings.sessionTimeoutMs / 5),
+  });
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({
+    topics: settings.inputPattern ? [new RegExp(settings.inputPattern)] : settings.inputTopics,
+    fromBeginning: true,
+  });
+  const log = logger.child({ role: 'distiller' });
+  const toDlq = (reason: string) => counters.dlq.set(reason, (counters.dlq.get(reason) ?? 0) + 1);
+
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    autoCommit: true,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+      const chunkSize = 500;
+      for (let start = 0; start < batch.messages.length; start += chunkSize) {
+        if (!isRunning() || isStale()) return;
+        const chunk = batch.messages.slice(start, start + chunkSize);
+        const events: Message[] = [];
+        const dead: Message[] = [];
+        for (const message of chunk) {
+          counters.consumed++;
+          const source = { topic: batch.topic, partition: batch.partition, message };
+          const text = message.value?.toString('utf8') ?? '';
+          let outcome: DistillOutcome;
+          try {
+            outcome = distill(text);
+          } catch (error) {
+            // The distiller promises typed outcomes; anything else is still one record's problem.
+            outcome = { kind: 'error', reason: `internal: ${(error as Error).message}` };
+          }
+          if (outcome.kind === 'event') {
+            const out: Message = {
+              key: message.key ?? outcome.event.message_id,
+              value: encodeEvent(outcome.event),
+              headers: { 'winchester.source': `${batch.topic}/${batch.partition}/${message.offset}` },
+            };
+            if (messageBytes(out) > settings.maxRecordBytes) {
+              dead.push(
+                deadLetter(
+                  source,
+                  'oversized',
+                  { 'message-id': outcome.event.message_id },
+                  settings.maxRecordBytes,
+                ),
+              );
+              toDlq('oversized');
+            } else {
+              events.push(out);
+              counters.distilled++;
+            }
+          } else if (outcome.kind === 'dropped') {
+            counters.dropped++;
+          } else {
+            const category = outcome.reason.split(':')[0];
+            dead.push(
+              deadLetter(
+                source,
+                outcome.reason,
+                { 'message-id': outcome.messageId, 'event-type': outcome.eventType, trait: outcome.trait },
+                settings.maxRecordBytes,
+              ),
+            );
+            toDlq(category);
+          }
+        }
+        await sendAll(producer, settings.topics.events, events);
+        await sendAll(producer, settings.topics.notificationsDlq, dead);
+        resolveOffset(chunk[chunk.length - 1].offset);
+        await heartbeat();
+        hooks.onCounters?.(counters);
+      }
+      if (counters.consumed % 10000 < batch.messages.length) {
+        log.debug({ consumed: counters.consumed, distilled: counters.distilled }, 'progress');
+      }
+    },
+  });
+  return {
+    consumer,
+    producer,
+    counters,
+    stop: async () => {
+      await consumer.stop();
+      await disconnectAll(consumer, producer);
+    },
+  };
+}

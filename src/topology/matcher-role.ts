@@ -1,0 +1,343 @@
+import { CompressionTypes, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import Redis from 'ioredis';
+import Redlock, { Lock } from 'redlock';
+import { decodeEvent } from '../events/wire';
+import { RedisConnectionPool } from '../redis/connection-pool';
+import { MatchedEvent, StreamRecord } from '../streams/model';
+import { PartitionProcessor } from '../streams/processor';
+import { checkPartitionCount, LostOwnershipError, RedisPartitionStore } from '../streams/redis-store';
+import { TriggerRuntime } from '../streams/trigger-runtime';
+import { Micros } from '../time/micros';
+import { logger } from '../util/logger';
+import { deadLetter, decodeRepartition, encodeRepartition, encodeStreamRecord } from './records';
+import { createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
+import { TopologySettings } from './settings';
+import { partitionCount } from './topics';
+
+export interface MatcherCounters {
+  eventsConsumed: number;
+  unmatched: number;
+  matched: Map<string, number>;
+  dlq: Map<string, number>;
+  lockRetries: Map<string, number>;
+  streamsTooLarge: number;
+  reemitted: number;
+}
+
+interface OwnedPartition {
+  store: RedisPartitionStore;
+  processor: PartitionProcessor;
+  claimed: boolean;
+  /** Records at or below this offset are already in Redis (applied before a crash). */
+  appliedUpTo: bigint | null;
+  clock: Micros | null;
+  lease?: Lock;
+}
+
+export interface MatcherRole {
+  counters: MatcherCounters;
+  owned: ReadonlyMap<number, OwnedPartition>;
+  consumer: Consumer;
+  stop(): Promise<void>;
+}
+
+const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
+const nowMicros = () => Date.now() * 1000;
+
+/**
+ * Matcher role, one consumer group with two stages:
+ *  1. `events` → every trigger's match → one repartition record per (event, trigger), keyed
+ *     by stream key (and, under the event clock, watermark markers to every partition);
+ *  2. repartition partition p → stream state in Redis (WATCH/MULTI, fenced by p's owner
+ *     epoch), timers of p → `streams`.
+ */
+export async function startMatcher(
+  kafka: Kafka,
+  redisUrl: string,
+  settings: TopologySettings,
+  triggers: TriggerRuntime[],
+): Promise<MatcherRole> {
+  const log = logger.child({ role: 'matcher' });
+  const triggerMap = new Map(triggers.map((t) => [t.name, t]));
+  const counters: MatcherCounters = {
+    eventsConsumed: 0,
+    unmatched: 0,
+    matched: new Map(),
+    dlq: new Map(),
+    lockRetries: new Map(),
+    streamsTooLarge: 0,
+    reemitted: 0,
+  };
+  const admin = kafka.admin();
+  await admin.connect();
+  const sourceCount = await partitionCount(admin, settings.topics.events);
+  const repartitionCount = await partitionCount(admin, settings.topics.repartition);
+  await admin.disconnect();
+
+  const control = new Redis(redisUrl, { maxRetriesPerRequest: 20 });
+  await checkPartitionCount(control, settings.namespace, repartitionCount);
+  const redlock = new Redlock([control], { retryCount: 0 });
+  redlock.on('error', () => undefined); // a lease held elsewhere is expected during rebalances
+  const pool = new RedisConnectionPool(redisUrl, settings.redisPoolSize);
+
+  const producer: Producer = createProducer(kafka);
+  await producer.connect();
+  const consumer = kafka.consumer({
+    groupId: `${settings.namespace}.matcher`,
+    sessionTimeout: settings.sessionTimeoutMs,
+    heartbeatInterval: Math.floor(settings.sessionTimeoutMs / 5),
+  });
+  await consumer.connect();
+  await consumer.subscribe({
+    topics: [settings.topics.events, settings.topics.repartition],
+    fromBeginning: true,
+  });
+
+  const owned = new Map<number, OwnedPartition>();
+  const emit = async (record: StreamRecord) => {
+    const message: Message = { key: record.stream_id, value: encodeStreamRecord(record) };
+    if (messageBytes(message) > settings.maxRecordBytes) {
+      // Too large for the topic even compressed: an error with a DLQ record, never a stuck partition.
+      counters.streamsTooLarge++;
+      const { events, ...meta } = record;
+      await sendAll(producer, settings.topics.streamsDlq, [
+        {
+          key: record.stream_id,
+          value: JSON.stringify({
+            ...meta,
+            event_count: events.length,
+            message_ids: events.map((e) => e.message_id),
+          }),
+          headers: { 'dlq.reason': 'stream record too large', 'dlq.bytes': String(messageBytes(message)) },
+        },
+      ]);
+      return;
+    }
+    await sendAll(producer, settings.topics.streams, [message], CompressionTypes.GZIP);
+  };
+  const ownedPartition = (p: number): OwnedPartition => {
+    let st = owned.get(p);
+    if (!st) {
+      const store = new RedisPartitionStore(p, pool, {
+        namespace: settings.namespace,
+        seenRetentionSeconds: settings.seenRetentionSeconds,
+        maxAttempts: 50,
+        onConflict: (trigger) => bump(counters.lockRetries, trigger),
+      });
+      st = {
+        store,
+        processor: new PartitionProcessor(store, triggerMap, settings.clock, emit, 8),
+        claimed: false,
+        appliedUpTo: null,
+        clock: null,
+      };
+      owned.set(p, st);
+    }
+    return st;
+  };
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const assigned = new Set(payload.memberAssignment[settings.topics.repartition] ?? []);
+    for (const [p, st] of owned) {
+      if (!assigned.has(p)) {
+        owned.delete(p);
+        st.lease?.release().catch(() => undefined);
+      } else {
+        // Another instance may have owned it in between: claim again (new epoch, stored offset).
+        st.claimed = false;
+      }
+    }
+    log.info({ repartition: [...assigned] }, 'assignment');
+  });
+
+  const claim = async (p: number, st: OwnedPartition) => {
+    const stored = await st.store.claim();
+    st.claimed = true;
+    st.appliedUpTo = stored === null ? null : BigInt(stored);
+    st.clock = settings.clock === 'event' ? await st.store.readClock() : null;
+    counters.reemitted += await st.processor.reemitPending();
+    log.info({ partition: p, epoch: st.store.ownerEpoch, appliedUpTo: stored }, 'claimed partition');
+  };
+
+  const watermarks = new Map<number, Micros>();
+
+  const stage1 = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+    const chunkSize = 500;
+    for (let start = 0; start < batch.messages.length; start += chunkSize) {
+      if (!isRunning() || isStale()) return;
+      const chunk = batch.messages.slice(start, start + chunkSize);
+      const out: Message[] = [];
+      const dead: Message[] = [];
+      let watermark = watermarks.get(batch.partition) ?? -Infinity;
+      for (const message of chunk) {
+        counters.eventsConsumed++;
+        let event;
+        try {
+          event = decodeEvent(message.value?.toString('utf8') ?? '');
+        } catch (error) {
+          dead.push(
+            deadLetter({ topic: batch.topic, partition: batch.partition, message }, (error as Error).message),
+          );
+          bump(counters.dlq, 'undecodable event');
+          continue;
+        }
+        watermark = Math.max(watermark, event.timestamp);
+        let any = false;
+        for (const trigger of triggers) {
+          const match = trigger.match(event);
+          if (!match) continue;
+          any = true;
+          bump(counters.matched, trigger.name);
+          const matched: MatchedEvent = {
+            trigger: trigger.name,
+            key: match.key,
+            distinguished: match.distinguished,
+            event,
+          };
+          out.push({ key: match.key, value: encodeRepartition({ type: 'event', matched }) });
+        }
+        if (!any) counters.unmatched++;
+      }
+      await sendAll(producer, settings.topics.repartition, out);
+      await sendAll(producer, settings.topics.eventsDlq, dead);
+      if (settings.clock === 'event' && Number.isFinite(watermark)) {
+        watermarks.set(batch.partition, watermark);
+        const markers: Message[] = [];
+        for (let p = 0; p < repartitionCount; p++) {
+          markers.push({
+            partition: p,
+            value: encodeRepartition({ type: 'marker', source: batch.partition, watermark }),
+          });
+        }
+        await sendAll(producer, settings.topics.repartition, markers);
+      }
+      resolveOffset(chunk[chunk.length - 1].offset);
+      await heartbeat();
+    }
+  };
+
+  const stage2 = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+    const p = batch.partition;
+    const st = ownedPartition(p);
+    try {
+      if (!st.claimed) {
+        await claim(p, st);
+        const first = BigInt(batch.firstOffset() ?? '0');
+        if (st.appliedUpTo !== null && st.appliedUpTo + 1n < first) {
+          // Redis is behind the committed offset (e.g. lost its last second of AOF): replay from Redis's.
+          consumer.seek({ topic: batch.topic, partition: p, offset: String(st.appliedUpTo + 1n) });
+          return;
+        }
+        if (settings.clock === 'event' && st.clock !== null) await st.processor.runTimers(st.clock);
+      }
+      let segment: MatchedEvent[] = [];
+      let lastOffset: string | null = null;
+      const flush = async () => {
+        if (segment.length) {
+          const now = settings.clock === 'wall' ? nowMicros() : (st.clock ?? segment[0].event.timestamp);
+          await st.processor.apply(segment, now);
+          segment = [];
+        }
+        if (lastOffset !== null) {
+          await st.store.storeOffset(lastOffset);
+          resolveOffset(lastOffset);
+          await heartbeat();
+        }
+      };
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        const offset = BigInt(message.offset);
+        if (st.appliedUpTo !== null && offset <= st.appliedUpTo) {
+          resolveOffset(message.offset);
+          continue;
+        }
+        let record;
+        try {
+          record = decodeRepartition(message.value);
+        } catch (error) {
+          await sendAll(producer, settings.topics.eventsDlq, [
+            deadLetter({ topic: batch.topic, partition: p, message }, (error as Error).message),
+          ]);
+          bump(counters.dlq, 'undecodable repartition record');
+          lastOffset = message.offset;
+          continue;
+        }
+        if (record.type === 'event') {
+          segment.push(record.matched);
+        } else if (settings.clock === 'event') {
+          await flush();
+          st.clock =
+            record.type === 'marker'
+              ? await st.store.recordWatermark(record.source, record.watermark, sourceCount)
+              : await st.store.advanceClock(record.to, sourceCount);
+          if (st.clock !== null) await st.processor.runTimers(st.clock);
+        }
+        lastOffset = message.offset;
+        if (segment.length >= 1000) await flush();
+      }
+      await flush();
+    } catch (error) {
+      if (error instanceof LostOwnershipError) {
+        // Fenced out: another instance owns p now; leave the batch unresolved for it.
+        st.claimed = false;
+        log.warn({ partition: p }, error.message);
+        return;
+      }
+      throw error;
+    }
+  };
+
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 3,
+    eachBatch: async (payload) => {
+      if (payload.batch.topic === settings.topics.events) await stage1(payload);
+      else await stage2(payload);
+    },
+  });
+
+  // Wall clock: the owner of each partition drives its timers, under a redlock lease.
+  let timerLoop: NodeJS.Timeout | undefined;
+  let timersRunning = false;
+  if (settings.clock === 'wall') {
+    timerLoop = setInterval(() => {
+      if (timersRunning) return;
+      timersRunning = true;
+      (async () => {
+        for (const [p, st] of owned) {
+          if (!st.claimed) continue;
+          try {
+            st.lease = st.lease
+              ? await st.lease.extend(5000)
+              : await redlock.acquire([st.store.keys.lease], 5000);
+          } catch {
+            st.lease = undefined;
+            continue;
+          }
+          try {
+            await st.processor.runTimers(nowMicros());
+          } catch (error) {
+            if (error instanceof LostOwnershipError) st.claimed = false;
+            else log.error({ err: error, partition: p }, 'timer run failed');
+          }
+        }
+      })()
+        .catch((error: unknown) => log.error({ err: error }, 'timer loop failed'))
+        .finally(() => (timersRunning = false));
+    }, 250);
+  }
+
+  return {
+    counters,
+    owned,
+    consumer,
+    stop: async () => {
+      if (timerLoop) clearInterval(timerLoop);
+      await consumer.stop();
+      await disconnectAll(consumer, producer);
+      for (const st of owned.values()) await st.lease?.release().catch(() => undefined);
+      await pool.close();
+      control.disconnect();
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import { WinchesterEvent } from '../events/event';
+import { fromWire, toWire, WireEvent, WireFormatError } from '../events/wire';
+import { DistinguishedValues, MatchedEvent, StreamRecord } from '../streams/model';
+import { Micros } from '../time/micros';
+
+/** What travels on the matcher's repartition topic. */
+export type RepartitionRecord =
+  | { type: 'event'; matched: MatchedEvent }
+  /** Event clock: source partition `source` of the events topic has sent everything up to `watermark`. */
+  | { type: 'marker'; source: number; watermark: Micros }
+  /** Event clock: `clock advance`, a floor for the partition clock. */
+  | { type: 'advance'; to: Micros };
+
+interface RepartitionWire {
+  t?: string;
+  k?: string;
+  d?: DistinguishedValues;
+  e?: WireEvent;
+  marker?: { source: number; watermark: number };
+  advance?: number;
+}
+
+export function encodeRepartition(record: RepartitionRecord): string {
+  switch (record.type) {
+    case 'event': {
+      const { trigger, key, distinguished, event } = record.matched;
+      return JSON.stringify({ t: trigger, k: key, d: distinguished, e: toWire(event) });
+    }
+    case 'marker':
+      return JSON.stringify({ marker: { source: record.source, watermark: record.watermark } });
+    case 'advance':
+      return JSON.stringify({ advance: record.to });
+  }
+}
+
+export function decodeRepartition(value: Buffer | null): RepartitionRecord {
+  if (!value) throw new WireFormatError('empty repartition record');
+  const raw = JSON.parse(value.toString('utf8')) as RepartitionWire;
+  if (raw.marker) return { type: 'marker', source: raw.marker.source, watermark: raw.marker.watermark };
+  if (typeof raw.advance === 'number') return { type: 'advance', to: raw.advance };
+  if (typeof raw.t !== 'string' || typeof raw.k !== 'string' || !raw.d) {
+    throw new WireFormatError('repartition record lacks trigger, key or distinguishing values');
+  }
+  return {
+    type: 'event',
+    matched: { trigger: raw.t, key: raw.k, distinguished: raw.d, event: fromWire(raw.e) },
+  };
+}
+
+export function encodeStreamRecord(record: StreamRecord): string {
+  return JSON.stringify({ ...record, events: record.events.map(toWire) });
+}
+
+export function decodeStreamRecord(value: Buffer | string): StreamRecord {
+  const raw = JSON.parse(value.toString()) as StreamRecord & { events: unknown[] };
+  return { ...raw, events: raw.events.map((e) => fromWire(e)) as WinchesterEvent[] };
+}
+
+/** A record for a dead-letter topic: the original bytes, the reason and the source in headers. */
+export function deadLetter(
+  source: { topic: string; partition: number; message: KafkaMessage },
+  reason: string,
+  detail: Record<string, string | undefined> = {},
+  maxBytes = Infinity,
+): Message {
+  const headers: IHeaders = {
+    'dlq.reason': reason,
+    'dlq.source.topic': source.topic,
+    'dlq.source.partition': String(source.partition),
+    'dlq.source.offset': source.message.offset,
+    'dlq.time': new Date().toISOString(),
+  };
+  for (const [k, v] of Object.entries(detail)) if (v !== undefined) headers[`dlq.${k}`] = v;
+  let value = source.message.value;
+  if (value && value.length > maxBytes) {
+    // The original cannot travel whole; keep its head so an operator can identify it.
+    headers['dlq.truncated-from'] = String(value.length);
+    value = value.subarray(0, Math.max(0, maxBytes - 4096));
+  }
+  return { key: source.message.key, value, headers };
+}
+
+export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? String(value[0]) : String(value);
+}

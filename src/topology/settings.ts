@@ -1,0 +1,51 @@
+import { ClockMode } from '../streams/engine';
+
+/** Kafka-side settings of a running topology (etc/winchester.yaml `kafka:` section). */
+export interface TopologySettings {
+  /** Prefix of topic names, consumer groups and Redis keys; lets a replay run beside live traffic. */
+  namespace: string;
+  inputTopics: string[];
+  /** A regular expression over topic names, used instead of inputTopics when set. */
+  inputPattern?: string;
+  topics: {
+    events: string;
+    repartition: string;
+    streams: string;
+    completed: string;
+    notificationsDlq: string;
+    eventsDlq: string;
+    streamsDlq: string;
+  };
+  partitions: { events: number; repartition: number; streams: number };
+  clock: ClockMode;
+  /** Records larger than this are refused before sending (kafkajs has no client-side limit). */
+  maxRecordBytes: number;
+  seenRetentionSeconds: number;
+  redisPoolSize: number;
+  sessionTimeoutMs: number;
+}
+
+export function defaultTopologySettings(overrides: Partial<TopologySettings> = {}): TopologySettings {
+  const namespace = overrides.namespace ?? 'winchester';
+  const name = (base: string) => (namespace ? `${namespace}.${base}` : base);
+  return {
+    namespace,
+    inputTopics: [name('notifications')],
+    topics: {
+      events: name('events'),
+      repartition: name('matcher.repartition'),
+      streams: name('streams'),
+      completed: name('streams.completed'),
+      notificationsDlq: name('notifications.dlq'),
+      eventsDlq: name('events.dlq'),
+      streamsDlq: name('streams.dlq'),
+    },
+    partitions: { events: 3, repartition: 3, streams: 3 },
+    clock: 'wall',
+    maxRecordBytes: 8 * 1024 * 1024,
+    seenRetentionSeconds: 14 * 24 * 3600,
+    redisPoolSize: 8,
+    sessionTimeoutMs: 10000,
+    ...overrides,
+  };
+}
