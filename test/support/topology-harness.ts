@@ -1,0 +1,74 @@
+import { Kafka, Message } from 'kafkajs';
+import { createKafka } from '../../src/kafka/client';
+import { registerCompressionCodecs } from '../../src/kafka/codecs';
+import { StreamRecord } from '../../src/streams/model';
+import { decodeStreamRecord, encodeRepartition } from '../../src/topology/records';
+import { defaultTopologySettings, TopologySettings } from '../../src/topology/settings';
+import { ensureTopics } from '../../src/topology/topics';
+import { TestNamespace } from './namespace';
+
+export async function topologyFixture(
+  ns: TestNamespace,
+  overrides: Partial<TopologySettings> = {},
+): Promise<{ kafka: Kafka; settings: TopologySettings }> {
+  await registerCompressionCodecs();
+  const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+  const settings = defaultTopologySettings({ namespace: ns.prefix, sessionTimeoutMs: 6000, ...overrides });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, settings);
+  await admin.disconnect();
+  return { kafka, settings };
+}
+
+export async function produce(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let i = 0; i < messages.length; i += 1000) {
+    await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) });
+  }
+  await producer.disconnect();
+}
+
+/** `clock advance`: an advance record to every repartition partition. */
+export async function advanceClock(kafka: Kafka, settings: TopologySettings, to: number): Promise<void> {
+  const messages = Array.from({ length: settings.partitions.repartition }, (_, partition) => ({
+    partition,
+    value: encodeRepartition({ type: 'advance', to }),
+  }));
+  await produce(kafka, settings.topics.repartition, messages);
+}
+
+/** Reads a topic from the beginning until `done(records)` or the timeout. */
+export async function collectStreams(
+  kafka: Kafka,
+  topic: string,
+  done: (records: StreamRecord[]) => boolean,
+  timeoutMs = 60000,
+): Promise<StreamRecord[]> {
+  const records: StreamRecord[] = [];
+  const consumer = kafka.consumer({ groupId: `${topic}.collector.${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      records.push(decodeStreamRecord(message.value!));
+      if (done(records)) finish();
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([finished, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+  clearTimeout(timer);
+  await consumer.disconnect();
+  return records;
+}
+
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
