@@ -1,0 +1,94 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import { Command } from 'commander';
+import { Message } from 'kafkajs';
+import { connect } from './connect';
+import { ensureTopics } from '../topology/topics';
+import { encodeRepartition } from '../topology/records';
+import { parseIso8601 } from '../time/micros';
+import { END_OF_TIME } from '../streams/simulate';
+
+/** Kafka key of a raw notification: its instance, so one instance's notifications stay in order. */
+export function notificationKey(line: string): string | null {
+  const instance = /"instance_id"\s*:\s*"([^"]+)"/.exec(line);
+  if (instance) return instance[1];
+  const id = /"message_id"\s*:\s*"([^"]+)"/.exec(line);
+  return id ? id[1] : null;
+}
+
+export function registerProduce(program: Command): void {
+  program
+    .command('produce')
+    .description('push a JSON-lines file of notifications (optionally .gz) to the notifications topic')
+    .argument('<file>', 'JSON lines, one notification per line; "-" for stdin')
+    .option('--topic <name>', 'target topic (default: the first input topic)')
+    .option('--namespace <ns>', 'topic/key namespace', process.env.WINCHESTER_NAMESPACE ?? 'winchester')
+    .action(async (file: string, opts: { topic?: string; namespace: string }) => {
+      const { kafka, settings } = await connect({ namespace: opts.namespace });
+      const admin = kafka.admin();
+      await admin.connect();
+      await ensureTopics(admin, settings);
+      await admin.disconnect();
+      const topic = opts.topic ?? settings.inputTopics[0];
+      const producer = kafka.producer({ maxInFlightRequests: 1 });
+      await producer.connect();
+      const input = file === '-' ? process.stdin : createReadStream(file);
+      const lines = createInterface({ input: file.endsWith('.gz') ? input.pipe(createGunzip()) : input });
+      let batch: Message[] = [];
+      let count = 0;
+      for await (const line of lines) {
+        if (!line.trim()) continue;
+        batch.push({ key: notificationKey(line), value: line });
+        if (batch.length >= 1000) {
+          await producer.send({ topic, acks: -1, messages: batch });
+          count += batch.length;
+          batch = [];
+        }
+      }
+      if (batch.length) await producer.send({ topic, acks: -1, messages: batch });
+      count += batch.length;
+      await producer.disconnect();
+      process.stdout.write(`${count} notifications produced to ${topic}\n`);
+    });
+}
+
+export function registerClock(program: Command): void {
+  const clock = program.command('clock').description('the event clock of a replay');
+  clock
+    .command('advance')
+    .description('move the event clock of every repartition partition forward (end of a replay)')
+    .option('--to <iso8601>', 'the time to move to')
+    .option('--end', 'past every expiration')
+    .option('--namespace <ns>', 'topic/key namespace', process.env.WINCHESTER_NAMESPACE ?? 'winchester')
+    .action(async (opts: { to?: string; end?: boolean; namespace: string }) => {
+      if (!opts.end && !opts.to) throw new Error('give --to <iso8601> or --end');
+      const to = opts.end ? END_OF_TIME : parseIso8601(opts.to!);
+      if (to === undefined) throw new Error(`--to ${opts.to} is not an ISO-8601 datetime`);
+      const { kafka, settings } = await connect({ namespace: opts.namespace });
+      await advanceEventClock(kafka, settings.topics.repartition, to);
+      process.stdout.write(`event clock advanced to ${opts.end ? 'the end of time' : opts.to}\n`);
+    });
+}
+
+export async function advanceEventClock(
+  kafka: import('kafkajs').Kafka,
+  repartitionTopic: string,
+  to: number,
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const meta = await admin.fetchTopicMetadata({ topics: [repartitionTopic] });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: repartitionTopic,
+    acks: -1,
+    messages: meta.topics[0].partitions.map((p) => ({
+      partition: p.partitionId,
+      value: encodeRepartition({ type: 'advance', to }),
+    })),
+  });
+  await producer.disconnect();
+}
