@@ -19,6 +19,8 @@ export interface WinchesterEvent {
   event_type: string;
   timestamp: Micros;
   traits: Record<string, Trait>;
+  /** Pipeline generations behind this event (0 or absent for distilled ones): the loop guard. */
+  hops?: number;
 }
 
 export function newTraits(): Record<string, Trait> {

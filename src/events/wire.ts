@@ -10,6 +10,7 @@ export interface WireEvent {
   event_type: string;
   timestamp: number;
   traits: Record<string, [TraitType, string | number]>;
+  hops?: number;
 }
 
 export class WireFormatError extends Error {
@@ -30,7 +31,14 @@ export function toWire(event: WinchesterEvent): WireEvent {
       configurable: true,
     });
   }
-  return { message_id: event.message_id, event_type: event.event_type, timestamp: event.timestamp, traits };
+  const wire: WireEvent = {
+    message_id: event.message_id,
+    event_type: event.event_type,
+    timestamp: event.timestamp,
+    traits,
+  };
+  if (event.hops) wire.hops = event.hops;
+  return wire;
 }
 
 export function encodeEvent(event: WinchesterEvent): string {
@@ -67,7 +75,14 @@ export function fromWire(raw: unknown): WinchesterEvent {
       traits[name] = { type, value } as Trait;
     }
   }
-  return { message_id: r.message_id, event_type: r.event_type, timestamp: r.timestamp, traits };
+  const event: WinchesterEvent = {
+    message_id: r.message_id,
+    event_type: r.event_type,
+    timestamp: r.timestamp,
+    traits,
+  };
+  if (typeof r.hops === 'number' && r.hops > 0) event.hops = r.hops;
+  return event;
 }
 
 export function decodeEvent(text: string): WinchesterEvent {

@@ -8,6 +8,9 @@ import { KeyBatchEntry, PartitionStore, partitionClock } from './store';
 import { TriggerRuntime } from './trigger-runtime';
 import { randomUUID } from 'node:crypto';
 
+/** States whose stream record is (re-)produced to `streams` for the workers. */
+export const EMITTABLE_STATES = new Set<StreamState>(['firing', 'expiring', 'retry_fire', 'retry_expire']);
+
 export class LostOwnershipError extends Error {
   constructor(partition: number) {
     super(`partition ${partition} is now owned by another instance (owner epoch changed)`);
@@ -60,6 +63,8 @@ export class PartitionKeys {
   get lease() {
     return `${this.base}lease`;
   }
+  claim = (id: string) => `${this.base}claim:${id}`;
+  done = (id: string) => `${this.base}done:${id}`;
 }
 
 export interface RedisStoreOptions {
@@ -155,7 +160,8 @@ export class RedisPartitionStore implements PartitionStore {
           now,
           partition: this.partition,
           key,
-          newStreamId: randomUUID,
+          // The id names its partition, so tools can find a stream's keys from its id alone.
+          newStreamId: () => `${this.partition}.${randomUUID()}`,
         });
         const multi = c.multi();
         for (const change of result.changes) {
@@ -251,7 +257,7 @@ export class RedisPartitionStore implements PartitionStore {
     for (const id of ids) {
       const meta = await this.getStream(id);
       const trigger = meta && triggers.get(meta.trigger);
-      if (meta && trigger && (meta.state === 'firing' || meta.state === 'expiring')) {
+      if (meta && trigger && EMITTABLE_STATES.has(meta.state)) {
         records.push(buildStreamRecord(meta, await this.loadEvents(id), trigger));
       } else {
         await this.emitted(id);

@@ -32,6 +32,14 @@ interface OwnedPartition {
   appliedUpTo: bigint | null;
   clock: Micros | null;
   lease?: Lock;
+  /** Serialises stage 2 and the timer loop on one partition. */
+  exclusive: Promise<unknown>;
+}
+
+function runExclusive<T>(st: OwnedPartition, fn: () => Promise<T>): Promise<T> {
+  const run = st.exclusive.then(fn, fn);
+  st.exclusive = run.catch(() => undefined);
+  return run;
 }
 
 export interface MatcherRole {
@@ -130,6 +138,7 @@ export async function startMatcher(
         claimed: false,
         appliedUpTo: null,
         clock: null,
+        exclusive: Promise.resolve(),
       };
       owned.set(p, st);
     }
@@ -216,9 +225,16 @@ export async function startMatcher(
     }
   };
 
-  const stage2 = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+  const stage2 = async (payload: EachBatchPayload) => {
+    const st = ownedPartition(payload.batch.partition);
+    await runExclusive(st, () => applyRepartitionBatch(st, payload));
+  };
+
+  const applyRepartitionBatch = async (
+    st: OwnedPartition,
+    { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
+  ) => {
     const p = batch.partition;
-    const st = ownedPartition(p);
     try {
       if (!st.claimed) {
         await claim(p, st);
@@ -296,43 +312,47 @@ export async function startMatcher(
     },
   });
 
-  // Wall clock: the owner of each partition drives its timers, under a redlock lease.
-  let timerLoop: NodeJS.Timeout | undefined;
+  // The owner of each partition drives its timers (wall clock) under a redlock lease, and
+  // re-emits records never acknowledged or reset for retry (both clocks).
+  let ticks = 0;
   let timersRunning = false;
-  if (settings.clock === 'wall') {
-    timerLoop = setInterval(() => {
-      if (timersRunning) return;
-      timersRunning = true;
-      (async () => {
-        for (const [p, st] of owned) {
-          if (!st.claimed) continue;
-          try {
-            st.lease = st.lease
-              ? await st.lease.extend(5000)
-              : await redlock.acquire([st.store.keys.lease], 5000);
-          } catch {
-            st.lease = undefined;
-            continue;
-          }
-          try {
-            await st.processor.runTimers(nowMicros());
-          } catch (error) {
-            if (error instanceof LostOwnershipError) st.claimed = false;
-            else log.error({ err: error, partition: p }, 'timer run failed');
-          }
+  const timerLoop = setInterval(() => {
+    if (timersRunning) return;
+    timersRunning = true;
+    ticks++;
+    (async () => {
+      for (const [p, st] of owned) {
+        if (!st.claimed) continue;
+        try {
+          st.lease = st.lease
+            ? await st.lease.extend(5000)
+            : await redlock.acquire([st.store.keys.lease], 5000);
+        } catch {
+          st.lease = undefined;
+          continue;
         }
-      })()
-        .catch((error: unknown) => log.error({ err: error }, 'timer loop failed'))
-        .finally(() => (timersRunning = false));
-    }, 250);
-  }
+        try {
+          await runExclusive(st, async () => {
+            if (!st.claimed) return;
+            if (settings.clock === 'wall') await st.processor.runTimers(nowMicros());
+            if (ticks % 20 === 0) counters.reemitted += await st.processor.reemitPending();
+          });
+        } catch (error) {
+          if (error instanceof LostOwnershipError) st.claimed = false;
+          else log.error({ err: error, partition: p }, 'timer run failed');
+        }
+      }
+    })()
+      .catch((error: unknown) => log.error({ err: error }, 'timer loop failed'))
+      .finally(() => (timersRunning = false));
+  }, 250);
 
   return {
     counters,
     owned,
     consumer,
     stop: async () => {
-      if (timerLoop) clearInterval(timerLoop);
+      clearInterval(timerLoop);
       await consumer.stop();
       await disconnectAll(consumer, producer);
       for (const st of owned.values()) await st.lease?.release().catch(() => undefined);
