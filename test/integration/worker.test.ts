@@ -117,8 +117,8 @@ describe('worker role on real Kafka and Redis', () => {
     );
     await waitFor(() => matcher.counters.eventsConsumed >= events.length);
     await advanceClock(kafka, settings, END_OF_TIME);
-    // good: a (fired), b, z (expired, no expire pipeline ⇒ completed with nothing run), then the
-    // verified events' own streams (hop 1) complete without producing more (loop guard).
+    // good: a fires, b, c and z expire; each runs `verify` (one hop-1 event each); then the
+    // verified events expire into streams of their own, whose hop-2 events the loop guard stops.
     await waitFor(
       () =>
         (worker.counters.streamsCompleted.get('good') ?? 0) >= 8 &&
