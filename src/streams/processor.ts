@@ -32,6 +32,7 @@ export class PartitionProcessor {
     private readonly clock: ClockMode,
     private readonly emit: (record: StreamRecord) => Promise<void>,
     private readonly concurrency = 8,
+    private readonly onStat?: (trigger: string, field: keyof ProcessorStats, by: number) => void,
   ) {}
 
   private bump(trigger: string, field: keyof ProcessorStats, by = 1): void {
@@ -39,6 +40,7 @@ export class PartitionProcessor {
     let s = this.perTrigger.get(trigger);
     if (!s) this.perTrigger.set(trigger, (s = emptyStats()));
     s[field] += by;
+    this.onStat?.(trigger, field, by);
   }
 
   /** Applies matched events; unknown triggers (config changed under a backlog) are returned. */

@@ -320,6 +320,19 @@ export class RedisPartitionStore implements PartitionStore {
     }));
   }
 
+  /** Active streams (each has exactly one expire timer) and the oldest timer time, for metrics. */
+  async timerStats(): Promise<{ active: number; oldestDue: Micros | null }> {
+    return this.pool.with(async (c) => {
+      const [active, fire, expire] = await Promise.all([
+        c.zcard(this.keys.expireTimers),
+        c.zrangebyscore(this.keys.fireTimers, '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0, 1),
+        c.zrangebyscore(this.keys.expireTimers, '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0, 1),
+      ]);
+      const scores = [fire[1], expire[1]].filter((s) => s !== undefined).map(Number);
+      return { active, oldestDue: scores.length ? Math.min(...scores) : null };
+    });
+  }
+
   async getStream(streamId: string): Promise<StreamMeta | null> {
     const raw = await this.pool.with((c) => c.get(this.keys.stream(streamId)));
     return raw ? (JSON.parse(raw) as StreamMeta) : null;

@@ -5,6 +5,7 @@ import { logger } from '../util/logger';
 import { deadLetter } from './records';
 import { createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
+import { WinchesterMetrics } from '../metrics/metrics';
 
 export type DistillOutcome =
   | { kind: 'event'; event: WinchesterEvent }
@@ -37,7 +38,7 @@ export async function startDistiller(
   kafka: Kafka,
   settings: TopologySettings,
   distill: DistillFunction,
-  hooks: { onCounters?: (c: DistillerCounters) => void } = {},
+  hooks: { onCounters?: (c: DistillerCounters) => void; metrics?: WinchesterMetrics } = {},
 ): Promise<DistillerRole> {
   const counters: DistillerCounters = { consumed: 0, distilled: 0, dropped: 0, dlq: new Map() };
   const producer = createProducer(kafka);
@@ -53,7 +54,11 @@ export async function startDistiller(
     fromBeginning: true,
   });
   const log = logger.child({ role: 'distiller' });
-  const toDlq = (reason: string) => counters.dlq.set(reason, (counters.dlq.get(reason) ?? 0) + 1);
+  const metrics = hooks.metrics;
+  const toDlq = (reason: string) => {
+    counters.dlq.set(reason, (counters.dlq.get(reason) ?? 0) + 1);
+    metrics?.dlqRecords.inc({ topic: settings.topics.notificationsDlq, reason });
+  };
 
   await consumer.run({
     eachBatchAutoResolve: false,
@@ -67,6 +72,7 @@ export async function startDistiller(
         const dead: Message[] = [];
         for (const message of chunk) {
           counters.consumed++;
+          metrics?.notificationsConsumed.inc();
           const source = { topic: batch.topic, partition: batch.partition, message };
           const text = message.value?.toString('utf8') ?? '';
           let outcome: DistillOutcome;
@@ -95,9 +101,11 @@ export async function startDistiller(
             } else {
               events.push(out);
               counters.distilled++;
+              metrics?.notificationsDistilled.inc();
             }
           } else if (outcome.kind === 'dropped') {
             counters.dropped++;
+            metrics?.notificationsDropped.inc({ reason: outcome.reason });
           } else {
             const category = outcome.reason.split(':')[0];
             dead.push(

@@ -13,6 +13,8 @@ import { deadLetter, decodeRepartition, encodeRepartition, encodeStreamRecord } 
 import { createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
 import { partitionCount } from './topics';
+import { WinchesterMetrics } from '../metrics/metrics';
+import { ProcessorStats } from '../streams/processor';
 
 export interface MatcherCounters {
   eventsConsumed: number;
@@ -64,6 +66,7 @@ export async function startMatcher(
   redisUrl: string,
   settings: TopologySettings,
   triggers: TriggerRuntime[],
+  metrics?: WinchesterMetrics,
 ): Promise<MatcherRole> {
   const log = logger.child({ role: 'matcher' });
   const triggerMap = new Map(triggers.map((t) => [t.name, t]));
@@ -107,6 +110,7 @@ export async function startMatcher(
     if (messageBytes(message) > settings.maxRecordBytes) {
       // Too large for the topic even compressed: an error with a DLQ record, never a stuck partition.
       counters.streamsTooLarge++;
+      metrics?.streamsTooLarge.inc();
       const { events, ...meta } = record;
       await sendAll(producer, settings.topics.streamsDlq, [
         {
@@ -123,6 +127,17 @@ export async function startMatcher(
     }
     await sendAll(producer, settings.topics.streams, [message], CompressionTypes.GZIP);
   };
+  const recordStat = (trigger: string, field: keyof ProcessorStats, by: number) => {
+    if (!metrics) return;
+    const metric = {
+      streamsOpened: metrics.streamsOpened,
+      streamsFired: metrics.streamsFired,
+      streamsExpired: metrics.streamsExpired,
+      duplicatesIgnored: metrics.duplicateEvents,
+      eventsApplied: undefined,
+    }[field];
+    metric?.inc({ trigger }, by);
+  };
   const ownedPartition = (p: number): OwnedPartition => {
     let st = owned.get(p);
     if (!st) {
@@ -130,11 +145,14 @@ export async function startMatcher(
         namespace: settings.namespace,
         seenRetentionSeconds: settings.seenRetentionSeconds,
         maxAttempts: 50,
-        onConflict: (trigger) => bump(counters.lockRetries, trigger),
+        onConflict: (trigger) => {
+          bump(counters.lockRetries, trigger);
+          metrics?.lockRetries.inc({ trigger });
+        },
       });
       st = {
         store,
-        processor: new PartitionProcessor(store, triggerMap, settings.clock, emit, 8),
+        processor: new PartitionProcessor(store, triggerMap, settings.clock, emit, 8, recordStat),
         claimed: false,
         appliedUpTo: null,
         clock: null,
@@ -180,6 +198,7 @@ export async function startMatcher(
       let watermark = watermarks.get(batch.partition) ?? -Infinity;
       for (const message of chunk) {
         counters.eventsConsumed++;
+        metrics?.eventsConsumed.inc();
         let event;
         try {
           event = decodeEvent(message.value?.toString('utf8') ?? '');
@@ -188,6 +207,7 @@ export async function startMatcher(
             deadLetter({ topic: batch.topic, partition: batch.partition, message }, (error as Error).message),
           );
           bump(counters.dlq, 'undecodable event');
+          metrics?.dlqRecords.inc({ topic: settings.topics.eventsDlq, reason: 'undecodable event' });
           continue;
         }
         watermark = Math.max(watermark, event.timestamp);
@@ -197,6 +217,7 @@ export async function startMatcher(
           if (!match) continue;
           any = true;
           bump(counters.matched, trigger.name);
+          metrics?.eventsMatched.inc({ trigger: trigger.name });
           const matched: MatchedEvent = {
             trigger: trigger.name,
             key: match.key,
@@ -205,7 +226,10 @@ export async function startMatcher(
           };
           out.push({ key: match.key, value: encodeRepartition({ type: 'event', matched }) });
         }
-        if (!any) counters.unmatched++;
+        if (!any) {
+          counters.unmatched++;
+          metrics?.eventsUnmatched.inc();
+        }
       }
       await sendAll(producer, settings.topics.repartition, out);
       await sendAll(producer, settings.topics.eventsDlq, dead);
@@ -315,12 +339,28 @@ export async function startMatcher(
   // The owner of each partition drives its timers (wall clock) under a redlock lease, and
   // re-emits records never acknowledged or reset for retry (both clocks).
   let ticks = 0;
+  const updateGauges = async () => {
+    let active = 0;
+    let lag = 0;
+    for (const st of owned.values()) {
+      if (!st.claimed) continue;
+      const stats = await st.store.timerStats();
+      active += stats.active;
+      const now = settings.clock === 'wall' ? nowMicros() : st.clock;
+      if (stats.oldestDue !== null && now !== null && stats.oldestDue < now) {
+        lag = Math.max(lag, (now - stats.oldestDue) / 1e6);
+      }
+    }
+    metrics?.activeStreams.set(active);
+    metrics?.timerLag.set(lag);
+  };
   let timersRunning = false;
   const timerLoop = setInterval(() => {
     if (timersRunning) return;
     timersRunning = true;
     ticks++;
     (async () => {
+      if (metrics && ticks % 20 === 0) await updateGauges();
       for (const [p, st] of owned) {
         if (!st.claimed) continue;
         try {
@@ -335,7 +375,11 @@ export async function startMatcher(
           await runExclusive(st, async () => {
             if (!st.claimed) return;
             if (settings.clock === 'wall') await st.processor.runTimers(nowMicros());
-            if (ticks % 20 === 0) counters.reemitted += await st.processor.reemitPending();
+            if (ticks % 20 === 0) {
+              const again = await st.processor.reemitPending();
+              counters.reemitted += again;
+              metrics?.reemitted.inc(again);
+            }
           });
         } catch (error) {
           if (error instanceof LostOwnershipError) st.claimed = false;

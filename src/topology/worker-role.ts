@@ -12,6 +12,7 @@ import { logger } from '../util/logger';
 import { decodeStreamRecord } from './records';
 import { createProducer, disconnectAll, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
+import { WinchesterMetrics } from '../metrics/metrics';
 
 export interface WorkerOptions {
   pipelines: ReadonlyMap<string, PipelineStep[]>;
@@ -64,6 +65,7 @@ export async function startWorker(
   redisUrl: string,
   settings: TopologySettings,
   options: WorkerOptions,
+  metrics?: WinchesterMetrics,
 ) {
   const log = logger.child({ role: 'worker' });
   const holder = randomUUID();
@@ -118,6 +120,7 @@ export async function startWorker(
       if (claim === 'claimed') break;
       if (claim === 'not-runnable') {
         counters.duplicatesSkipped++;
+        metrics?.duplicateStreamRecords.inc();
         return 'done';
       }
       // A live claim elsewhere: that worker finishes it, or its claim lapses and we take over.
@@ -154,13 +157,16 @@ export async function startWorker(
         const list = counters.handlerSeconds.get(handler) ?? [];
         list.push(seconds);
         counters.handlerSeconds.set(handler, list);
+        metrics?.handlerSeconds.observe({ handler }, seconds);
       }
       counters.commitFailures += run.commitFailures.length;
+      for (const failure of run.commitFailures) metrics?.commitFailures.inc({ handler: failure.handler });
       const hops = Math.max(0, ...record.events.map((e) => e.hops ?? 0)) + 1;
       const fresh: Message[] = [];
       for (const event of run.newEvents) {
         if (hops > options.maxHops) {
           counters.loopGuardDropped++;
+          metrics?.loopGuardDropped.inc();
           log.error(
             { stream_id: record.stream_id, message_id: event.message_id, hops },
             'loop guard: new event not produced (too many pipeline generations)',
@@ -171,6 +177,7 @@ export async function startWorker(
       }
       await sendAll(producer, settings.topics.events, fresh);
       counters.newEvents += fresh.length;
+      metrics?.newEvents.inc(fresh.length);
       const outcome = run.ok ? 'completed' : record.kind === 'expired' ? 'expire_error' : 'error';
       const completion: CompletionRecord = {
         stream_id: record.stream_id,
@@ -192,18 +199,24 @@ export async function startWorker(
       );
       if (finished === 'stale') {
         counters.duplicatesSkipped++;
+        metrics?.duplicateStreamRecords.inc();
         return 'done';
       }
       await publishCompletion(completion);
-      if (run.ok) bump(counters.streamsCompleted, record.trigger);
-      else {
+      if (run.ok) {
+        bump(counters.streamsCompleted, record.trigger);
+        metrics?.streamsCompleted.inc({ trigger: record.trigger });
+      } else {
+        metrics?.streamsErrored.inc({ trigger: record.trigger });
         bump(counters.streamsErrored, record.trigger);
         log.warn(
           { stream_id: record.stream_id, trigger: record.trigger, error: completion.error },
           'pipeline failed',
         );
       }
-      counters.pipelineSeconds.push(Number(process.hrtime.bigint() - started) / 1e9);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      counters.pipelineSeconds.push(seconds);
+      metrics?.pipelineSeconds.observe({ pipeline: record.pipeline ?? '(none)' }, seconds);
       return 'done';
     } finally {
       clearInterval(keepAlive);
