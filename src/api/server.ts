@@ -1,0 +1,195 @@
+import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Kafka } from 'kafkajs';
+import Redis from 'ioredis';
+import { toCanonicalJson } from '../events/event';
+import { printableDistinguished } from '../streams/simulate';
+import { WinchesterMetrics } from '../metrics/metrics';
+import { resetStream } from '../streams/lifecycle';
+import { StreamState } from '../streams/model';
+import { findStreams, getStreamView, StreamQuery, StreamView } from '../streams/query';
+import { formatMicros, parseIso8601 } from '../time/micros';
+
+export interface ApiOptions {
+  metrics: WinchesterMetrics;
+  /** Without Redis, only /metrics and the health endpoints are served (role processes). */
+  redis?: Redis;
+  /** A dedicated connection for reset transactions (WATCH is per connection). */
+  redisForTransactions?: Redis;
+  kafka?: Kafka;
+  namespace: string;
+  bearerToken?: string;
+}
+
+const STATES = new Set<StreamState>([
+  'active',
+  'firing',
+  'expiring',
+  'completed',
+  'error',
+  'expire_error',
+  'retry_fire',
+  'retry_expire',
+]);
+
+class BadRequest extends Error {}
+
+function view(stream: StreamView) {
+  return {
+    id: stream.id,
+    name: stream.trigger,
+    state: stream.state,
+    serial: stream.serial,
+    partition: stream.partition,
+    first_event: formatMicros(stream.first),
+    last_event: formatMicros(stream.last),
+    expire_timestamp: formatMicros(stream.expireAt),
+    fire_timestamp: stream.fireAt === null ? null : formatMicros(stream.fireAt),
+    distinguishing_traits: printableDistinguished(stream.distinguished),
+    event_count: stream.eventCount,
+    ...(stream.events ? { events: stream.events.map((e) => JSON.parse(toCanonicalJson(e)) as unknown) } : {}),
+  };
+}
+
+function parseQuery(q: Record<string, string | undefined>): StreamQuery {
+  const query: StreamQuery = { count: 20 };
+  const known = new Set([
+    'state',
+    'name',
+    'trigger',
+    'older_than',
+    'younger_than',
+    'count',
+    'marker',
+    'include_events',
+    'traits',
+  ]);
+  if (q.state !== undefined) {
+    if (!STATES.has(q.state as StreamState))
+      throw new BadRequest(`state must be one of ${[...STATES].join(', ')}`);
+    query.state = q.state as StreamState;
+  }
+  query.trigger = q.name ?? q.trigger;
+  for (const [key, field] of [
+    ['older_than', 'olderThan'],
+    ['younger_than', 'youngerThan'],
+  ] as const) {
+    if (q[key] === undefined) continue;
+    const t = parseIso8601(q[key]!);
+    if (t === undefined) throw new BadRequest(`${key} must be an ISO-8601 datetime`);
+    query[field] = t;
+  }
+  if (q.count !== undefined) {
+    const n = Number(q.count);
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw new BadRequest('count must be an integer from 1 to 1000');
+    query.count = n;
+  }
+  query.marker = q.marker;
+  if (q.include_events !== undefined) {
+    if (!['true', 'false', '1', '0'].includes(q.include_events))
+      throw new BadRequest('include_events must be true or false');
+    query.includeEvents = q.include_events === 'true' || q.include_events === '1';
+  }
+  // Distinguishing traits: `traits=instance_id:abc,tenant_id:t1` or any other key=value.
+  const distinguished: Record<string, string> = {};
+  if (q.traits) {
+    for (const pair of q.traits.split(',')) {
+      const at = pair.indexOf(':');
+      if (at < 1) throw new BadRequest('traits must be name:value pairs separated by commas');
+      distinguished[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+  }
+  for (const [key, value] of Object.entries(q))
+    if (!known.has(key) && value !== undefined) distinguished[key] = value;
+  if (Object.keys(distinguished).length) query.distinguished = distinguished;
+  return query;
+}
+
+export function buildApi(options: ApiOptions): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.setErrorHandler((error: Error, _request, reply) => {
+    if (error instanceof BadRequest)
+      return reply.code(400).send({ error: 'bad_request', message: error.message });
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    return reply
+      .code(status)
+      .send({ error: status >= 500 ? 'internal' : 'bad_request', message: error.message });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `${request.method} ${request.url}` }),
+  );
+  if (options.bearerToken) {
+    app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      if (request.url.startsWith('/healthz')) return;
+      if (request.headers.authorization !== `Bearer ${options.bearerToken}`) {
+        await reply.code(401).send({ error: 'unauthorized', message: 'a valid bearer token is required' });
+      }
+    });
+  }
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', options.metrics.registry.contentType);
+    return options.metrics.registry.metrics();
+  });
+  app.get('/healthz/live', async () => ({ status: 'ok' }));
+  const readiness = async () => {
+    const checks: Record<string, string> = {};
+    if (options.redis) {
+      checks.redis = await options.redis.ping().then(
+        () => 'ok',
+        (e: Error) => e.message,
+      );
+    }
+    if (options.kafka) {
+      const admin = options.kafka.admin();
+      checks.kafka = await admin
+        .connect()
+        .then(() => admin.describeCluster())
+        .then(
+          () => 'ok',
+          (e: Error) => e.message,
+        )
+        .finally(() => admin.disconnect());
+    }
+    return checks;
+  };
+  for (const path of ['/healthz', '/healthz/ready']) {
+    app.get(path, async (_request, reply) => {
+      const checks = await readiness();
+      const ok = Object.values(checks).every((c) => c === 'ok');
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
+    });
+  }
+
+  const redis = options.redis;
+  if (redis) {
+    app.get('/v1/streams', async (request) => {
+      const query = parseQuery(request.query as Record<string, string | undefined>);
+      const streams = await findStreams(redis, options.namespace, query);
+      return {
+        streams: streams.map(view),
+        next_marker: streams.length === query.count ? streams[streams.length - 1].id : null,
+      };
+    });
+    app.get('/v1/streams/:id', async (request, reply) => {
+      const { id } = request.params as { id: string };
+      if (!/^\d+\.[0-9a-f-]{36}$/.test(id)) throw new BadRequest('a stream id is <partition>.<uuid>');
+      const stream = await getStreamView(redis, options.namespace, id);
+      if (!stream) return reply.code(404).send({ error: 'not_found', message: `stream ${id} not found` });
+      return view(stream);
+    });
+    app.post('/v1/streams/:id/reset', async (request, reply) => {
+      const { id } = request.params as { id: string };
+      if (!/^\d+\.[0-9a-f-]{36}$/.test(id)) throw new BadRequest('a stream id is <partition>.<uuid>');
+      try {
+        const meta = await resetStream(options.redisForTransactions ?? redis, options.namespace, id);
+        return view(meta);
+      } catch (error) {
+        const message = (error as Error).message;
+        if (message.includes('not found')) return reply.code(404).send({ error: 'not_found', message });
+        return reply.code(409).send({ error: 'conflict', message });
+      }
+    });
+  }
+  return app;
+}
