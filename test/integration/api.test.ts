@@ -1,0 +1,117 @@
+import Redis from 'ioredis';
+import { buildApi } from '../../src/api/server';
+import { WinchesterMetrics } from '../../src/metrics/metrics';
+import { RedisConnectionPool } from '../../src/redis/connection-pool';
+import { finishStream } from '../../src/streams/lifecycle';
+import { PartitionProcessor } from '../../src/streams/processor';
+import { checkPartitionCount, RedisPartitionStore } from '../../src/streams/redis-store';
+import { StreamRecord } from '../../src/streams/model';
+import { testNamespace } from '../support/namespace';
+import { simpleTrigger, testEvent } from '../support/simple-trigger';
+
+const ns = testNamespace();
+
+describe('admin API against real Redis', () => {
+  const redis = new Redis(ns.settings.redisUrl);
+  const tx = new Redis(ns.settings.redisUrl);
+  const pool = new RedisConnectionPool(ns.settings.redisUrl, 2);
+  const app = buildApi({
+    metrics: new WinchesterMetrics('api'),
+    redis,
+    redisForTransactions: tx,
+    namespace: ns.prefix,
+    bearerToken: 's3cret',
+  });
+  const auth = { authorization: 'Bearer s3cret' };
+  let base = '';
+  beforeAll(async () => {
+    base = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  // Real HTTP over loopback, as a client sees it.
+  const call = async (path: string, opts: { method?: string; headers?: Record<string, string> } = {}) => {
+    const response = await fetch(`${base}${path}`, { method: opts.method ?? 'GET', headers: opts.headers });
+    const body = await response.text();
+    return { statusCode: response.status, body, json: () => JSON.parse(body) };
+  };
+  afterAll(async () => {
+    await app.close();
+    await pool.close();
+    redis.disconnect();
+    tx.disconnect();
+  });
+
+  test('lists, filters, pages, shows and resets streams; rejects bad parameters', async () => {
+    await checkPartitionCount(redis, ns.prefix, 2);
+    const trigger = simpleTrigger({ expireAfterSeconds: 100 });
+    const emitted: StreamRecord[] = [];
+    for (const p of [0, 1]) {
+      const store = new RedisPartitionStore(p, pool, {
+        namespace: ns.prefix,
+        seenRetentionSeconds: 60,
+        maxAttempts: 10,
+      });
+      await store.claim();
+      const processor = new PartitionProcessor(
+        store,
+        new Map([[trigger.name, trigger]]),
+        'event',
+        async (r) => void emitted.push(r),
+      );
+      for (let i = 0; i < 3; i++) {
+        const event = testEvent('compute.instance.update', `p${p}i${i}`, 1000 + i);
+        await processor.apply([{ trigger: trigger.name, ...trigger.match(event)!, event }], 0);
+      }
+      if (p === 1) await processor.runTimers(1101 * 1e6 + 1); // expires p1i0 only
+    }
+    const failed = emitted[0];
+    await pool.with((c) =>
+      finishStream(
+        c,
+        new RedisPartitionStore(1, pool, { namespace: ns.prefix, seenRetentionSeconds: 60, maxAttempts: 1 })
+          .keys,
+        failed.stream_id,
+        failed.serial,
+        'expire_error',
+        { purge: true, tombstoneSeconds: 60, outcome: '{}' },
+      ),
+    );
+
+    expect((await call('/v1/streams')).statusCode).toBe(401);
+    const all = (await call('/v1/streams?count=4', { headers: auth })).json();
+    expect(all.streams).toHaveLength(4);
+    const rest = (await call(`/v1/streams?count=4&marker=${all.next_marker}`, { headers: auth })).json();
+    expect(rest.streams).toHaveLength(2);
+    expect(rest.next_marker).toBeNull();
+    const errored = (await call('/v1/streams?state=expire_error', { headers: auth })).json();
+    expect(errored.streams.map((s: { id: string }) => s.id)).toEqual([failed.stream_id]);
+    const byTrait = (
+      await call('/v1/streams?instance_id=p0i2&include_events=true', { headers: auth })
+    ).json();
+    expect(byTrait.streams).toHaveLength(1);
+    expect(byTrait.streams[0].events[0]).toMatchObject({
+      event_type: 'compute.instance.update',
+      timestamp: '1970-01-01T00:16:42.000000Z',
+    });
+    const one = await call(`/v1/streams/${failed.stream_id}`, { headers: auth });
+    expect(one.json()).toMatchObject({
+      state: 'expire_error',
+      distinguishing_traits: { instance_id: 'p1i0' },
+    });
+
+    const reset = await call(`/v1/streams/${failed.stream_id}/reset`, { method: 'POST', headers: auth });
+    expect(reset.json()).toMatchObject({ state: 'retry_expire' });
+    const again = await call(`/v1/streams/${failed.stream_id}/reset`, { method: 'POST', headers: auth });
+    expect(again.statusCode).toBe(409);
+
+    for (const bad of ['state=sleeping', 'count=0', 'older_than=yesterday', 'include_events=maybe']) {
+      const response = await call(`/v1/streams?${bad}`, { headers: auth });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error).toBe('bad_request');
+    }
+    expect((await call('/v1/streams/nope', { headers: auth })).statusCode).toBe(400);
+    const health = await call('/healthz');
+    expect(health.json()).toEqual({ status: 'ok', checks: { redis: 'ok' } });
+    const metrics = await call('/metrics', { headers: auth });
+    expect(metrics.body).toContain('winchester_process_');
+  });
+});
