@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerSmoke } from './smoke';
+import { registerDistill } from './distill';
 import { ConfigurationError } from '../config/environment';
 
 const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError();
   registerSmoke(program);
+  registerDistill(program);
   return program;
 }
 

@@ -29,8 +29,10 @@ export function newTraits(): Record<string, Trait> {
 
 /**
  * Canonical event JSON: one flat object with `message_id`, `event_type`, `timestamp`, then
- * the traits in name order; datetimes as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, ints as integers.
- * A float with an integral value is written with a `.0` so it reads back as a float.
+ * the traits in name order (JS string order); datetimes as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, ints
+ * as JSON integers, floats as JSON numbers that read back as floats: an integral one keeps a
+ * `.0` (`5.0`, `-0.0`, `123456789012345680000.0`) unless JS writes it with an exponent (`1e+21`).
+ * Traits named like the envelope fields are left out: the envelope's values win.
  */
 export function toCanonicalJson(event: WinchesterEvent): string {
   const parts = [
@@ -51,11 +53,13 @@ export function canonicalTraitValue(trait: Trait): string {
       return JSON.stringify(trait.value);
     case 'int':
       return String(trait.value);
-    case 'float':
+    case 'float': {
+      // Not JSON numbers; the distiller never produces them, other sources might.
       if (!Number.isFinite(trait.value)) return JSON.stringify(String(trait.value));
-      return Number.isInteger(trait.value) && Math.abs(trait.value) < 1e16
-        ? `${trait.value}.0`
-        : JSON.stringify(trait.value);
+      if (Object.is(trait.value, -0)) return '-0.0';
+      const text = String(trait.value);
+      return Number.isInteger(trait.value) && !text.includes('e') ? `${text}.0` : text;
+    }
     case 'datetime':
       return `"${formatMicros(trait.value)}"`;
   }

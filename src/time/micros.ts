@@ -42,8 +42,9 @@ export function fromCivil(c: CivilTime): Micros {
   return d.getTime() * 1000 + c.microsecond;
 }
 
+/** Days in a month of the proleptic Gregorian calendar (Date.UTC would read years 0–99 as 1900–1999). */
 export function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return monthLength(year, month);
 }
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
@@ -116,9 +117,13 @@ export function civilToMicros(
   );
 }
 
-/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the range of Python's datetime. */
+/**
+ * The range of Python's datetime, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z (to the last
+ * whole second: whole seconds are exact doubles across the range, microseconds only within
+ * ±2^53 µs of the epoch, about 1685 to 2255).
+ */
 export const PYTHON_MIN_MICROS: Micros = civilToMicros(1, 1, 1, 0, 0, 0, 0);
-export const PYTHON_MAX_MICROS: Micros = civilToMicros(9999, 12, 31, 23, 59, 59, 999_999);
+export const PYTHON_MAX_MICROS: Micros = civilToMicros(9999, 12, 31, 23, 59, 59, 0);
 
 const isLeapYear = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -190,9 +195,12 @@ function checkedCivil(
   if (hour > 23) return 'hour must be in 0..23';
   if (minute > 59) return 'minute must be in 0..59';
   if (second > 59) return 'second must be in 0..59';
-  const t =
-    civilToMicros(year, month, day, hour, minute, second, microsecond) - offsetMinutes * MICROS_PER_MINUTE;
-  if (t < PYTHON_MIN_MICROS || t > PYTHON_MAX_MICROS) return 'date value out of range';
+  const whole = civilToMicros(year, month, day, hour, minute, second, 0) - offsetMinutes * MICROS_PER_MINUTE;
+  if (whole < PYTHON_MIN_MICROS || whole > PYTHON_MAX_MICROS) return 'date value out of range';
+  const t = whole + microsecond;
+  if (microsecond !== 0 && !Number.isSafeInteger(t)) {
+    return 'microseconds of a datetime before 1685 or after 2255 cannot be held exactly';
+  }
   return t;
 }
 
@@ -237,4 +245,18 @@ function parseCommonIso8601(text: string): Micros | string | undefined {
   const minute = digit(text, 14) * 10 + digit(text, 15);
   const second = digit(text, 17) * 10 + digit(text, 18);
   return checkedCivil(year, month, day, hour, minute, second, microsecond, 0);
+}
+
+/**
+ * `t` moved by whole calendar months (negative: back), keeping the time of day. A day the
+ * target month lacks becomes its last day: Jan 31 + 1 month = Feb 28 (29 in a leap year),
+ * Feb 29 + 12 months = Feb 28.
+ */
+export function addMonths(t: Micros, months: number): Micros {
+  const c = toCivil(t);
+  const index = c.year * 12 + (c.month - 1) + months;
+  const year = Math.floor(index / 12);
+  const month = index - year * 12 + 1;
+  const day = Math.min(c.day, monthLength(year, month));
+  return civilToMicros(year, month, day, c.hour, c.minute, c.second, c.microsecond);
 }
