@@ -1,6 +1,6 @@
 import { EachBatchPayload, Kafka, Message, Consumer, Producer } from 'kafkajs';
 import { WinchesterEvent } from '../events/event';
-import { encodeEvent } from '../events/wire';
+import { EventSerializer, jsonEventSerializer } from './serialization';
 import { logger } from '../util/logger';
 import { deadLetter } from './records';
 import { createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
@@ -38,7 +38,11 @@ export async function startDistiller(
   kafka: Kafka,
   settings: TopologySettings,
   distill: DistillFunction,
-  hooks: { onCounters?: (c: DistillerCounters) => void; metrics?: WinchesterMetrics } = {},
+  hooks: {
+    onCounters?: (c: DistillerCounters) => void;
+    metrics?: WinchesterMetrics;
+    serializer?: EventSerializer;
+  } = {},
 ): Promise<DistillerRole> {
   const counters: DistillerCounters = { consumed: 0, distilled: 0, dropped: 0, dlq: new Map() };
   const producer = createProducer(kafka);
@@ -55,6 +59,7 @@ export async function startDistiller(
   });
   const log = logger.child({ role: 'distiller' });
   const metrics = hooks.metrics;
+  const serializer = hooks.serializer ?? jsonEventSerializer;
   const toDlq = (reason: string) => {
     counters.dlq.set(reason, (counters.dlq.get(reason) ?? 0) + 1);
     metrics?.dlqRecords.inc({ topic: settings.topics.notificationsDlq, reason });
@@ -85,7 +90,7 @@ export async function startDistiller(
           if (outcome.kind === 'event') {
             const out: Message = {
               key: message.key ?? outcome.event.message_id,
-              value: encodeEvent(outcome.event),
+              value: await serializer.encode(outcome.event),
               headers: { 'winchester.source': `${batch.topic}/${batch.partition}/${message.offset}` },
             };
             if (messageBytes(out) > settings.maxRecordBytes) {

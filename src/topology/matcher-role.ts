@@ -1,7 +1,7 @@
 import { CompressionTypes, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import Redis from 'ioredis';
 import Redlock, { Lock } from 'redlock';
-import { decodeEvent } from '../events/wire';
+import { EventSerializer, jsonEventSerializer } from './serialization';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { MatchedEvent, StreamRecord } from '../streams/model';
 import { PartitionProcessor } from '../streams/processor';
@@ -67,6 +67,7 @@ export async function startMatcher(
   settings: TopologySettings,
   triggers: TriggerRuntime[],
   metrics?: WinchesterMetrics,
+  serializer: EventSerializer = jsonEventSerializer,
 ): Promise<MatcherRole> {
   const log = logger.child({ role: 'matcher' });
   const triggerMap = new Map(triggers.map((t) => [t.name, t]));
@@ -201,7 +202,7 @@ export async function startMatcher(
         metrics?.eventsConsumed.inc();
         let event;
         try {
-          event = decodeEvent(message.value?.toString('utf8') ?? '');
+          event = await serializer.decode(message.value ?? Buffer.alloc(0));
         } catch (error) {
           dead.push(
             deadLetter({ topic: batch.topic, partition: batch.partition, message }, (error as Error).message),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EachBatchPayload, Kafka, Message } from 'kafkajs';
 import Redis from 'ioredis';
-import { encodeEvent } from '../events/wire';
+import { EventSerializer, jsonEventSerializer } from './serialization';
 import { HandlerContext, HandlerDefinition, PipelineEnv } from '../pipeline/handler';
 import { PipelineStep, runPipeline } from '../pipeline/runner';
 import { RedisConnectionPool } from '../redis/connection-pool';
@@ -66,6 +66,7 @@ export async function startWorker(
   settings: TopologySettings,
   options: WorkerOptions,
   metrics?: WinchesterMetrics,
+  serializer: EventSerializer = jsonEventSerializer,
 ) {
   const log = logger.child({ role: 'worker' });
   const holder = randomUUID();
@@ -173,7 +174,7 @@ export async function startWorker(
           );
           continue;
         }
-        fresh.push({ key: event.message_id, value: encodeEvent({ ...event, hops }) });
+        fresh.push({ key: event.message_id, value: await serializer.encode({ ...event, hops }) });
       }
       await sendAll(producer, settings.topics.events, fresh);
       counters.newEvents += fresh.length;
