@@ -26,7 +26,7 @@ describe('event serialization round-trips every corpus event exactly', () => {
   const hostile = (() => {
     const traits = newTraits();
     traits.__proto__ = { type: 'text', value: 'data, not a prototype' };
-    traits.constructor = { type: 'int', value: 5 };
+    traits['constructor' as string] = { type: 'int', value: 5 };
     traits.five = { type: 'float', value: 5 };
     traits.when = { type: 'datetime', value: 1_700_000_000_123_457 };
     return { message_id: 'hostile', event_type: 'x', timestamp: 1_700_000_000_000_001, traits, hops: 2 };
