@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerSmoke } from './smoke';
 import { registerDistill } from './distill';
+import { registerRoles } from './roles';
+import { registerDev } from './dev';
+import { registerClock, registerProduce } from './produce';
 import { ConfigurationError } from '../config/environment';
 
 const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
@@ -17,6 +20,10 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerSmoke(program);
   registerDistill(program);
+  registerDev(program);
+  registerRoles(program);
+  registerProduce(program);
+  registerClock(program);
   return program;
 }
 

@@ -1,0 +1,171 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Distiller, EventDefinitionError, loadEventDefinitions, loadTraitPluginMap } from '../distiller';
+import { TraitType } from '../events/event';
+import { ConfigProblem } from '../triggers/errors';
+import { readTriggerDefinitions } from '../triggers/load';
+import { TriggerDefinition } from '../triggers/definition';
+import { ConfigurationError } from './environment';
+import { PipelineHandlerEntry, readPipelines, UPSTREAM_HANDLER_NAMES } from './pipelines-check';
+import { configDir, loadWinchesterConfig, WinchesterConfig } from './winchester-config';
+
+export interface TopologyCheckOptions {
+  /** winchester.yaml to use; by default `<dir>/winchester.yaml` when it exists. */
+  configFile?: string;
+  /** Handler names pipelines may use; default UPSTREAM_HANDLER_NAMES. `pipeline_handlers` of winchester.yaml are added. */
+  knownHandlers?: Iterable<string>;
+}
+
+export interface TopologyCheckResult {
+  dir: string;
+  config: WinchesterConfig | null;
+  files: { eventDefinitions: string; triggers: string; pipelines: string };
+  distiller: Distiller | null;
+  triggers: TriggerDefinition[];
+  pipelines: Map<string, PipelineHandlerEntry[]>;
+  knownHandlers: ReadonlySet<string>;
+  errors: ConfigProblem[];
+  warnings: ConfigProblem[];
+}
+
+/** `file:line: message` from a ConfigurationError's message, when it has that shape. */
+function problemFromError(error: ConfigurationError, fallbackFile: string): ConfigProblem {
+  if (error instanceof EventDefinitionError) {
+    return { severity: 'error', file: error.file, line: error.line, message: error.reason };
+  }
+  const m = /^(.+?):(\d+):(?:\d+:)? (.*)$/s.exec(error.message);
+  if (m) return { severity: 'error', file: m[1], line: Number(m[2]), message: m[3] };
+  return { severity: 'error', file: fallbackFile, line: 0, message: error.message };
+}
+
+/**
+ * Loads a topology bundle (event_definitions.yaml, triggers.yaml, pipelines.yaml, and
+ * winchester.yaml if any) and collects every problem with its file and line: what
+ * `winchester check` reports. Nothing is started; custom handler modules are not loaded.
+ */
+export function checkTopology(dir: string, options: TopologyCheckOptions = {}): TopologyCheckResult {
+  const errors: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
+  const root = resolve(dir);
+
+  let config: WinchesterConfig | null = null;
+  const configFile = options.configFile ?? (existsSync(join(root, 'winchester.yaml')) ? join(dir, 'winchester.yaml') : undefined);
+  if (configFile) {
+    try {
+      config = loadWinchesterConfig(configFile, {});
+      for (const w of config.warnings) warnings.push({ ...problemFromError(new ConfigurationError(w), configFile), severity: 'warning' });
+    } catch (error) {
+      if (!(error instanceof ConfigurationError)) throw error;
+      errors.push(problemFromError(error, configFile));
+    }
+  }
+  const names = config?.files ?? {
+    eventDefinitions: 'event_definitions.yaml',
+    triggers: 'triggers.yaml',
+    pipelines: 'pipelines.yaml',
+  };
+  const files = {
+    eventDefinitions: join(dir, names.eventDefinitions),
+    triggers: join(dir, names.triggers),
+    pipelines: join(dir, names.pipelines),
+  };
+  const read = (file: string): string | null => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing from the topology bundle' : (error as Error).message;
+      errors.push({ severity: 'error', file, line: 0, message: reason });
+      return null;
+    }
+  };
+
+  let distiller: Distiller | null = null;
+  if (read(files.eventDefinitions) !== null) {
+    try {
+      const plugins = config ? loadTraitPluginMap(config.distillerTraitPlugins, configDir(config)) : undefined;
+      distiller = loadEventDefinitions(files.eventDefinitions, { catchAll: config?.catchAllNotifications, plugins });
+      for (const w of distiller.warnings) warnings.push({ severity: 'warning', file: w.file, line: w.line, message: w.message });
+    } catch (error) {
+      if (!(error instanceof ConfigurationError)) throw error;
+      errors.push(problemFromError(error, files.eventDefinitions));
+    }
+  }
+
+  const knownHandlers = new Set(options.knownHandlers ?? UPSTREAM_HANDLER_NAMES);
+  for (const name of Object.keys(config?.pipelineHandlers ?? {})) knownHandlers.add(name);
+  let pipelines = new Map<string, PipelineHandlerEntry[]>();
+  const pipelinesText = read(files.pipelines);
+  if (pipelinesText !== null) {
+    const checked = readPipelines(pipelinesText, files.pipelines, knownHandlers);
+    pipelines = checked.pipelines;
+    errors.push(...checked.errors);
+    warnings.push(...checked.warnings);
+  }
+
+  let triggers: TriggerDefinition[] = [];
+  const triggersText = read(files.triggers);
+  if (triggersText !== null) {
+    // Pipeline names are checked only when the pipelines file could be read at all.
+    const checked = readTriggerDefinitions(triggersText, files.triggers, pipelinesText !== null ? { pipelines: pipelines.keys() } : {});
+    triggers = checked.triggers;
+    errors.push(...checked.errors);
+    warnings.push(...checked.warnings);
+  }
+  if (distiller) warnings.push(...crossCheck(triggers, distiller));
+
+  return { dir, config, files, distiller, triggers, pipelines, knownHandlers, errors, warnings };
+}
+
+/**
+ * Traits the triggers read that no event definition produces (with the right type for time
+ * expressions): allowed, since events can come from elsewhere, but usually a typo.
+ */
+function crossCheck(triggers: TriggerDefinition[], distiller: Distiller): ConfigProblem[] {
+  const produced = new Map<string, Set<TraitType>>([
+    ['timestamp', new Set(['datetime'])],
+    ['message_id', new Set(['text'])],
+    ['event_type', new Set(['text'])],
+  ]);
+  for (const definition of distiller.definitions) {
+    for (const trait of definition.traits) {
+      if (!produced.has(trait.name)) produced.set(trait.name, new Set());
+      produced.get(trait.name)!.add(trait.type);
+    }
+  }
+  const out: ConfigProblem[] = [];
+  for (const trigger of triggers) {
+    const reported = new Set<string>();
+    const check = (name: string, line: number, where: string, needDatetime: boolean) => {
+      const types = produced.get(name);
+      const key = `${name}|${needDatetime}`;
+      if (reported.has(key)) return;
+      let message: string | null = null;
+      if (!types) message = `${where} reads trait '${name}', which no event definition produces`;
+      else if (needDatetime && !types.has('datetime')) {
+        message = `${where} needs '${name}' as a datetime, but event definitions make it ${[...types].join(' or ')}`;
+      }
+      if (message) {
+        reported.add(key);
+        out.push({ severity: 'warning', file: trigger.file, line, trigger: trigger.name, message });
+      }
+    };
+    for (const spec of trigger.distinguishedBy) {
+      for (const criterion of trigger.matchCriteria) {
+        const source = criterion.mapDistinguishedBy.get(spec.name) ?? spec.name;
+        check(source, criterion.line, `${criterion.label} (distinguished_by ${spec.name})`, spec.expression !== null);
+      }
+    }
+    for (const criterion of [...trigger.matchCriteria, ...trigger.fireCriteria]) {
+      for (const traitCriterion of criterion.traits) check(traitCriterion.trait, criterion.line, criterion.label, false);
+      for (const variable of criterion.timestamp?.variables ?? []) check(variable, criterion.line, `${criterion.label} timestamp`, true);
+      for (const traitCriterion of criterion.traits) {
+        if ('expression' in traitCriterion) {
+          for (const variable of (traitCriterion as { expression: { variables: ReadonlySet<string> } }).expression.variables) {
+            check(variable, criterion.line, `${criterion.label} trait '${traitCriterion.trait}'`, true);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}

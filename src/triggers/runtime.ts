@@ -1,0 +1,20 @@
+import { TriggerRuntime } from '../streams/trigger-runtime';
+import { TriggerDefinition } from './definition';
+
+/** A trigger definition as the stream engine sees it (src/streams/trigger-runtime.ts). */
+export function triggerRuntime(definition: TriggerDefinition): TriggerRuntime {
+  return {
+    name: definition.name,
+    firePipeline: definition.firePipeline,
+    expirePipeline: definition.expirePipeline,
+    fireDelaySeconds: definition.fireDelaySeconds,
+    fireCriteriaCount: definition.fireCriteria.length,
+    match(event) {
+      const found = definition.matchStream(event);
+      return found ? { key: found.key, distinguished: found.distinguished } : undefined;
+    },
+    fireCounters: (event) => definition.fireCounters(event),
+    shouldFire: (counters) => definition.shouldFire(counters),
+    expiration: (first, last, now) => definition.expireAt(first, last, now),
+  };
+}
