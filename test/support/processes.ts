@@ -1,0 +1,53 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Admin } from 'kafkajs';
+import { repoRoot } from './stack';
+
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+export function requireBuild(): void {
+  if (!existsSync(cliPath))
+    throw new Error(`${cliPath} is missing: run npm run build first (scripts/test.sh does)`);
+}
+
+/** Starts a `winchester <role>` process with the test's connections; its output goes to a log buffer. */
+export function startRole(
+  role: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): ChildProcess & { log: string[] } {
+  const child = spawn(process.execPath, [cliPath, role, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcess & { log: string[] };
+  child.log = [];
+  const keep = (chunk: Buffer) => {
+    child.log.push(chunk.toString());
+    if (child.log.length > 200) child.log.shift();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return child;
+}
+
+export async function stopRole(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  await exited;
+}
+
+/** Records a consumer group still has to read on the given topics (all partitions). */
+export async function groupLag(admin: Admin, groupId: string, topics: string[]): Promise<number> {
+  let lag = 0;
+  for (const topic of topics) {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    for (const end of ends) {
+      const at = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
+      lag += Number(end.offset) - Math.max(0, Number(at));
+    }
+  }
+  return lag;
+}
