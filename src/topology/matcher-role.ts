@@ -340,6 +340,8 @@ export async function startMatcher(
   // The owner of each partition drives its timers (wall clock) under a redlock lease, and
   // re-emits records never acknowledged or reset for retry (both clocks).
   let ticks = 0;
+  // Gauges and re-emission of unacknowledged or reset records run every ~5 s.
+  const slowEvery = Math.max(1, Math.round(5000 / settings.timerIntervalMs));
   const updateGauges = async () => {
     let active = 0;
     let lag = 0;
@@ -361,7 +363,7 @@ export async function startMatcher(
     timersRunning = true;
     ticks++;
     (async () => {
-      if (metrics && ticks % 20 === 0) await updateGauges();
+      if (metrics && ticks % slowEvery === 0) await updateGauges();
       for (const [p, st] of owned) {
         if (!st.claimed) continue;
         try {
@@ -376,7 +378,7 @@ export async function startMatcher(
           await runExclusive(st, async () => {
             if (!st.claimed) return;
             if (settings.clock === 'wall') await st.processor.runTimers(nowMicros());
-            if (ticks % 20 === 0) {
+            if (ticks % slowEvery === 0) {
               const again = await st.processor.reemitPending();
               counters.reemitted += again;
               metrics?.reemitted.inc(again);
@@ -390,7 +392,7 @@ export async function startMatcher(
     })()
       .catch((error: unknown) => log.error({ err: error }, 'timer loop failed'))
       .finally(() => (timersRunning = false));
-  }, 250);
+  }, settings.timerIntervalMs);
 
   return {
     counters,

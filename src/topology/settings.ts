@@ -23,6 +23,8 @@ export interface TopologySettings {
   seenRetentionSeconds: number;
   redisPoolSize: number;
   sessionTimeoutMs: number;
+  /** How often the wall-clock timers of owned partitions run (their latency floor). */
+  timerIntervalMs: number;
 }
 
 export function defaultTopologySettings(overrides: Partial<TopologySettings> = {}): TopologySettings {
@@ -46,6 +48,7 @@ export function defaultTopologySettings(overrides: Partial<TopologySettings> = {
     seenRetentionSeconds: 14 * 24 * 3600,
     redisPoolSize: 8,
     sessionTimeoutMs: 10000,
+    timerIntervalMs: 100,
     ...overrides,
   };
 }

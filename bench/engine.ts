@@ -1,0 +1,294 @@
+/**
+ * End-to-end benchmark on the real local broker and Redis (scripts/stack.sh start first):
+ *  1. baseline: a bare kafkajs relay chain with the topology's hops
+ *     (notifications → events → repartition → streams), consuming and producing the same bytes;
+ *  2. the topology (distiller + matcher roles) on the same notifications, event clock,
+ *     from the first notification read to the last stream record on `streams`;
+ *  3. Redis memory per stored event (streams held active);
+ *  4. fire latency under the wall clock (fire_delay 0): produce → stream record, p50/p99,
+ *     at a fixed rate.
+ * Figures are printed as a table and as JSON (--json).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { Kafka, Message } from 'kafkajs';
+import Redis from 'ioredis';
+import { connectionSettings } from '../src/config/environment';
+import { loadWinchesterConfig } from '../src/config/winchester-config';
+import { createKafka } from '../src/kafka/client';
+import { registerCompressionCodecs } from '../src/kafka/codecs';
+import { notificationKey, advanceEventClock } from '../src/cli/produce';
+import { END_OF_TIME } from '../src/streams/simulate';
+import { loadTopology } from '../src/topology/bundle';
+import { startDistiller } from '../src/topology/distiller-role';
+import { startMatcher } from '../src/topology/matcher-role';
+import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
+import { ensureTopics } from '../src/topology/topics';
+
+const repo = join(__dirname, '..', '..');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function stackEnv(): void {
+  if (process.env.KAFKA_BROKERS && process.env.REDIS_URL) return;
+  const text = readFileSync(join(repo, '.stack', 'env'), 'utf8');
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.+)$/.exec(line);
+    if (m) process.env[m[1]] = m[2];
+  }
+}
+
+/** The corpus, `copies` times over, each copy with its own message ids and instances. */
+function notifications(copies: number): string[] {
+  const lines = gunzipSync(readFileSync(join(repo, 'data', 'notifications-openstack-26h.jsonl.gz')))
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean);
+  const out: string[] = [];
+  for (let c = 0; c < copies; c++) {
+    for (const line of lines) {
+      out.push(c === 0 ? line : line.replace(/("message_id": "|"instance_id": ")/g, `$1c${c}-`));
+    }
+  }
+  return out;
+}
+
+async function produceAll(kafka: Kafka, topic: string, lines: string[]) {
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let i = 0; i < lines.length; i += 1000) {
+    const messages: Message[] = lines
+      .slice(i, i + 1000)
+      .map((value) => ({ key: notificationKey(value), value }));
+    await producer.send({ topic, acks: -1, messages });
+  }
+  await producer.disconnect();
+}
+
+async function relayChain(kafka: Kafka, prefix: string, lines: string[]): Promise<number> {
+  const hops = ['in', 'h1', 'h2', 'out'].map((h) => `${prefix}.${h}`);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: hops.map((topic) => ({ topic, numPartitions: 3 })),
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+  await produceAll(kafka, hops[0], lines);
+  const producer = kafka.producer({ maxInFlightRequests: 1 });
+  await producer.connect();
+  let delivered = 0;
+  const started = process.hrtime.bigint();
+  const consumers = [];
+  for (let i = 0; i < 3; i++) {
+    const consumer = kafka.consumer({ groupId: `${prefix}.relay${i}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: hops[i], fromBeginning: true });
+    await consumer.run({
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 3,
+      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+        for (let s = 0; s < batch.messages.length; s += 500) {
+          const chunk = batch.messages.slice(s, s + 500);
+          if (i < 2) {
+            await producer.send({
+              topic: hops[i + 1],
+              acks: -1,
+              messages: chunk.map((m) => ({ key: m.key, value: m.value })),
+            });
+          } else {
+            await producer.send({
+              topic: hops[3],
+              acks: -1,
+              messages: chunk.map((m) => ({ key: m.key, value: m.value })),
+            });
+            delivered += chunk.length;
+          }
+          resolveOffset(chunk[chunk.length - 1].offset);
+          await heartbeat();
+        }
+      },
+    });
+    consumers.push(consumer);
+  }
+  while (delivered < lines.length) await sleep(20);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  for (const c of consumers) await c.disconnect();
+  await producer.disconnect();
+  return lines.length / seconds;
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)![1]);
+}
+
+async function topologyRun(kafka: Kafka, redisUrl: string, settings: TopologySettings, lines: string[]) {
+  const config = loadWinchesterConfig(undefined, {});
+  const topology = loadTopology(join(repo, 'topologies', 'openstack-usage'), config);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, settings);
+  await admin.disconnect();
+  await produceAll(kafka, settings.inputTopics[0], lines);
+  const redis = new Redis(redisUrl);
+  const memoryBefore = await usedMemory(redis);
+  const started = process.hrtime.bigint();
+  const distiller = await startDistiller(kafka, settings, topology.distill);
+  const matcher = await startMatcher(kafka, redisUrl, settings, topology.triggers);
+  while (distiller.counters.consumed < lines.length) await sleep(20);
+  while (matcher.counters.eventsConsumed < distiller.counters.distilled) await sleep(20);
+  const matched = [...matcher.counters.matched.values()].reduce((a, b) => a + b, 0);
+  let applied = 0;
+  while (applied < matched) {
+    applied = [...matcher.owned.values()].reduce((n, st) => n + st.processor.stats.eventsApplied, 0);
+    await sleep(20);
+  }
+  const memoryHeld = await usedMemory(redis);
+  await advanceEventClock(kafka, settings.topics.repartition, END_OF_TIME);
+  const emitted = () =>
+    [...matcher.owned.values()].reduce(
+      (n, st) => n + st.processor.stats.streamsFired + st.processor.stats.streamsExpired,
+      0,
+    );
+  let last = -1;
+  let quiet = Date.now();
+  for (;;) {
+    const now = emitted();
+    if (now !== last) {
+      last = now;
+      quiet = Date.now();
+    } else if (now > 0 && Date.now() - quiet > 1500) break;
+    await sleep(20);
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9 - 1.5;
+  await distiller.stop();
+  await matcher.stop();
+  redis.disconnect();
+  return {
+    notificationsPerSecond: lines.length / seconds,
+    streams: last,
+    eventsStored: applied,
+    redisBytesPerEvent: (memoryHeld - memoryBefore) / applied,
+  };
+}
+
+async function latencyRun(
+  kafka: Kafka,
+  redisUrl: string,
+  settings: TopologySettings,
+  rate: number,
+  count: number,
+) {
+  const config = loadWinchesterConfig(undefined, {});
+  const topology = loadTopology(join(repo, 'topologies', 'openstack-usage'), config);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, settings);
+  await admin.disconnect();
+  const template = JSON.parse(
+    gunzipSync(readFileSync(join(repo, 'data', 'notifications-openstack-26h.jsonl.gz')))
+      .toString('utf8')
+      .split('\n')
+      .find((l) => l.includes('"event_type": "compute.instance.exists"'))!,
+  ) as Record<string, unknown> & { payload: Record<string, unknown> };
+  const distiller = await startDistiller(kafka, settings, topology.distill);
+  const matcher = await startMatcher(kafka, redisUrl, settings, topology.triggers);
+  const sentAt = new Map<string, bigint>();
+  const latencies: number[] = [];
+  const consumer = kafka.consumer({ groupId: `${settings.namespace}.latency` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: settings.topics.streams, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const record = JSON.parse(message.value!.toString()) as { events: Array<{ message_id: string }> };
+      for (const e of record.events) {
+        const t = sentAt.get(e.message_id);
+        if (t !== undefined) latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    },
+  });
+  await sleep(3000); // let the groups settle before timing
+  const producer = kafka.producer({ maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let i = 0; i < count; i++) {
+    const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+    const id = `lat-${settings.namespace}-${i}`;
+    const n = {
+      ...template,
+      message_id: id,
+      timestamp: now,
+      payload: { ...template.payload, instance_id: `lat-instance-${i}`, audit_period_beginning: now },
+    };
+    sentAt.set(id, process.hrtime.bigint());
+    await producer.send({
+      topic: settings.inputTopics[0],
+      acks: -1,
+      messages: [{ key: `lat-${i}`, value: JSON.stringify(n) }],
+    });
+    await sleep(1000 / rate);
+  }
+  const deadline = Date.now() + 15000;
+  while (latencies.length < count && Date.now() < deadline) await sleep(50);
+  await producer.disconnect();
+  await consumer.disconnect();
+  await distiller.stop();
+  await matcher.stop();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  return { rate, measured: latencies.length, p50Ms: pct(50), p99Ms: pct(99) };
+}
+
+async function main() {
+  stackEnv();
+  await registerCompressionCodecs();
+  const copies = Number(process.argv.find((a) => a.startsWith('--copies='))?.slice(9) ?? 3);
+  const connection = connectionSettings();
+  const kafka = createKafka(connection.kafkaBrokers, 'bench');
+  const runId = `bench${Date.now()}`;
+  const lines = notifications(copies);
+  process.stderr.write(`${lines.length} notifications; relay chain…\n`);
+  const relay = await relayChain(kafka, `${runId}.relay`, lines);
+  process.stderr.write('topology…\n');
+  const topo = await topologyRun(
+    kafka,
+    connection.redisUrl,
+    defaultTopologySettings({ namespace: `${runId}.topo`, clock: 'event' }),
+    lines,
+  );
+  process.stderr.write('fire latency (wall clock)…\n');
+  const latency = await latencyRun(
+    kafka,
+    connection.redisUrl,
+    defaultTopologySettings({ namespace: `${runId}.lat`, clock: 'wall' }),
+    50,
+    300,
+  );
+  const result = {
+    notifications: lines.length,
+    relayChainPerSecond: Math.round(relay),
+    topologyPerSecond: Math.round(topo.notificationsPerSecond),
+    topologyVsRelay: Number((topo.notificationsPerSecond / relay).toFixed(2)),
+    streams: topo.streams,
+    redisBytesPerStoredEvent: Math.round(topo.redisBytesPerEvent),
+    latency,
+  };
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    process.stdout.write(
+      `notifications                       ${result.notifications}\n` +
+        `bare kafkajs relay chain (3 hops)   ${result.relayChainPerSecond}/s\n` +
+        `topology notifications → streams    ${result.topologyPerSecond}/s  (${result.topologyVsRelay}× the relay chain)\n` +
+        `streams emitted                     ${result.streams}\n` +
+        `Redis bytes per stored event        ${result.redisBytesPerStoredEvent}\n` +
+        `fire latency at ${latency.rate}/s (wall, fire_delay 0): p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms (${latency.measured} samples)\n`,
+    );
+  }
+  process.exit(0);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error).stack}\n`);
+  process.exit(1);
+});
