@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerSmoke } from './smoke';
 import { registerDistill } from './distill';
+import { registerTimex } from './timex';
+import { registerCheck } from './check';
 import { registerRoles } from './roles';
 import { registerDev } from './dev';
 import { registerClock, registerProduce } from './produce';
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerSmoke(program);
   registerDistill(program);
+  registerTimex(program);
+  registerCheck(program);
   registerDev(program);
   registerRoles(program);
   registerProduce(program);

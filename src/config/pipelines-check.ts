@@ -24,10 +24,26 @@ export interface PipelinesCheckResult {
 
 const ENTRY_KEYS = new Set(['name', 'params']);
 
+/** A handler kind as far as checking goes: `validateParams` throws when params are wrong. */
+export interface HandlerParamsValidator {
+  validateParams?(params: Record<string, unknown>): void;
+}
+
+/** Handler names, or handler definitions by name whose params are then validated too. */
+export type KnownHandlers = Iterable<string> | ReadonlyMap<string, HandlerParamsValidator | null>;
+
+export function handlerMap(known: KnownHandlers): Map<string, HandlerParamsValidator | null> {
+  if (known instanceof Map) return new Map(known);
+  return new Map([...(known as Iterable<string>)].map((name) => [name, null]));
+}
+
 function isMapping(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
   return (
     value instanceof Map ||
-    (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof YamlTimestamp))
+    (value !== null &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      !(value instanceof YamlTimestamp))
   );
 }
 
@@ -57,12 +73,17 @@ function shown(value: unknown): string {
  * handler known, params a mapping. Problems carry file and line; handler params are the
  * handlers' own business (the pipeline loader validates them).
  */
-export function checkPipelines(source: TriggerSource, knownHandlers: Iterable<string>): PipelinesCheckResult {
-  const known = new Set(knownHandlers);
+export function checkPipelines(source: TriggerSource, knownHandlers: KnownHandlers): PipelinesCheckResult {
+  const known = handlerMap(knownHandlers);
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   const pipelines = new Map<string, PipelineHandlerEntry[]>();
-  const line = (path: (string | number)[]) => (source.locate ? source.locate(path).line : 0);
+  const line = (path: (string | number)[]): number => {
+    if (!source.locate) return 0;
+    // An empty node (`-` alone) has no position of its own: fall back to its parent's.
+    const at = source.locate(path).line;
+    return path.length > 0 ? Math.max(at, line(path.slice(0, -1))) : at;
+  };
   const problem = (
     list: ConfigProblem[],
     severity: ConfigProblem['severity'],
@@ -81,17 +102,35 @@ export function checkPipelines(source: TriggerSource, knownHandlers: Iterable<st
   }
   const doc = source.value;
   if (doc === null || doc === undefined) {
-    problem(errors, 'error', [], undefined, 'the file defines no pipelines: expected a mapping of pipeline name to handlers');
+    problem(
+      errors,
+      'error',
+      [],
+      undefined,
+      'the file defines no pipelines: expected a mapping of pipeline name to handlers',
+    );
     return { pipelines, errors, warnings };
   }
   if (!isMapping(doc)) {
-    problem(errors, 'error', [], undefined, `expected a mapping of pipeline name to a list of handlers, found ${shown(doc)}`);
+    problem(
+      errors,
+      'error',
+      [],
+      undefined,
+      `expected a mapping of pipeline name to a list of handlers, found ${shown(doc)}`,
+    );
     return { pipelines, errors, warnings };
   }
   for (const [rawName, list] of entriesOf(doc)) {
     const name = String(rawName);
     if (typeof rawName !== 'string') {
-      problem(errors, 'error', [name], name, `a pipeline name must be text, found ${shown(rawName)}; quote it`);
+      problem(
+        errors,
+        'error',
+        [name],
+        name,
+        `a pipeline name must be text, found ${shown(rawName)}; quote it`,
+      );
       continue;
     }
     if (!Array.isArray(list)) {
@@ -99,7 +138,14 @@ export function checkPipelines(source: TriggerSource, knownHandlers: Iterable<st
       pipelines.set(name, []); // it exists, broken: triggers naming it are not wrong too
       continue;
     }
-    if (list.length === 0) problem(warnings, 'warning', [name], name, 'has no handlers: its streams are completed without any work');
+    if (list.length === 0)
+      problem(
+        warnings,
+        'warning',
+        [name],
+        name,
+        'has no handlers: its streams are completed without any work',
+      );
     const steps: PipelineHandlerEntry[] = [];
     list.forEach((entry, i) => {
       const path = [name, i];
@@ -111,17 +157,36 @@ export function checkPipelines(source: TriggerSource, knownHandlers: Iterable<st
         const fields = new Map(entriesOf(entry).map(([k, v]) => [String(k), v]));
         const rawHandler = fields.get('name');
         if (typeof rawHandler !== 'string' || rawHandler === '') {
-          problem(errors, 'error', path, name, `handler ${i + 1} has no name: a handler is a name or {name, params}`);
+          problem(
+            errors,
+            'error',
+            path,
+            name,
+            `handler ${i + 1} has no name: a handler is a name or {name, params}`,
+          );
           return;
         }
         handler = rawHandler;
         for (const key of fields.keys()) {
-          if (!ENTRY_KEYS.has(key)) problem(warnings, 'warning', [...path, key], name, `handler '${handler}': unknown key '${key}' ignored`);
+          if (!ENTRY_KEYS.has(key))
+            problem(
+              warnings,
+              'warning',
+              [...path, key],
+              name,
+              `handler '${handler}': unknown key '${key}' ignored`,
+            );
         }
         const rawParams = fields.get('params');
         if (rawParams !== undefined && rawParams !== null) {
           if (!isMapping(rawParams)) {
-            problem(errors, 'error', [...path, 'params'], name, `handler '${handler}': params must be a mapping, found ${shown(rawParams)}`);
+            problem(
+              errors,
+              'error',
+              [...path, 'params'],
+              name,
+              `handler '${handler}': params must be a mapping, found ${shown(rawParams)}`,
+            );
             return;
           }
           params = plain(rawParams) as Record<string, unknown>;
@@ -136,8 +201,15 @@ export function checkPipelines(source: TriggerSource, knownHandlers: Iterable<st
           'error',
           path,
           name,
-          `unknown handler '${handler}' (known: ${[...known].sort().join(', ')}; add your own under pipeline_handlers in winchester.yaml)`,
+          `unknown handler '${handler}' (known: ${[...known.keys()].sort().join(', ')}; add your own under pipeline_handlers in winchester.yaml)`,
         );
+        return;
+      }
+      try {
+        known.get(handler)?.validateParams?.(params);
+      } catch (error) {
+        const at = isMapping(entry) ? [...path, 'params'] : path;
+        problem(errors, 'error', at, name, `handler '${handler}': ${(error as Error).message}`);
         return;
       }
       steps.push({ name: handler, params, line: line(path) });
@@ -148,7 +220,11 @@ export function checkPipelines(source: TriggerSource, knownHandlers: Iterable<st
 }
 
 /** checkPipelines on the text of a pipelines.yaml, read as PyYAML did. */
-export function readPipelines(text: string, file: string, knownHandlers: Iterable<string>): PipelinesCheckResult {
+export function readPipelines(
+  text: string,
+  file: string,
+  knownHandlers: KnownHandlers,
+): PipelinesCheckResult {
   try {
     return checkPipelines(loadYaml11(text, file), knownHandlers);
   } catch (error) {

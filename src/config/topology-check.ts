@@ -5,15 +5,26 @@ import { TraitType } from '../events/event';
 import { ConfigProblem } from '../triggers/errors';
 import { readTriggerDefinitions } from '../triggers/load';
 import { TriggerDefinition } from '../triggers/definition';
+import { TimeCriterion } from '../triggers/criteria';
 import { ConfigurationError } from './environment';
-import { PipelineHandlerEntry, readPipelines, UPSTREAM_HANDLER_NAMES } from './pipelines-check';
+import {
+  handlerMap,
+  HandlerParamsValidator,
+  KnownHandlers,
+  PipelineHandlerEntry,
+  readPipelines,
+  UPSTREAM_HANDLER_NAMES,
+} from './pipelines-check';
 import { configDir, loadWinchesterConfig, WinchesterConfig } from './winchester-config';
 
 export interface TopologyCheckOptions {
   /** winchester.yaml to use; by default `<dir>/winchester.yaml` when it exists. */
   configFile?: string;
-  /** Handler names pipelines may use; default UPSTREAM_HANDLER_NAMES. `pipeline_handlers` of winchester.yaml are added. */
-  knownHandlers?: Iterable<string>;
+  /**
+   * Handlers pipelines may use (names, or definitions whose params are validated too); default
+   * UPSTREAM_HANDLER_NAMES. The names under `pipeline_handlers` of winchester.yaml are added.
+   */
+  knownHandlers?: KnownHandlers;
 }
 
 export interface TopologyCheckResult {
@@ -23,7 +34,7 @@ export interface TopologyCheckResult {
   distiller: Distiller | null;
   triggers: TriggerDefinition[];
   pipelines: Map<string, PipelineHandlerEntry[]>;
-  knownHandlers: ReadonlySet<string>;
+  knownHandlers: ReadonlyMap<string, HandlerParamsValidator | null>;
   errors: ConfigProblem[];
   warnings: ConfigProblem[];
 }
@@ -49,11 +60,14 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
   const root = resolve(dir);
 
   let config: WinchesterConfig | null = null;
-  const configFile = options.configFile ?? (existsSync(join(root, 'winchester.yaml')) ? join(dir, 'winchester.yaml') : undefined);
+  const configFile =
+    options.configFile ??
+    (existsSync(join(root, 'winchester.yaml')) ? join(dir, 'winchester.yaml') : undefined);
   if (configFile) {
     try {
       config = loadWinchesterConfig(configFile, {});
-      for (const w of config.warnings) warnings.push({ ...problemFromError(new ConfigurationError(w), configFile), severity: 'warning' });
+      for (const w of config.warnings)
+        warnings.push({ ...problemFromError(new ConfigurationError(w), configFile), severity: 'warning' });
     } catch (error) {
       if (!(error instanceof ConfigurationError)) throw error;
       errors.push(problemFromError(error, configFile));
@@ -73,7 +87,10 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
     try {
       return readFileSync(file, 'utf8');
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing from the topology bundle' : (error as Error).message;
+      const reason =
+        (error as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'missing from the topology bundle'
+          : (error as Error).message;
       errors.push({ severity: 'error', file, line: 0, message: reason });
       return null;
     }
@@ -82,17 +99,23 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
   let distiller: Distiller | null = null;
   if (read(files.eventDefinitions) !== null) {
     try {
-      const plugins = config ? loadTraitPluginMap(config.distillerTraitPlugins, configDir(config)) : undefined;
-      distiller = loadEventDefinitions(files.eventDefinitions, { catchAll: config?.catchAllNotifications, plugins });
-      for (const w of distiller.warnings) warnings.push({ severity: 'warning', file: w.file, line: w.line, message: w.message });
+      const plugins = config
+        ? loadTraitPluginMap(config.distillerTraitPlugins, configDir(config))
+        : undefined;
+      distiller = loadEventDefinitions(files.eventDefinitions, {
+        catchAll: config?.catchAllNotifications,
+        plugins,
+      });
+      for (const w of distiller.warnings)
+        warnings.push({ severity: 'warning', file: w.file, line: w.line, message: w.message });
     } catch (error) {
       if (!(error instanceof ConfigurationError)) throw error;
       errors.push(problemFromError(error, files.eventDefinitions));
     }
   }
 
-  const knownHandlers = new Set(options.knownHandlers ?? UPSTREAM_HANDLER_NAMES);
-  for (const name of Object.keys(config?.pipelineHandlers ?? {})) knownHandlers.add(name);
+  const knownHandlers = handlerMap(options.knownHandlers ?? UPSTREAM_HANDLER_NAMES);
+  for (const name of Object.keys(config?.pipelineHandlers ?? {})) knownHandlers.set(name, null);
   let pipelines = new Map<string, PipelineHandlerEntry[]>();
   const pipelinesText = read(files.pipelines);
   if (pipelinesText !== null) {
@@ -106,14 +129,43 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
   const triggersText = read(files.triggers);
   if (triggersText !== null) {
     // Pipeline names are checked only when the pipelines file could be read at all.
-    const checked = readTriggerDefinitions(triggersText, files.triggers, pipelinesText !== null ? { pipelines: pipelines.keys() } : {});
+    const checked = readTriggerDefinitions(
+      triggersText,
+      files.triggers,
+      pipelinesText !== null ? { pipelines: pipelines.keys() } : {},
+    );
     triggers = checked.triggers;
     errors.push(...checked.errors);
     warnings.push(...checked.warnings);
   }
   if (distiller) warnings.push(...crossCheck(triggers, distiller));
 
-  return { dir, config, files, distiller, triggers, pipelines, knownHandlers, errors, warnings };
+  return {
+    dir,
+    config,
+    files,
+    distiller,
+    triggers,
+    pipelines,
+    knownHandlers,
+    errors: byFileAndLine(errors),
+    warnings: byFileAndLine(warnings),
+  };
+}
+
+/** Problems grouped by file (in the order files were read), by line within a file. */
+function byFileAndLine(problems: ConfigProblem[]): ConfigProblem[] {
+  const fileOrder = new Map<string, number>();
+  for (const p of problems) if (!fileOrder.has(p.file)) fileOrder.set(p.file, fileOrder.size);
+  return problems
+    .map((problem, index) => ({ problem, index }))
+    .sort(
+      (a, b) =>
+        fileOrder.get(a.problem.file)! - fileOrder.get(b.problem.file)! ||
+        a.problem.line - b.problem.line ||
+        a.index - b.index,
+    )
+    .map((entry) => entry.problem);
 }
 
 /**
@@ -152,17 +204,23 @@ function crossCheck(triggers: TriggerDefinition[], distiller: Distiller): Config
     for (const spec of trigger.distinguishedBy) {
       for (const criterion of trigger.matchCriteria) {
         const source = criterion.mapDistinguishedBy.get(spec.name) ?? spec.name;
-        check(source, criterion.line, `${criterion.label} (distinguished_by ${spec.name})`, spec.expression !== null);
+        check(
+          source,
+          criterion.line,
+          `${criterion.label} (distinguished_by ${spec.name})`,
+          spec.expression !== null,
+        );
       }
     }
     for (const criterion of [...trigger.matchCriteria, ...trigger.fireCriteria]) {
-      for (const traitCriterion of criterion.traits) check(traitCriterion.trait, criterion.line, criterion.label, false);
-      for (const variable of criterion.timestamp?.variables ?? []) check(variable, criterion.line, `${criterion.label} timestamp`, true);
+      for (const traitCriterion of criterion.traits)
+        check(traitCriterion.trait, criterion.line, criterion.label, false);
+      for (const variable of criterion.timestamp?.variables ?? [])
+        check(variable, criterion.line, `${criterion.label} timestamp`, true);
       for (const traitCriterion of criterion.traits) {
-        if ('expression' in traitCriterion) {
-          for (const variable of (traitCriterion as { expression: { variables: ReadonlySet<string> } }).expression.variables) {
-            check(variable, criterion.line, `${criterion.label} trait '${traitCriterion.trait}'`, true);
-          }
+        if (!(traitCriterion instanceof TimeCriterion)) continue;
+        for (const variable of traitCriterion.expression.variables) {
+          check(variable, criterion.line, `${criterion.label} trait '${traitCriterion.trait}'`, true);
         }
       }
     }

@@ -7,5 +7,9 @@ export function loadTriggerRuntimes(
   pipelines: ReadonlyMap<string, unknown>,
 ): { triggers: TriggerRuntime[]; definitions: TriggerDefinition[]; warnings: string[] } {
   const { triggers, warnings } = loadTriggerDefinitions(file, { pipelines: pipelines.keys() });
-  return { triggers: triggers.map(triggerRuntime), definitions: triggers, warnings: warnings.map(formatProblem) };
+  return {
+    triggers: triggers.map(triggerRuntime),
+    definitions: triggers,
+    warnings: warnings.map(formatProblem),
+  };
 }

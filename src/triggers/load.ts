@@ -114,7 +114,8 @@ function suggestion(word: string, candidates: readonly string[]): string {
   let bestDistance = 3;
   for (const candidate of candidates) {
     const d = distance(word, candidate);
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+    // close, and not most of the word (`p` is not a typo of `q`)
+    if (d < bestDistance && d * 2 < word.length) [best, bestDistance] = [candidate, d];
   }
   return best ? ` (did you mean ${best}?)` : '';
 }
@@ -153,7 +154,10 @@ class TriggerCompiler {
   }
 
   private line(path: Path): number {
-    return this.source.locate ? this.source.locate(path).line : 0;
+    if (!this.source.locate) return 0;
+    const line = this.source.locate(path).line;
+    // An empty node (`-` alone) has no position of its own: fall back to its parent's.
+    return path.length > 0 ? Math.max(line, this.line(path.slice(0, -1))) : line;
   }
 
   private error(path: Path, trigger: string | undefined, message: string): null {
@@ -386,7 +390,7 @@ class TriggerCompiler {
     const seen = new Set<string>();
     value.forEach((item, i) => {
       const at = [...path, i];
-      let entry: DistinguishingTrait | null = null;
+      let entry: DistinguishingTrait;
       if (typeof item === 'string' && item !== '') {
         entry = { name: item, expression: null };
       } else if (isMapping(item)) {
