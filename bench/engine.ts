@@ -123,13 +123,17 @@ async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)![1]);
 }
 
-async function topologyRun(kafka: Kafka, redisUrl: string, settings: TopologySettings, lines: string[]) {
-  const config = loadWinchesterConfig(undefined, {});
-  const topology = loadTopology(join(repo, 'topologies', 'openstack-usage'), config);
+/** The usage topology with default settings, and its topics created. */
+async function prepareTopology(kafka: Kafka, settings: TopologySettings) {
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, settings);
   await admin.disconnect();
+  return loadTopology(join(repo, 'topologies', 'openstack-usage'), loadWinchesterConfig(undefined, {}));
+}
+
+async function topologyRun(kafka: Kafka, redisUrl: string, settings: TopologySettings, lines: string[]) {
+  const topology = await prepareTopology(kafka, settings);
   await produceAll(kafka, settings.inputTopics[0], lines);
   const redis = new Redis(redisUrl);
   const memoryBefore = await usedMemory(redis);
@@ -180,12 +184,7 @@ async function latencyRun(
   rate: number,
   count: number,
 ) {
-  const config = loadWinchesterConfig(undefined, {});
-  const topology = loadTopology(join(repo, 'topologies', 'openstack-usage'), config);
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, settings);
-  await admin.disconnect();
+  const topology = await prepareTopology(kafka, settings);
   const template = JSON.parse(
     gunzipSync(readFileSync(join(repo, 'data', 'notifications-openstack-26h.jsonl.gz')))
       .toString('utf8')

@@ -3,7 +3,7 @@ import { WinchesterEvent } from '../events/event';
 import { EventSerializer, jsonEventSerializer } from './serialization';
 import { logger } from '../util/logger';
 import { deadLetter } from './records';
-import { createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
+import { createRoleConsumer, createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
 import { WinchesterMetrics } from '../metrics/metrics';
 
@@ -46,11 +46,7 @@ export async function startDistiller(
 ): Promise<DistillerRole> {
   const counters: DistillerCounters = { consumed: 0, distilled: 0, dropped: 0, dlq: new Map() };
   const producer = createProducer(kafka);
-  const consumer = kafka.consumer({
-    groupId: `${settings.namespace}.distiller`,
-    sessionTimeout: settings.sessionTimeoutMs,
-    heartbeatInterval: Math.floor(settings.sessionTimeoutMs / 5),
-  });
+  const consumer = createRoleConsumer(kafka, settings, 'distiller');
   await producer.connect();
   await consumer.connect();
   await consumer.subscribe({

@@ -10,7 +10,7 @@ import { TriggerRuntime } from '../streams/trigger-runtime';
 import { Micros } from '../time/micros';
 import { logger } from '../util/logger';
 import { deadLetter, decodeRepartition, encodeRepartition, encodeStreamRecord } from './records';
-import { createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
+import { createRoleConsumer, createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
 import { partitionCount } from './topics';
 import { WinchesterMetrics } from '../metrics/metrics';
@@ -94,11 +94,7 @@ export async function startMatcher(
 
   const producer: Producer = createProducer(kafka);
   await producer.connect();
-  const consumer = kafka.consumer({
-    groupId: `${settings.namespace}.matcher`,
-    sessionTimeout: settings.sessionTimeoutMs,
-    heartbeatInterval: Math.floor(settings.sessionTimeoutMs / 5),
-  });
+  const consumer = createRoleConsumer(kafka, settings, 'matcher');
   await consumer.connect();
   await consumer.subscribe({
     topics: [settings.topics.events, settings.topics.repartition],

@@ -1,5 +1,6 @@
 import { Consumer, Kafka, Message, Producer, CompressionTypes } from 'kafkajs';
 import { logger } from '../util/logger';
+import { TopologySettings } from './settings';
 
 /** Produces with acks from every in-sync replica, one request in flight, in chunks. */
 export async function sendAll(
@@ -12,6 +13,19 @@ export async function sendAll(
   for (let i = 0; i < messages.length; i += chunk) {
     await producer.send({ topic, acks: -1, compression, messages: messages.slice(i, i + chunk) });
   }
+}
+
+/** A role's consumer: group `<namespace>.<role>`, heartbeats at a fifth of the session timeout. */
+export function createRoleConsumer(
+  kafka: Kafka,
+  settings: Pick<TopologySettings, 'namespace' | 'sessionTimeoutMs'>,
+  role: string,
+): Consumer {
+  return kafka.consumer({
+    groupId: `${settings.namespace}.${role}`,
+    sessionTimeout: settings.sessionTimeoutMs,
+    heartbeatInterval: Math.floor(settings.sessionTimeoutMs / 5),
+  });
 }
 
 export function createProducer(kafka: Kafka): Producer {

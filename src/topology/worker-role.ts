@@ -10,7 +10,7 @@ import { StreamRecord } from '../streams/model';
 import { PartitionKeys } from '../streams/redis-store';
 import { logger } from '../util/logger';
 import { decodeStreamRecord } from './records';
-import { createProducer, disconnectAll, sendAll } from './role-runner';
+import { createRoleConsumer, createProducer, disconnectAll, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
 import { WinchesterMetrics } from '../metrics/metrics';
 
@@ -84,11 +84,7 @@ export async function startWorker(
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 20 });
   const producer = createProducer(kafka);
   await producer.connect();
-  const consumer = kafka.consumer({
-    groupId: `${settings.namespace}.worker`,
-    sessionTimeout: settings.sessionTimeoutMs,
-    heartbeatInterval: Math.floor(settings.sessionTimeoutMs / 5),
-  });
+  const consumer = createRoleConsumer(kafka, settings, 'worker');
   await consumer.connect();
   await consumer.subscribe({ topics: [settings.topics.streams], fromBeginning: true });
   const context: HandlerContext = {

@@ -1,12 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { Kafka, KafkaMessage } from 'kafkajs';
 import { loadEventDefinitions } from '../../src/distiller';
 import { decodeEvent } from '../../src/events/wire';
 import { headerString } from '../../src/topology/records';
 import { startDistiller, DistillerRole } from '../../src/topology/distiller-role';
 import { testNamespace } from '../support/namespace';
+import { sampleCorpus } from '../support/corpus';
 import { produce, topologyFixture, waitFor } from '../support/topology-harness';
 
 const ns = testNamespace();
@@ -31,11 +30,7 @@ describe('distiller role on the real broker', () => {
     const { kafka, settings } = await topologyFixture(ns, { maxRecordBytes: 256 * 1024 });
     const distiller = loadEventDefinitions(join(repo, 'topologies', 'example', 'event_definitions.yaml'));
     role = await startDistiller(kafka, settings, (text) => distiller.outcome(text));
-    const corpus = gunzipSync(readFileSync(join(repo, 'data', 'notifications-openstack-26h.jsonl.gz')))
-      .toString('utf8')
-      .split('\n')
-      .filter(Boolean)
-      .slice(0, 300);
+    const corpus = sampleCorpus().slice(0, 300);
     const base = JSON.parse(corpus[0]) as Record<string, unknown> & { payload: Record<string, unknown> };
     const bad = [
       { why: 'invalid-json', value: '{"event_type": "compute.instance.update", ' },

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { ChildProcess } from 'node:child_process';
 import { loadWinchesterConfig } from '../../src/config/winchester-config';
 import { notificationKey } from '../../src/cli/produce';
@@ -8,14 +6,12 @@ import { END_OF_TIME, Simulation, streamSummary } from '../../src/streams/simula
 import { loadTopology } from '../../src/topology/bundle';
 import { testNamespace, TestNamespace } from '../support/namespace';
 import { advanceClock, collectStreams, produce, topologyFixture, waitFor } from '../support/topology-harness';
-import { groupLag, requireBuild, startRole, stopRole } from '../support/processes';
+import { eventClockRoleEnv, groupLag, requireBuild, startRole, stopRole } from '../support/processes';
+import { sampleCorpus } from '../support/corpus';
 
 const repo = join(__dirname, '..', '..');
 const topologyDir = join(repo, 'topologies', 'openstack-usage');
-const corpus = gunzipSync(readFileSync(join(repo, 'data', 'notifications-openstack-26h.jsonl.gz')))
-  .toString('utf8')
-  .split('\n')
-  .filter(Boolean);
+const corpus = sampleCorpus();
 const summaryKey = (s: ReturnType<typeof streamSummary>) => JSON.stringify(s);
 
 async function simulated(): Promise<string[]> {
@@ -35,12 +31,7 @@ async function replay(
   disturb: (matchers: ChildProcess[], env: NodeJS.ProcessEnv) => Promise<void>,
 ) {
   const { kafka, settings } = await topologyFixture(ns, { clock: 'event' });
-  const env = {
-    KAFKA_BROKERS: ns.settings.kafkaBrokers.join(','),
-    REDIS_URL: ns.settings.redisUrl,
-    WINCHESTER_NAMESPACE: ns.prefix,
-    WINCHESTER_CLOCK: 'event',
-  };
+  const env = eventClockRoleEnv(ns);
   const args = ['-t', topologyDir, '--metrics-port', '0'];
   const processes: ChildProcess[] = [startRole('distiller', args, env)];
   const matchers = [startRole('matcher', args, env)];

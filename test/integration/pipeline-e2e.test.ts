@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { ChildProcess } from 'node:child_process';
 import { Kafka } from 'kafkajs';
 import { notificationKey } from '../../src/cli/produce';
@@ -9,14 +7,12 @@ import { END_OF_TIME } from '../../src/streams/simulate';
 import { CompletionRecord } from '../../src/topology/worker-role';
 import { testNamespace } from '../support/namespace';
 import { advanceClock, produce, topologyFixture, waitFor } from '../support/topology-harness';
-import { groupLag, requireBuild, startRole, stopRole } from '../support/processes';
+import { eventClockRoleEnv, groupLag, requireBuild, startRole, stopRole } from '../support/processes';
+import { sampleCorpus } from '../support/corpus';
 
 const repo = join(__dirname, '..', '..');
 const topologyDir = join(repo, 'topologies', 'openstack-usage');
-const corpus = gunzipSync(readFileSync(join(repo, 'data', 'notifications-openstack-26h.jsonl.gz')))
-  .toString('utf8')
-  .split('\n')
-  .filter(Boolean);
+const corpus = sampleCorpus();
 const ns = testNamespace();
 
 async function readTopic(kafka: Kafka, topic: string): Promise<Buffer[]> {
@@ -45,12 +41,7 @@ describe('usage audit end to end on the real stack', () => {
   test('one verdict per EOD .exists, survives a worker kill -9, and a replay adds none', async () => {
     requireBuild();
     const { kafka, settings } = await topologyFixture(ns, { clock: 'event' });
-    const env = {
-      KAFKA_BROKERS: ns.settings.kafkaBrokers.join(','),
-      REDIS_URL: ns.settings.redisUrl,
-      WINCHESTER_NAMESPACE: ns.prefix,
-      WINCHESTER_CLOCK: 'event',
-    };
+    const env = eventClockRoleEnv(ns);
     const args = ['-t', topologyDir, '--metrics-port', '0'];
     processes.push(startRole('distiller', args, env), startRole('matcher', args, env));
     const doomed = startRole('worker', args, env);

@@ -1,21 +1,16 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { isEvent, loadEventDefinitions } from '../../src/distiller';
 import { toCanonicalJson, WinchesterEvent, newTraits } from '../../src/events/event';
 import { avroEventSerializer, jsonEventSerializer } from '../../src/topology/serialization';
 import { testNamespace } from '../support/namespace';
+import { sampleCorpus } from '../support/corpus';
 
 const repo = join(__dirname, '..', '..');
 const ns = testNamespace();
 
 function corpusEvents(): WinchesterEvent[] {
   const distiller = loadEventDefinitions(join(repo, 'topologies', 'example', 'event_definitions.yaml'));
-  const lines = gunzipSync(readFileSync(join(repo, 'data', 'notifications-openstack-26h.jsonl.gz')))
-    .toString('utf8')
-    .split('\n');
-  return lines
-    .filter(Boolean)
+  return sampleCorpus()
     .map((l) => distiller.distillText(l))
     .filter(isEvent);
 }

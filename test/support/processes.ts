@@ -3,8 +3,19 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Admin } from 'kafkajs';
 import { repoRoot } from './stack';
+import { TestNamespace } from './namespace';
 
 export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+/** Environment for role processes of a test namespace, under the event clock. */
+export function eventClockRoleEnv(ns: TestNamespace): NodeJS.ProcessEnv {
+  return {
+    KAFKA_BROKERS: ns.settings.kafkaBrokers.join(','),
+    REDIS_URL: ns.settings.redisUrl,
+    WINCHESTER_NAMESPACE: ns.prefix,
+    WINCHESTER_CLOCK: 'event',
+  };
+}
 
 export function requireBuild(): void {
   if (!existsSync(cliPath))
