@@ -23,6 +23,7 @@ import { END_OF_TIME } from '../src/streams/simulate';
 import { loadTopology } from '../src/topology/bundle';
 import { startDistiller } from '../src/topology/distiller-role';
 import { startMatcher } from '../src/topology/matcher-role';
+import { startWorker } from '../src/topology/worker-role';
 import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
 import { ensureTopics } from '../src/topology/topics';
 
@@ -140,14 +141,21 @@ async function topologyRun(kafka: Kafka, redisUrl: string, settings: TopologySet
   const started = process.hrtime.bigint();
   const distiller = await startDistiller(kafka, settings, topology.distill);
   const matcher = await startMatcher(kafka, redisUrl, settings, topology.triggers);
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
+  const phases: Record<string, number> = {};
+  while (distiller.counters.consumed === 0) await sleep(5);
+  phases.firstRead = elapsed();
   while (distiller.counters.consumed < lines.length) await sleep(20);
+  phases.distilled = elapsed();
   while (matcher.counters.eventsConsumed < distiller.counters.distilled) await sleep(20);
+  phases.matched = elapsed();
   const matched = [...matcher.counters.matched.values()].reduce((a, b) => a + b, 0);
   let applied = 0;
   while (applied < matched) {
     applied = [...matcher.owned.values()].reduce((n, st) => n + st.processor.stats.eventsApplied, 0);
     await sleep(20);
   }
+  phases.applied = elapsed();
   const memoryHeld = await usedMemory(redis);
   await advanceEventClock(kafka, settings.topics.repartition, END_OF_TIME);
   const emitted = () =>
@@ -165,15 +173,92 @@ async function topologyRun(kafka: Kafka, redisUrl: string, settings: TopologySet
     } else if (now > 0 && Date.now() - quiet > 1500) break;
     await sleep(20);
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9 - 1.5;
+  const seconds = elapsed() - 1.5;
+  phases.emitted = seconds;
   await distiller.stop();
   await matcher.stop();
   redis.disconnect();
   return {
+    topology,
     notificationsPerSecond: lines.length / seconds,
     streams: last,
     eventsStored: applied,
     redisBytesPerEvent: (memoryHeld - memoryBefore) / applied,
+    phases,
+  };
+}
+
+/**
+ * The worker on the streams the topology run left (fired/expired, in Redis and on `streams`),
+ * with the topology's pipelines (usage audit): streams/s from start to the last completion
+ * record, and handler latency. Baseline: a bare kafkajs relay of the same stream records
+ * (consume `streams`, produce each to another topic) on the same broker.
+ */
+async function workerRun(
+  kafka: Kafka,
+  redisUrl: string,
+  settings: TopologySettings,
+  topology: Awaited<ReturnType<typeof prepareTopology>>,
+  streams: number,
+) {
+  const started = process.hrtime.bigint();
+  const worker = await startWorker(kafka, redisUrl, settings, {
+    pipelines: topology.pipelines,
+    handlers: topology.handlers,
+    purgeCompletedStreams: true,
+    handlerTimeoutMs: 60_000,
+    claimTtlMs: 30_000,
+    maxHops: 3,
+  });
+  const done = () =>
+    [...worker.counters.streamsCompleted.values(), ...worker.counters.streamsErrored.values()].reduce(
+      (a, b) => a + b,
+      0,
+    );
+  while (done() < streams) await sleep(20);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await worker.stop();
+  const handler = [...worker.counters.handlerSeconds.values()].flat().sort((a, b) => a - b);
+  const pipeline = [...worker.counters.pipelineSeconds].sort((a, b) => a - b);
+  const pct = (list: number[], p: number) =>
+    list[Math.min(list.length - 1, Math.floor((p / 100) * list.length))] * 1000;
+
+  // Baseline: the same records through a bare consume → produce relay.
+  const relayTopic = `${settings.namespace}.streams-relay`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: relayTopic, numPartitions: 3 }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = kafka.producer({ maxInFlightRequests: 1 });
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId: `${settings.namespace}.streams-relay` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: settings.topics.streams, fromBeginning: true });
+  let relayed = 0;
+  const relayStarted = process.hrtime.bigint();
+  await consumer.run({
+    partitionsConsumedConcurrently: 3,
+    eachMessage: async ({ message }) => {
+      await producer.send({
+        topic: relayTopic,
+        acks: -1,
+        messages: [{ key: message.key, value: message.value }],
+      });
+      relayed++;
+    },
+  });
+  while (relayed < streams) await sleep(20);
+  const relaySeconds = Number(process.hrtime.bigint() - relayStarted) / 1e9;
+  await consumer.disconnect();
+  await producer.disconnect();
+  return {
+    streams,
+    streamsPerSecond: streams / seconds,
+    relayPerSecond: streams / relaySeconds,
+    handlerP50Ms: pct(handler, 50),
+    handlerP99Ms: pct(handler, 99),
+    pipelineP99Ms: pct(pipeline, 99),
+    newEvents: worker.counters.newEvents,
   };
 }
 
@@ -250,12 +335,10 @@ async function main() {
   process.stderr.write(`${lines.length} notifications; relay chain…\n`);
   const relay = await relayChain(kafka, `${runId}.relay`, lines);
   process.stderr.write('topology…\n');
-  const topo = await topologyRun(
-    kafka,
-    connection.redisUrl,
-    defaultTopologySettings({ namespace: `${runId}.topo`, clock: 'event' }),
-    lines,
-  );
+  const topoSettings = defaultTopologySettings({ namespace: `${runId}.topo`, clock: 'event' });
+  const topo = await topologyRun(kafka, connection.redisUrl, topoSettings, lines);
+  process.stderr.write('worker (usage pipeline)…\n');
+  const worker = await workerRun(kafka, connection.redisUrl, topoSettings, topo.topology, topo.streams);
   process.stderr.write('fire latency (wall clock)…\n');
   const latency = await latencyRun(
     kafka,
@@ -271,6 +354,19 @@ async function main() {
     topologyVsRelay: Number((topo.notificationsPerSecond / relay).toFixed(2)),
     streams: topo.streams,
     redisBytesPerStoredEvent: Math.round(topo.redisBytesPerEvent),
+    topologyPhasesSeconds: Object.fromEntries(
+      Object.entries(topo.phases).map(([phase, s]) => [phase, Number(s.toFixed(2))]),
+    ),
+    worker: {
+      streams: worker.streams,
+      streamsPerSecond: Math.round(worker.streamsPerSecond),
+      bareRelayPerSecond: Math.round(worker.relayPerSecond),
+      workerVsRelay: Number((worker.streamsPerSecond / worker.relayPerSecond).toFixed(2)),
+      handlerP50Ms: Number(worker.handlerP50Ms.toFixed(2)),
+      handlerP99Ms: Number(worker.handlerP99Ms.toFixed(2)),
+      pipelineP99Ms: Number(worker.pipelineP99Ms.toFixed(2)),
+      newEvents: worker.newEvents,
+    },
     latency,
   };
   if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -280,7 +376,10 @@ async function main() {
         `bare kafkajs relay chain (3 hops)   ${result.relayChainPerSecond}/s\n` +
         `topology notifications → streams    ${result.topologyPerSecond}/s  (${result.topologyVsRelay}× the relay chain)\n` +
         `streams emitted                     ${result.streams}\n` +
+        `topology phases (s since start)     ${JSON.stringify(result.topologyPhasesSeconds)}\n` +
         `Redis bytes per stored event        ${result.redisBytesPerStoredEvent}\n` +
+        `worker, usage pipeline              ${result.worker.streamsPerSecond} streams/s  (${result.worker.workerVsRelay}× a bare relay of the same records, ${result.worker.bareRelayPerSecond}/s)\n` +
+        `  handler p50 / p99                 ${result.worker.handlerP50Ms} ms / ${result.worker.handlerP99Ms} ms; pipeline p99 ${result.worker.pipelineP99Ms} ms; ${result.worker.newEvents} new events\n` +
         `fire latency at ${latency.rate}/s (wall, fire_delay 0): p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms (${latency.measured} samples)\n`,
     );
   }

@@ -18,6 +18,7 @@ import { loadTopology } from '../topology/bundle';
 import { ensureTopics } from '../topology/topics';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { advanceEventClock, notificationKey } from './produce';
+import { runLiveDemo } from './generate';
 import { connect } from './connect';
 import { workerOptions } from './roles';
 
@@ -60,7 +61,8 @@ export function registerDev(program: Command): void {
   program
     .command('dev')
     .description(
-      'the demo: local Kafka + Redis, every role in one process, the sample corpus replayed under the event clock',
+      'the demo: local Kafka + Redis, every role in one process, the sample corpus replayed under the event clock ' +
+        '(--live: generated notifications under the wall clock)',
     )
     .option('-t, --topology <dir>', 'topology bundle', join(repoRoot, 'topologies', 'openstack-usage'))
     .option('-c, --config <file>', 'winchester.yaml', join(repoRoot, 'etc', 'winchester.yaml'))
@@ -71,15 +73,30 @@ export function registerDev(program: Command): void {
     )
     .option('--port <port>', 'API and /metrics port', '8080')
     .option('--exit', 'exit after the summary instead of serving /metrics until Ctrl-C')
+    .option(
+      '--live',
+      'instead of the replay: the wall clock, and generated notifications fed live until Ctrl-C',
+    )
+    .option('--rate <n>', 'notifications per second with --live', '20')
     .action(
-      async (opts: { topology: string; config: string; data: string; port: string; exit?: boolean }) => {
+      async (opts: {
+        topology: string;
+        config: string;
+        data: string;
+        port: string;
+        exit?: boolean;
+        live?: boolean;
+        rate: string;
+      }) => {
+        const liveRate = Number(opts.rate);
+        if (opts.live && !(liveRate > 0)) throw new Error(`--rate ${opts.rate}: expected a positive number`);
         const startedStack = ensureLocalStack();
         // A fresh namespace per run: the demo replays from scratch beside anything else.
         const namespace = `dev-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
         const config = loadWinchesterConfig(opts.config, {
           ...process.env,
           WINCHESTER_NAMESPACE: namespace,
-          WINCHESTER_CLOCK: 'event',
+          WINCHESTER_CLOCK: opts.live ? 'wall' : 'event',
         });
         const topology = loadTopology(opts.topology, config);
         const connected = await connect(config.topology);
@@ -95,7 +112,7 @@ export function registerDev(program: Command): void {
           kafka,
           connection.redisUrl,
           settings,
-          workerOptions({ config, topology, connected, metrics }),
+          workerOptions({ config, topology }),
           metrics,
         );
         const redis = new Redis(connection.redisUrl);
@@ -112,6 +129,13 @@ export function registerDev(program: Command): void {
           if (startedStack)
             execFileSync('bash', [join(repoRoot, 'scripts', 'stack.sh'), 'stop'], { stdio: 'inherit' });
         };
+        if (opts.live) {
+          process.stderr.write(
+            `namespace ${namespace}: generated notifications at ${liveRate}/s under the wall clock; ` +
+              `metrics ${address}/metrics; Ctrl-C stops everything this command started\n`,
+          );
+          await runLiveDemo({ kafka, settings, rate: liveRate, distiller: distiller.counters, stopAll });
+        }
         process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
 
         const lines = await readLines(opts.data);

@@ -9,6 +9,9 @@ import { registerCheck } from './check';
 import { registerRoles } from './roles';
 import { registerDev } from './dev';
 import { registerClock, registerProduce } from './produce';
+import { registerGenerate } from './generate';
+import { registerDlq } from './dlq';
+import { registerTrace } from './trace';
 import { ConfigurationError } from '../config/environment';
 
 const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
@@ -28,6 +31,9 @@ export function buildProgram(): Command {
   registerRoles(program);
   registerProduce(program);
   registerClock(program);
+  registerGenerate(program);
+  registerDlq(program);
+  registerTrace(program);
   return program;
 }
 

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { Command } from 'commander';
-import { Message } from 'kafkajs';
+import { Message, Producer } from 'kafkajs';
 import { connect } from './connect';
 import { ensureTopics } from '../topology/topics';
 import { encodeRepartition } from '../topology/records';
@@ -15,6 +15,39 @@ export function notificationKey(line: string): string | null {
   if (instance) return instance[1];
   const id = /"message_id"\s*:\s*"([^"]+)"/.exec(line);
   return id ? id[1] : null;
+}
+
+/**
+ * Sends notification lines to `topic` in batches of up to 1000 lines and 512 KiB (a batch per
+ * partition must stay under the broker's default 1 MB record-batch limit), each acknowledged by
+ * all in-sync replicas before the next, keyed by `notificationKey`; blank lines are skipped.
+ * Returns the count.
+ */
+export async function produceLines(
+  producer: Producer,
+  topic: string,
+  lines: AsyncIterable<string> | Iterable<string>,
+  onBatch?: (sent: number) => void,
+): Promise<number> {
+  let batch: Message[] = [];
+  let bytes = 0;
+  let count = 0;
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    batch.push({ key: notificationKey(line), value: line });
+    bytes += line.length;
+    if (batch.length >= 1000 || bytes >= 512 * 1024) {
+      await producer.send({ topic, acks: -1, messages: batch });
+      count += batch.length;
+      batch = [];
+      bytes = 0;
+      onBatch?.(count);
+    }
+  }
+  if (batch.length) await producer.send({ topic, acks: -1, messages: batch });
+  count += batch.length;
+  if (batch.length) onBatch?.(count);
+  return count;
 }
 
 export function registerProduce(program: Command): void {
@@ -35,19 +68,7 @@ export function registerProduce(program: Command): void {
       await producer.connect();
       const input = file === '-' ? process.stdin : createReadStream(file);
       const lines = createInterface({ input: file.endsWith('.gz') ? input.pipe(createGunzip()) : input });
-      let batch: Message[] = [];
-      let count = 0;
-      for await (const line of lines) {
-        if (!line.trim()) continue;
-        batch.push({ key: notificationKey(line), value: line });
-        if (batch.length >= 1000) {
-          await producer.send({ topic, acks: -1, messages: batch });
-          count += batch.length;
-          batch = [];
-        }
-      }
-      if (batch.length) await producer.send({ topic, acks: -1, messages: batch });
-      count += batch.length;
+      const count = await produceLines(producer, topic, lines);
       await producer.disconnect();
       process.stdout.write(`${count} notifications produced to ${topic}\n`);
     });

@@ -7,7 +7,10 @@ import { WinchesterMetrics } from '../metrics/metrics';
 import { resetStream } from '../streams/lifecycle';
 import { StreamState } from '../streams/model';
 import { findStreams } from '../streams/query';
+import { EventSerializer, eventSerializer } from '../topology/serialization';
 import { END_OF_TIME, Simulation, streamSummary } from '../streams/simulate';
+import { PipelineSimulation } from '../pipeline/offline';
+import { toCanonicalJson } from '../events/event';
 import { loadTopology, LoadedTopology } from '../topology/bundle';
 import { startDistiller } from '../topology/distiller-role';
 import { startMatcher } from '../topology/matcher-role';
@@ -38,22 +41,31 @@ export interface RoleSetup {
   topology: LoadedTopology;
   connected: Connected;
   metrics: WinchesterMetrics;
+  /** Events as JSON, or Avro through the schema registry when SCHEMA_REGISTRY_URL is set. */
+  serializer: EventSerializer;
 }
 
 /** Loads and checks everything before any role starts, so bad configuration fails at start. */
 export async function setUpRole(role: string, opts: RoleOptions): Promise<RoleSetup> {
   const config = loadWinchesterConfig(opts.config);
+  // Every line of the process carries its role; LOG_LEVEL, when set, wins over log_level.
+  logger.setBindings({ role });
+  if (!process.env.LOG_LEVEL) logger.level = config.logLevel;
   const topology = loadTopology(opts.topology, config);
-  for (const warning of topology.warnings) logger.warn({ role }, warning);
+  for (const warning of topology.warnings) logger.warn(warning);
   const connected = await connect(config.topology);
   const admin = connected.kafka.admin();
   await admin.connect();
   await ensureTopics(admin, connected.settings);
   await admin.disconnect();
-  return { config, topology, connected, metrics: new WinchesterMetrics(role) };
+  const serializer = await eventSerializer(
+    connected.connection.schemaRegistryUrl,
+    connected.settings.topics.events,
+  );
+  return { config, topology, connected, metrics: new WinchesterMetrics(role), serializer };
 }
 
-export function workerOptions(setup: RoleSetup) {
+export function workerOptions(setup: Pick<RoleSetup, 'topology' | 'config'>) {
   return {
     pipelines: setup.topology.pipelines,
     handlers: setup.topology.handlers,
@@ -73,8 +85,10 @@ async function serveMetrics(setup: RoleSetup, portOption: string | undefined, re
     kafka: setup.connected.kafka,
     namespace: setup.connected.settings.namespace,
   });
-  await app.listen({ host: '127.0.0.1', port });
-  logger.info({ port }, 'serving /metrics and /healthz');
+  // METRICS_HOST=0.0.0.0 lets a Prometheus in another container scrape it.
+  const host = process.env.METRICS_HOST ?? '127.0.0.1';
+  await app.listen({ host, port });
+  logger.info({ host, port }, 'serving /metrics and /healthz');
   return app;
 }
 
@@ -89,6 +103,7 @@ export function registerRoles(program: Command): void {
       setup.topology.distill,
       {
         metrics: setup.metrics,
+        serializer: setup.serializer,
       },
     );
     const http = await serveMetrics(setup, opts.metricsPort);
@@ -107,6 +122,7 @@ export function registerRoles(program: Command): void {
       setup.connected.settings,
       setup.topology.triggers,
       setup.metrics,
+      setup.serializer,
     );
     const http = await serveMetrics(setup, opts.metricsPort);
     stopOnSignals(async () => {
@@ -124,6 +140,7 @@ export function registerRoles(program: Command): void {
       setup.connected.settings,
       workerOptions(setup),
       setup.metrics,
+      setup.serializer,
     );
     const http = await serveMetrics(setup, opts.metricsPort);
     stopOnSignals(async () => {
@@ -163,33 +180,67 @@ export function registerRoles(program: Command): void {
     .option('-c, --config <file>', 'winchester.yaml', process.env.WINCHESTER_CONFIG)
     .option('--clock <mode>', 'event (follow the notifications) or wall', 'event')
     .option('--drain', 'at end of input, advance the clock past every expiration')
-    .action(async (opts: { topology: string; config?: string; clock: string; drain?: boolean }) => {
-      if (opts.clock !== 'event' && opts.clock !== 'wall') throw new Error('--clock is event or wall');
-      const config = loadWinchesterConfig(opts.config);
-      const topology = loadTopology(opts.topology, config);
-      for (const warning of topology.warnings) logger.warn(warning);
-      const out = (line: string) => process.stdout.write(`${line}\n`);
-      const simulation = new Simulation(topology.triggers, opts.clock, (record) =>
-        out(JSON.stringify(streamSummary(record))),
-      );
-      let rejected = 0;
-      for await (const line of createInterface({ input: process.stdin })) {
-        if (!line.trim()) continue;
-        const outcome = topology.distill(line);
-        if (outcome.kind === 'event') await simulation.push(outcome.event);
-        else if (outcome.kind === 'error') {
-          rejected++;
-          process.stderr.write(
-            `${JSON.stringify({ reason: outcome.reason, message_id: outcome.messageId })}\n`,
+    .option(
+      '--pipelines',
+      "also run each stream's pipeline (dry run: nothing leaves the process), print new events and feed them back",
+    )
+    .action(
+      async (opts: {
+        topology: string;
+        config?: string;
+        clock: string;
+        drain?: boolean;
+        pipelines?: boolean;
+      }) => {
+        if (opts.clock !== 'event' && opts.clock !== 'wall') throw new Error('--clock is event or wall');
+        const config = loadWinchesterConfig(opts.config);
+        const topology = loadTopology(opts.topology, config);
+        for (const warning of topology.warnings) logger.warn(warning);
+        const out = (line: string) => process.stdout.write(`${line}\n`);
+        let withPipelines: PipelineSimulation | undefined;
+        const simulation = new Simulation(topology.triggers, opts.clock, (record) => {
+          out(JSON.stringify(streamSummary(record)));
+          withPipelines?.streamFinished(record);
+        });
+        if (opts.pipelines) {
+          withPipelines = new PipelineSimulation(
+            simulation,
+            {
+              pipelines: topology.pipelines,
+              handlers: topology.handlers,
+              handlerTimeoutMs: config.handlerTimeoutSeconds * 1000,
+              maxHops: config.maxPipelineHops,
+              logger,
+            },
+            (event) => out(`{"kind":"new_event","event":${toCanonicalJson(event)}}`),
           );
         }
-      }
-      if (opts.drain) await simulation.advance(END_OF_TIME);
-      logger.info(
-        { streams: simulation.records.length, rejected, unmatched: simulation.unmatched },
-        'simulation done',
-      );
-    });
+        const run = withPipelines ?? simulation;
+        let rejected = 0;
+        for await (const line of createInterface({ input: process.stdin })) {
+          if (!line.trim()) continue;
+          const outcome = topology.distill(line);
+          if (outcome.kind === 'event') await run.push(outcome.event);
+          else if (outcome.kind === 'error') {
+            rejected++;
+            process.stderr.write(
+              `${JSON.stringify({ reason: outcome.reason, message_id: outcome.messageId })}\n`,
+            );
+          }
+        }
+        // With the clock at the end of time, streams that new events open are due at once.
+        if (opts.drain) await run.advance(END_OF_TIME);
+        logger.info(
+          {
+            streams: simulation.records.length,
+            rejected,
+            unmatched: simulation.unmatched,
+            ...withPipelines?.tally,
+          },
+          'simulation done',
+        );
+      },
+    );
 
   const streams = program.command('streams').description('inspect and retry streams in Redis');
   streams

@@ -57,6 +57,19 @@ const KAFKA_KEYS = new Set([
   'session_timeout_ms',
 ]);
 
+/** log_level as upstream (Python's names, any case) or pino spells it → pino's level. */
+const LOG_LEVELS: Record<string, string> = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  critical: 'fatal',
+  fatal: 'fatal',
+  silent: 'silent',
+};
+
 function plain(value: unknown): unknown {
   if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), plain(v)]));
   if (Array.isArray(value)) return value.map(plain);
@@ -172,11 +185,15 @@ export function parseWinchesterConfig(
   kafkaNumber('seen_retention_seconds', 'seenRetentionSeconds');
   kafkaNumber('redis_pool_size', 'redisPoolSize');
   kafkaNumber('session_timeout_ms', 'sessionTimeoutMs');
+  const statisticsPeriodSeconds = num('statistics_period', 10, 1);
+  topology.statisticsPeriodMs = statisticsPeriodSeconds * 1000;
+  const logLevel = LOG_LEVELS[str('log_level', 'info').toLowerCase()];
+  if (logLevel === undefined) fail(['log_level'], `expected one of ${Object.keys(LOG_LEVELS).join(', ')}`);
 
   return {
     file,
-    logLevel: str('log_level', 'info'),
-    statisticsPeriodSeconds: num('statistics_period', 10, 1),
+    logLevel,
+    statisticsPeriodSeconds,
     catchAllNotifications: bool('catch_all_notifications', false),
     distillerTraitPlugins: stringMap('distiller_trait_plugins'),
     pipelineHandlers: stringMap('pipeline_handlers'),

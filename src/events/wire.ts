@@ -21,15 +21,11 @@ export class WireFormatError extends Error {
 }
 
 export function toWire(event: WinchesterEvent): WireEvent {
-  const traits: Record<string, [TraitType, string | number]> = {};
+  // No prototype: a trait named `__proto__` is a plain own property here.
+  const traits = Object.create(null) as Record<string, [TraitType, string | number]>;
   for (const name of Object.keys(event.traits)) {
     const trait = event.traits[name];
-    Object.defineProperty(traits, name, {
-      value: [trait.type, trait.value],
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    traits[name] = [trait.type, trait.value];
   }
   const wire: WireEvent = {
     message_id: event.message_id,

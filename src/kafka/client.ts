@@ -1,9 +1,9 @@
 import { Kafka, logLevel, LogEntry } from 'kafkajs';
 import { logger } from '../util/logger';
 
-const kafkaLog = logger.child({ component: 'kafkajs' });
-
 function kafkaLogCreator() {
+  // Made when the client is, so it carries the bindings (a role process's role) set by then.
+  const kafkaLog = logger.child({ component: 'kafkajs' });
   return ({ level, log }: LogEntry) => {
     const { message, ...extra } = log;
     if (level === logLevel.ERROR) kafkaLog.error(extra, message);

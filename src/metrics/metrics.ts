@@ -37,10 +37,25 @@ export class WinchesterMetrics {
     'Events a trigger matched',
     ['trigger'],
   );
+  readonly triggerChecks = this.counter(
+    'winchester_trigger_criteria_checks_total',
+    'Criteria checks by group: Match (one per criterion tried) and Fire (debug_level 1 and 2)',
+    ['trigger', 'group'],
+  );
+  readonly triggerChecksPassed = this.counter(
+    'winchester_trigger_criteria_passed_total',
+    'Criteria checks that passed, by group (debug_level 1 and 2)',
+    ['trigger', 'group'],
+  );
   readonly triggerMismatches = this.counter(
     'winchester_trigger_mismatches_total',
-    'Why events did not match (debug_level 2)',
-    ['trigger', 'reason'],
+    'Why criteria checks failed, by group and reason (debug_level 2)',
+    ['trigger', 'group', 'reason'],
+  );
+  readonly triggerDebugCounts = this.counter(
+    'winchester_trigger_debug_counts_total',
+    'Named debugger counters such as "Expiration errors" (debug_level 1 and 2)',
+    ['trigger', 'name'],
   );
   readonly streamsOpened = this.counter('winchester_streams_opened_total', 'Streams opened', ['trigger']);
   readonly streamsFired = this.counter('winchester_streams_fired_total', 'Streams fired', ['trigger']);
@@ -122,14 +137,15 @@ export class WinchesterMetrics {
   });
   readonly redisSeconds = new Histogram({
     name: 'winchester_redis_transaction_duration_seconds',
-    help: 'Round trip of one optimistic Redis transaction',
+    help: 'Round trip of one optimistic Redis transaction attempt (WATCH to EXEC) or pooled query',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
     registers: [this.registry],
   });
 
   constructor(role: string) {
     this.registry.setDefaultLabels({ role });
-    collectDefaultMetrics({ register: this.registry, prefix: 'winchester_process_' });
+    // winchester_process_cpu_seconds_total, winchester_nodejs_eventloop_lag_seconds, …
+    collectDefaultMetrics({ register: this.registry, prefix: 'winchester_' });
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> {

@@ -1,78 +1,39 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { load, YAML11_SCHEMA } from 'js-yaml';
-import { HandlerDefinition, HandlerParamsError, PipelineHandler, HandlerContext } from './handler';
+import { ConfigurationError } from '../config/environment';
+import { readPipelines } from '../config/pipelines-check';
+import { formatProblem } from '../triggers/errors';
+import { HandlerDefinition, PipelineHandler, HandlerContext } from './handler';
 import { PipelineStep } from './runner';
 
-export class PipelineConfigError extends Error {
+export class PipelineConfigError extends ConfigurationError {
   constructor(
     readonly file: string,
     message: string,
   ) {
-    super(`${file}: ${message}`);
+    // Problems from the check already start with `file:line:`.
+    super(message.startsWith(file) ? message : `${file}: ${message}`);
     this.name = 'PipelineConfigError';
   }
 }
 
-/** Parses pipelines.yaml: `name: [handler | {name, params}]`, every handler known, params valid. */
+/**
+ * Loads pipelines.yaml with the checks `winchester check` runs (`name: [handler | {name,
+ * params}]`, every handler known, params valid), failing at start on the first problems with
+ * file and line.
+ */
 export function parsePipelines(
   text: string,
   file: string,
   handlers: ReadonlyMap<string, HandlerDefinition>,
 ): Map<string, PipelineStep[]> {
-  let doc: unknown;
-  try {
-    doc = load(text, { schema: YAML11_SCHEMA, filename: file });
-  } catch (error) {
-    throw new PipelineConfigError(file, (error as Error).message);
+  const { pipelines, errors } = readPipelines(text, file, handlers);
+  if (errors.length > 0) {
+    throw new PipelineConfigError(file, errors.map(formatProblem).join('\n'));
   }
-  if (doc === null || doc === undefined) return new Map();
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new PipelineConfigError(file, 'expected a mapping of pipeline name to a list of handlers');
-  }
-  const pipelines = new Map<string, PipelineStep[]>();
-  for (const [name, list] of Object.entries(doc as Record<string, unknown>)) {
-    if (!Array.isArray(list))
-      throw new PipelineConfigError(file, `pipeline ${name}: expected a list of handlers`);
-    const steps: PipelineStep[] = [];
-    for (const entry of list) {
-      const step: PipelineStep | null =
-        typeof entry === 'string'
-          ? { name: entry, params: {} }
-          : entry && typeof entry === 'object' && typeof (entry as { name?: unknown }).name === 'string'
-            ? {
-                name: (entry as { name: string }).name,
-                params: ((entry as { params?: Record<string, unknown> }).params ?? {}) as Record<
-                  string,
-                  unknown
-                >,
-              }
-            : null;
-      if (!step) {
-        throw new PipelineConfigError(
-          file,
-          `pipeline ${name}: a handler is a name or {name, params}, got ${JSON.stringify(entry)}`,
-        );
-      }
-      const definition = handlers.get(step.name);
-      if (!definition) {
-        throw new PipelineConfigError(
-          file,
-          `pipeline ${name}: unknown handler "${step.name}" (known: ${[...handlers.keys()].sort().join(', ')}; ` +
-            `add custom ones under pipeline_handlers in winchester.yaml)`,
-        );
-      }
-      try {
-        definition.validateParams?.(step.params);
-      } catch (error) {
-        const message = error instanceof HandlerParamsError ? error.message : String(error);
-        throw new PipelineConfigError(file, `pipeline ${name}: ${message}`);
-      }
-      steps.push(step);
-    }
-    pipelines.set(name, steps);
-  }
-  return pipelines;
+  return new Map(
+    [...pipelines].map(([name, steps]) => [name, steps.map(({ name, params }) => ({ name, params }))]),
+  );
 }
 
 export function loadPipelines(file: string, handlers: ReadonlyMap<string, HandlerDefinition>) {

@@ -24,6 +24,11 @@ export interface HandlerContext {
   publish(topic: string, messages: Array<{ key?: string | null; value: string }>): Promise<void>;
   /** Microseconds since the epoch: the pipeline's idea of now. */
   now(): number;
+  /**
+   * Aborted when one of this handler's calls overruns the handler timeout: the run has
+   * already failed, so waits and requests should stop (pass it to fetch, timers, children).
+   */
+  signal?: AbortSignal;
 }
 
 /** Winchester's handler contract, one fresh instance per stream run. */

@@ -23,13 +23,24 @@ export class HandlerTimeoutError extends Error {
   }
 }
 
-async function withTimeout<T>(work: Promise<T> | T, ms: number, handler: string): Promise<T> {
+/** Runs one handler call; on timeout, rejects and aborts the handler's signal so its work stops too. */
+async function withTimeout<T>(
+  work: () => Promise<T> | T,
+  ms: number,
+  handler: string,
+  abort: AbortController,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      Promise.resolve(work),
+      Promise.resolve().then(work),
       new Promise<never>(
-        (_, reject) => (timer = setTimeout(() => reject(new HandlerTimeoutError(handler, ms)), ms)),
+        (_, reject) =>
+          (timer = setTimeout(() => {
+            const error = new HandlerTimeoutError(handler, ms);
+            abort.abort(error);
+            reject(error);
+          }, ms)),
       ),
     ]);
   } finally {
@@ -51,27 +62,35 @@ export async function runPipeline(
   opts: { handlerTimeoutMs: number; beforeEachHandler?: () => Promise<void> },
 ): Promise<PipelineRun> {
   const inputIds = new Set(events.map((e) => e.message_id));
-  const handlers: Array<{ name: string; handler: PipelineHandler }> = [];
+  const handlers: Array<{ name: string; handler: PipelineHandler; abort: AbortController }> = [];
   const handlerSeconds: PipelineRun['handlerSeconds'] = [];
   let current = events;
   try {
     for (const step of steps) {
       const definition = definitions.get(step.name);
       if (!definition) throw new Error(`unknown handler ${step.name}`);
-      const handler = definition.create(step.params, context);
-      handlers.push({ name: step.name, handler });
+      // Each handler gets a signal of its own, aborted when one of its calls times out.
+      const abort = new AbortController();
+      const handler = definition.create(step.params, { ...context, signal: abort.signal });
+      handlers.push({ name: step.name, handler, abort });
       await opts.beforeEachHandler?.();
       const started = process.hrtime.bigint();
-      const out = await withTimeout(handler.handleEvents(current, env), opts.handlerTimeoutMs, step.name);
+      const input = current;
+      const out = await withTimeout(
+        () => handler.handleEvents(input, env),
+        opts.handlerTimeoutMs,
+        step.name,
+        abort,
+      );
       handlerSeconds.push({ handler: step.name, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
       if (!Array.isArray(out))
         throw new Error(`handler ${step.name} returned ${typeof out}, not a list of events`);
       current = out;
     }
   } catch (error) {
-    for (const { name, handler } of handlers) {
+    for (const { name, handler, abort } of handlers) {
       try {
-        await withTimeout(handler.rollback(), opts.handlerTimeoutMs, name);
+        await withTimeout(() => handler.rollback(), opts.handlerTimeoutMs, name, abort);
       } catch (rollbackError) {
         context.logger.error(
           { err: rollbackError, handler: name, stream_id: env.stream_id },
@@ -89,9 +108,9 @@ export async function runPipeline(
     };
   }
   const commitFailures: PipelineRun['commitFailures'] = [];
-  for (const { name, handler } of handlers) {
+  for (const { name, handler, abort } of handlers) {
     try {
-      await withTimeout(handler.commit(), opts.handlerTimeoutMs, name);
+      await withTimeout(() => handler.commit(), opts.handlerTimeoutMs, name, abort);
     } catch (error) {
       commitFailures.push({ handler: name, error: error as Error });
       context.logger.error({ err: error, handler: name, stream_id: env.stream_id }, 'commit failed');

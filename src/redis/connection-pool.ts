@@ -14,6 +14,8 @@ export class RedisConnectionPool {
     private readonly url: string,
     private readonly size: number,
     private readonly options: RedisOptions = {},
+    /** Told how long each `with` held its connection (a transaction attempt's round trips). */
+    private readonly onRoundTrip?: (seconds: number) => void,
   ) {}
 
   async acquire(): Promise<Redis> {
@@ -35,6 +37,8 @@ export class RedisConnectionPool {
 
   async with<T>(fn: (connection: Redis) => Promise<T>): Promise<T> {
     const connection = await this.acquire();
+    // Timed from acquisition, so waiting for a free connection is not counted as Redis time.
+    const started = this.onRoundTrip ? process.hrtime.bigint() : 0n;
     try {
       return await fn(connection);
     } catch (error) {
@@ -42,6 +46,7 @@ export class RedisConnectionPool {
       await connection.unwatch().catch(() => undefined);
       throw error;
     } finally {
+      this.onRoundTrip?.(Number(process.hrtime.bigint() - started) / 1e9);
       this.release(connection);
     }
   }

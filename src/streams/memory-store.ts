@@ -8,8 +8,9 @@ import {
   KeyApplyResult,
   transitionForTimer,
 } from './engine';
-import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
+import { DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
 import { KeyBatchEntry, PartitionStore, partitionClock } from './store';
+import { TimerHeap } from './timer-heap';
 import { TriggerRuntime } from './trigger-runtime';
 
 /** In-process stream state for `simulate` and tests; the same rules as the Redis store. */
@@ -19,6 +20,8 @@ export class MemoryPartitionStore implements PartitionStore {
   private readonly active = new Map<string, string>();
   private readonly seen = new Map<string, Set<string>>();
   private readonly pending = new Set<string>();
+  /** Every fire/expire time ever set; entries a stream has moved past are skipped when due. */
+  private readonly timers = new TimerHeap();
   private readonly watermarks = new Map<number, Micros>();
   private floor: Micros | null = null;
   private clock: Micros | null = null;
@@ -45,7 +48,15 @@ export class MemoryPartitionStore implements PartitionStore {
       { clock, now, partition: this.partition, key, newStreamId: () => `${this.idPrefix}${this.nextId++}` },
     );
     for (const change of result.changes) {
-      this.streams.set(change.meta.id, change.meta);
+      const { meta } = change;
+      const before = this.streams.get(meta.id);
+      this.streams.set(meta.id, meta);
+      if (before?.expireAt !== meta.expireAt) {
+        this.timers.push({ kind: 'expired', due: meta.expireAt, streamId: meta.id });
+      }
+      if (meta.fireAt !== null && before?.fireAt !== meta.fireAt) {
+        this.timers.push({ kind: 'fired', due: meta.fireAt, streamId: meta.id });
+      }
       const list = this.events.get(change.meta.id) ?? [];
       list.push(...change.added);
       this.events.set(change.meta.id, list);
@@ -58,13 +69,18 @@ export class MemoryPartitionStore implements PartitionStore {
 
   async dueTimers(now: Micros, limit: number): Promise<DueTimer[]> {
     const due: DueTimer[] = [];
-    for (const meta of this.streams.values()) {
-      if (meta.state !== 'active') continue;
-      if (meta.fireAt !== null && isDue(meta.fireAt, now))
-        due.push({ kind: 'fired', due: meta.fireAt, streamId: meta.id });
-      if (isDue(meta.expireAt, now)) due.push({ kind: 'expired', due: meta.expireAt, streamId: meta.id });
+    for (let next = this.timers.peek(); next && isDue(next.due, now) && due.length < limit;) {
+      this.timers.pop();
+      if (this.isCurrent(next)) due.push(next);
+      next = this.timers.peek();
     }
-    return due.sort(compareDueTimers).slice(0, limit);
+    return due;
+  }
+
+  private isCurrent(timer: DueTimer): boolean {
+    const meta = this.streams.get(timer.streamId);
+    if (!meta || meta.state !== 'active') return false;
+    return timer.kind === 'fired' ? meta.fireAt === timer.due : meta.expireAt === timer.due;
   }
 
   async takeDue(
@@ -80,8 +96,8 @@ export class MemoryPartitionStore implements PartitionStore {
     return buildStreamRecord(next, this.events.get(next.id) ?? [], trigger);
   }
 
-  async emitted(streamId: string): Promise<void> {
-    this.pending.delete(streamId);
+  async emitted(streamIds: string[]): Promise<void> {
+    for (const id of streamIds) this.pending.delete(id);
   }
 
   async pendingEmissions(triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord[]> {
@@ -94,8 +110,10 @@ export class MemoryPartitionStore implements PartitionStore {
     return records;
   }
 
-  async recordWatermark(source: number, watermark: Micros, sourceCount: number): Promise<Micros | null> {
-    this.watermarks.set(source, Math.max(watermark, this.watermarks.get(source) ?? -Infinity));
+  async recordWatermarks(marks: ReadonlyMap<number, Micros>, sourceCount: number): Promise<Micros | null> {
+    for (const [source, watermark] of marks) {
+      this.watermarks.set(source, Math.max(watermark, this.watermarks.get(source) ?? -Infinity));
+    }
     return this.readClock(sourceCount);
   }
 

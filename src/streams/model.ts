@@ -37,6 +37,8 @@ export interface MatchedEvent {
   key: string;
   distinguished: DistinguishedValues;
   event: WinchesterEvent;
+  /** The event's JSON wire text when it arrived as such: stored as is, not encoded again. */
+  wire?: string;
 }
 
 /** A fired or expired stream, as published to the `streams` topic. */

@@ -1,6 +1,6 @@
 import { Micros } from '../time/micros';
 import { ClockMode } from './engine';
-import { MatchedEvent, StreamRecord } from './model';
+import { DueTimer, MatchedEvent, StreamRecord } from './model';
 import { KeyBatchEntry, PartitionStore } from './store';
 import { TriggerRuntime } from './trigger-runtime';
 
@@ -30,7 +30,8 @@ export class PartitionProcessor {
     readonly store: PartitionStore,
     private readonly triggers: ReadonlyMap<string, TriggerRuntime>,
     private readonly clock: ClockMode,
-    private readonly emit: (record: StreamRecord) => Promise<void>,
+    /** Produces stream records; resolves once all are acknowledged. */
+    private readonly emit: (records: StreamRecord[]) => Promise<void>,
     private readonly concurrency = 8,
     private readonly onStat?: (trigger: string, field: keyof ProcessorStats, by: number) => void,
   ) {}
@@ -56,49 +57,76 @@ export class PartitionProcessor {
       const groupKey = `${record.trigger}\u0000${record.key}`;
       let group = groups.get(groupKey);
       if (!group) groups.set(groupKey, (group = { trigger, batch: [] }));
-      group.batch.push({ event: record.event, distinguished: record.distinguished });
+      group.batch.push({ event: record.event, distinguished: record.distinguished, wire: record.wire });
     }
-    const entries = [...groups.entries()];
-    let next = 0;
-    const worker = async () => {
-      while (next < entries.length) {
-        const [groupKey, { trigger, batch }] = entries[next++];
+    await forEachConcurrently(
+      [...groups.entries()],
+      this.concurrency,
+      async ([groupKey, { trigger, batch }]) => {
         const key = groupKey.slice(groupKey.indexOf('\u0000') + 1);
         const result = await this.store.applyKey(trigger, key, batch, this.clock, now);
         this.bump(trigger.name, 'eventsApplied', batch.length - result.duplicates);
         if (result.duplicates) this.bump(trigger.name, 'duplicatesIgnored', result.duplicates);
         const opened = result.changes.filter((c) => c.created).length;
         if (opened) this.bump(trigger.name, 'streamsOpened', opened);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, entries.length) }, worker));
+      },
+    );
     return unknown;
   }
 
-  /** Fires and expires everything due strictly before `now`, in due order. */
+  /**
+   * Fires and expires everything due strictly before `now`, in due order, a batch at a time:
+   * the batch's transitions run concurrently (one per stream), then its records go out in
+   * one produce and are marked emitted once acknowledged.
+   */
   async runTimers(now: Micros): Promise<number> {
     let handled = 0;
     for (;;) {
       const due = await this.store.dueTimers(now, 256);
       if (due.length === 0) return handled;
-      for (const timer of due) {
-        const record = await this.store.takeDue(timer, this.triggers);
-        if (!record) continue;
-        await this.emit(record);
-        await this.store.emitted(record.stream_id);
+      // A stream's fire and expire may both be due: its first in due order runs, which
+      // leaves the other stale.
+      const firstPerStream = new Map<string, DueTimer>();
+      for (const timer of due)
+        if (!firstPerStream.has(timer.streamId)) firstPerStream.set(timer.streamId, timer);
+      const timers = [...firstPerStream.values()];
+      const taken: Array<StreamRecord | null> = new Array(timers.length).fill(null);
+      await forEachConcurrently(timers, this.concurrency, async (timer, i) => {
+        taken[i] = await this.store.takeDue(timer, this.triggers);
+      });
+      const records = taken.filter((r): r is StreamRecord => r !== null);
+      if (records.length === 0) continue;
+      await this.emit(records);
+      await this.store.emitted(records.map((r) => r.stream_id));
+      for (const record of records) {
         this.bump(record.trigger, record.kind === 'fired' ? 'streamsFired' : 'streamsExpired');
-        handled++;
       }
+      handled += records.length;
     }
   }
 
   /** Re-produces records whose produce was never acknowledged (after a crash or rebalance). */
   async reemitPending(): Promise<number> {
     const pending = await this.store.pendingEmissions(this.triggers);
-    for (const record of pending) {
-      await this.emit(record);
-      await this.store.emitted(record.stream_id);
-    }
+    if (pending.length === 0) return 0;
+    await this.emit(pending);
+    await this.store.emitted(pending.map((r) => r.stream_id));
     return pending.length;
   }
+}
+
+/** Runs fn over items with at most `limit` calls in flight. */
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      await fn(items[index], index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }

@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import Redis, { ChainableCommander } from 'ioredis';
 import { decodeEvent, encodeEvent } from '../events/wire';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { Micros } from '../time/micros';
@@ -67,6 +67,16 @@ export class PartitionKeys {
   done = (id: string) => `${this.base}done:${id}`;
 }
 
+/** Deletes KEYS[1] only if it still holds ARGV[1]: runs inside MULTI, so the check is atomic with it. */
+const COMPARE_AND_DELETE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/** A transaction's plan: the MULTI to run, and its result (or how to read it from EXEC's replies). */
+type Planned<T> =
+  { multi: ChainableCommander; result: T; fromExec?: (replies: unknown[]) => T } | { abort: T };
+
+/** How many stream keys' active ids a store remembers to prefetch their stream (LRU by insertion). */
+const ACTIVE_ID_CACHE_SIZE = 50_000;
+
 export interface RedisStoreOptions {
   namespace: string;
   /** How long a key's seen message_ids are kept after its last event: well beyond any expiration. */
@@ -79,6 +89,8 @@ export interface RedisStoreOptions {
 export class RedisPartitionStore implements PartitionStore {
   readonly keys: PartitionKeys;
   private epoch: string | null = null;
+  /** Stream key → its active stream id as last written here (a hint, always verified). */
+  private readonly activeIds = new Map<string, string>();
 
   constructor(
     readonly partition: number,
@@ -100,22 +112,36 @@ export class RedisPartitionStore implements PartitionStore {
     return this.epoch;
   }
 
-  /** Runs fn inside WATCH(epoch + keys) ... EXEC, retrying conflicts; fn returns the MULTI or null to abort. */
+  /**
+   * Runs body inside WATCH(epoch + keys) ... EXEC, retrying conflicts. The WATCH, the epoch
+   * check and the reads `read` queues go to Redis in one round trip; body gets the read
+   * results and returns the MULTI, or `abort` to end without writing.
+   */
   private async transaction<T>(
     what: string,
     watchKeys: string[],
-    body: (c: Redis) => Promise<{ multi: ReturnType<Redis['multi']>; result: T } | { abort: T }>,
-    trigger = '',
+    body: (c: Redis, reads: unknown[]) => Promise<Planned<T>>,
+    options: { trigger?: string; read?: (pipeline: ChainableCommander) => void } = {},
   ): Promise<T> {
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
       const outcome = await this.pool.with(async (c) => {
-        await c.watch(this.keys.epoch, ...watchKeys);
-        const epoch = await c.get(this.keys.epoch);
+        const pipeline = c
+          .pipeline()
+          .watch(this.keys.epoch, ...watchKeys)
+          .get(this.keys.epoch);
+        options.read?.(pipeline);
+        const replies = (await pipeline.exec()) ?? [];
+        const failedRead = replies.find(([error]) => error);
+        if (failedRead) throw failedRead[0];
+        const epoch = replies[1]?.[1];
         if (this.epoch === null || epoch !== this.epoch) {
           await c.unwatch();
           throw new LostOwnershipError(this.partition);
         }
-        const planned = await body(c);
+        const planned = await body(
+          c,
+          replies.slice(2).map(([, value]) => value),
+        );
         if ('abort' in planned) {
           await c.unwatch();
           return { done: true as const, value: planned.abort };
@@ -124,10 +150,11 @@ export class RedisPartitionStore implements PartitionStore {
         if (exec === null) return { done: false as const };
         const failed = exec.find(([error]) => error);
         if (failed) throw failed[0];
-        return { done: true as const, value: planned.result };
+        const value = planned.fromExec ? planned.fromExec(exec.map(([, reply]) => reply)) : planned.result;
+        return { done: true as const, value };
       });
       if (outcome.done) return outcome.value as T;
-      this.options.onConflict?.(trigger);
+      this.options.onConflict?.(options.trigger ?? '');
       await new Promise((r) => setTimeout(r, Math.min(50, attempt * 2 + Math.random() * 5)));
     }
     throw new TransactionConflictError(what, this.options.maxAttempts);
@@ -141,21 +168,27 @@ export class RedisPartitionStore implements PartitionStore {
     now: Micros,
   ): Promise<KeyApplyResult> {
     const k = this.keys;
-    return this.transaction(
+    const ids = batch.map((b) => b.event.message_id);
+    const wireText = new Map<string, string>();
+    for (const entry of batch) if (entry.wire !== undefined) wireText.set(entry.event.message_id, entry.wire);
+    // The key's last known active stream is WATCHed and read in the first round trip; only
+    // when another instance moved the pointer meanwhile does the body need a second one.
+    let guess: string | undefined;
+    const result = await this.transaction(
       `apply ${trigger.name} ${key}`,
       [k.active(key), k.seen(key)],
-      async (c) => {
-        const activeId = await c.get(k.active(key));
-        let active: StreamMeta | null = null;
-        if (activeId) {
+      async (c, [activeReply, seenReply, , guessedReply]) => {
+        const activeId = activeReply as string | null;
+        let raw: string | null = null;
+        if (activeId && activeId === guess) raw = guessedReply as string | null;
+        else if (activeId) {
           await c.watch(k.stream(activeId));
-          const raw = await c.get(k.stream(activeId));
-          active = raw ? (JSON.parse(raw) as StreamMeta) : null;
+          raw = await c.get(k.stream(activeId));
         }
-        const ids = batch.map((b) => b.event.message_id);
-        const flags = (await c.smismember(k.seen(key), ...ids)) as number[];
+        const active = raw ? (JSON.parse(raw) as StreamMeta) : null;
+        const flags = seenReply as number[];
         const alreadySeen = new Set(ids.filter((_, i) => flags[i] === 1));
-        const result = applyEventsToKey({ active, alreadySeen }, batch, trigger, {
+        const applied = applyEventsToKey({ active, alreadySeen }, batch, trigger, {
           clock,
           now,
           partition: this.partition,
@@ -164,25 +197,45 @@ export class RedisPartitionStore implements PartitionStore {
           newStreamId: () => `${this.partition}.${randomUUID()}`,
         });
         const multi = c.multi();
-        for (const change of result.changes) {
+        for (const change of applied.changes) {
           const id = change.meta.id;
           multi.set(k.stream(id), JSON.stringify(change.meta));
           if (change.created) multi.sadd(k.ids, id);
           const fields: string[] = [];
-          for (const event of change.added) fields.push(event.message_id, encodeEvent(event));
+          for (const event of change.added) {
+            fields.push(event.message_id, wireText.get(event.message_id) ?? encodeEvent(event));
+          }
           if (fields.length) multi.hset(k.events(id), ...fields);
           multi.zadd(k.expireTimers, change.meta.expireAt, id);
           if (change.meta.fireAt !== null) multi.zadd(k.fireTimers, change.meta.fireAt, id);
         }
-        if (result.activeId && result.activeId !== activeId) multi.set(k.active(key), result.activeId);
-        if (result.newlySeen.length) {
-          multi.sadd(k.seen(key), ...result.newlySeen);
+        if (applied.activeId && applied.activeId !== activeId) multi.set(k.active(key), applied.activeId);
+        if (applied.newlySeen.length) {
+          multi.sadd(k.seen(key), ...applied.newlySeen);
           multi.expire(k.seen(key), this.options.seenRetentionSeconds);
         }
-        return { multi, result };
+        return { multi, result: applied };
       },
-      trigger.name,
+      {
+        trigger: trigger.name,
+        read: (pipeline) => {
+          guess = this.activeIds.get(key);
+          pipeline.get(k.active(key)).smismember(k.seen(key), ...ids);
+          if (guess) pipeline.watch(k.stream(guess)).get(k.stream(guess));
+        },
+      },
     );
+    this.rememberActive(key, result.activeId);
+    return result;
+  }
+
+  private rememberActive(key: string, streamId: string | null): void {
+    this.activeIds.delete(key);
+    if (streamId === null) return;
+    this.activeIds.set(key, streamId);
+    if (this.activeIds.size > ACTIVE_ID_CACHE_SIZE) {
+      this.activeIds.delete(this.activeIds.keys().next().value as string);
+    }
   }
 
   async dueTimers(now: Micros, limit: number): Promise<DueTimer[]> {
@@ -206,12 +259,11 @@ export class RedisPartitionStore implements PartitionStore {
     triggers: ReadonlyMap<string, TriggerRuntime>,
   ): Promise<StreamRecord | null> {
     const k = this.keys;
-    const taken = await this.transaction<StreamMeta | null>(
+    const taken = await this.transaction<{ meta: StreamMeta; events: string[] } | null>(
       `take ${timer.streamId}`,
       [k.stream(timer.streamId)],
-      async (c) => {
-        const raw = await c.get(k.stream(timer.streamId));
-        const meta = raw ? (JSON.parse(raw) as StreamMeta) : null;
+      async (c, [raw]) => {
+        const meta = raw ? (JSON.parse(raw as string) as StreamMeta) : null;
         const next = transitionForTimer(meta, timer);
         const multi = c.multi();
         if (!meta || !next) {
@@ -225,21 +277,26 @@ export class RedisPartitionStore implements PartitionStore {
           }
           return { multi, result: null };
         }
-        await c.watch(k.active(meta.key));
-        const activeId = await c.get(k.active(meta.key));
         multi.set(k.stream(next.id), JSON.stringify(next));
         multi.zrem(k.fireTimers, next.id);
         multi.zrem(k.expireTimers, next.id);
-        // Compare-and-delete: only drop the pointer if it still names this stream.
-        if (activeId === next.id) multi.del(k.active(meta.key));
+        // Compare-and-delete at EXEC time: only drop the pointer if it still names this stream.
+        multi.eval(COMPARE_AND_DELETE, 1, k.active(meta.key), next.id);
         multi.sadd(k.pending, next.id);
-        return { multi, result: next };
+        // The events are read in the same EXEC: the record matches the state it moved.
+        multi.hvals(k.events(next.id));
+        return {
+          multi,
+          result: null,
+          fromExec: (replies) => ({ meta: next, events: replies.at(-1) as string[] }),
+        };
       },
+      { read: (pipeline) => pipeline.get(k.stream(timer.streamId)) },
     );
     if (!taken) return null;
-    const trigger = triggers.get(taken.trigger);
+    const trigger = triggers.get(taken.meta.trigger);
     if (!trigger) return null;
-    return buildStreamRecord(taken, await this.loadEvents(taken.id), trigger);
+    return buildStreamRecord(taken.meta, taken.events.map(decodeEvent), trigger);
   }
 
   private async loadEvents(streamId: string) {
@@ -247,8 +304,8 @@ export class RedisPartitionStore implements PartitionStore {
     return raw.map(decodeEvent);
   }
 
-  async emitted(streamId: string): Promise<void> {
-    await this.pool.with((c) => c.srem(this.keys.pending, streamId));
+  async emitted(streamIds: string[]): Promise<void> {
+    if (streamIds.length) await this.pool.with((c) => c.srem(this.keys.pending, ...streamIds));
   }
 
   async pendingEmissions(triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord[]> {
@@ -260,7 +317,7 @@ export class RedisPartitionStore implements PartitionStore {
       if (meta && trigger && EMITTABLE_STATES.has(meta.state)) {
         records.push(buildStreamRecord(meta, await this.loadEvents(id), trigger));
       } else {
-        await this.emitted(id);
+        await this.emitted([id]);
       }
     }
     return records;
@@ -271,31 +328,40 @@ export class RedisPartitionStore implements PartitionStore {
     sourceCount: number,
   ) {
     const k = this.keys;
-    return this.transaction<Micros | null>('clock', [k.clock], async (c) => {
-      const hash = await c.hgetall(k.clock);
-      const updates = change(hash);
-      const merged = { ...hash, ...updates };
-      const watermarks = new Map<number, Micros>();
-      for (const [field, value] of Object.entries(merged)) {
-        if (field.startsWith('w:')) watermarks.set(Number(field.slice(2)), Number(value));
-      }
-      const floor = merged.floor !== undefined ? Number(merged.floor) : null;
-      const candidate = partitionClock(watermarks, floor, sourceCount);
-      const previous = merged.now !== undefined ? Number(merged.now) : null;
-      // The clock never goes backwards.
-      const now =
-        candidate === null ? previous : previous === null ? candidate : Math.max(candidate, previous);
-      if (now !== null) updates.now = String(now);
-      const multi = c.multi();
-      if (Object.keys(updates).length) multi.hset(k.clock, updates);
-      return { multi, result: now };
-    });
+    return this.transaction<Micros | null>(
+      'clock',
+      [k.clock],
+      async (c, [current]) => {
+        const hash = current as Record<string, string>;
+        const updates = change(hash);
+        const merged = { ...hash, ...updates };
+        const watermarks = new Map<number, Micros>();
+        for (const [field, value] of Object.entries(merged)) {
+          if (field.startsWith('w:')) watermarks.set(Number(field.slice(2)), Number(value));
+        }
+        const floor = merged.floor !== undefined ? Number(merged.floor) : null;
+        const candidate = partitionClock(watermarks, floor, sourceCount);
+        const previous = merged.now !== undefined ? Number(merged.now) : null;
+        // The clock never goes backwards.
+        const now =
+          candidate === null ? previous : previous === null ? candidate : Math.max(candidate, previous);
+        if (now !== null) updates.now = String(now);
+        const multi = c.multi();
+        if (Object.keys(updates).length) multi.hset(k.clock, updates);
+        return { multi, result: now };
+      },
+      { read: (pipeline) => pipeline.hgetall(k.clock) },
+    );
   }
 
-  recordWatermark(source: number, watermark: Micros, sourceCount: number): Promise<Micros | null> {
+  recordWatermarks(marks: ReadonlyMap<number, Micros>, sourceCount: number): Promise<Micros | null> {
     return this.updateClock((hash): Record<string, string> => {
-      const old = hash[`w:${source}`];
-      return old !== undefined && Number(old) >= watermark ? {} : { [`w:${source}`]: String(watermark) };
+      const updates: Record<string, string> = {};
+      for (const [source, watermark] of marks) {
+        const old = hash[`w:${source}`];
+        if (old === undefined || Number(old) < watermark) updates[`w:${source}`] = String(watermark);
+      }
+      return updates;
     }, sourceCount);
   }
 

@@ -30,9 +30,11 @@ export class Simulation {
       store,
       new Map(triggers.map((t) => [t.name, t])),
       clockMode,
-      async (record) => {
-        this.records.push(record);
-        onRecord?.(record);
+      async (records) => {
+        for (const record of records) {
+          this.records.push(record);
+          onRecord?.(record);
+        }
       },
       1,
     );
@@ -40,6 +42,11 @@ export class Simulation {
 
   get stats() {
     return this.processor.perTrigger;
+  }
+
+  /** The simulation's now: the event clock (0 before any event), or the wall clock. */
+  get currentTime(): Micros {
+    return this.now();
   }
 
   private now(event?: WinchesterEvent): Micros {

@@ -7,6 +7,8 @@ import { TriggerRuntime } from './trigger-runtime';
 export interface KeyBatchEntry {
   event: WinchesterEvent;
   distinguished: DistinguishedValues;
+  /** The event's JSON wire text, when known. */
+  wire?: string;
 }
 
 /**
@@ -31,12 +33,12 @@ export interface PartitionStore {
    * record to produce, or null when the timer was stale.
    */
   takeDue(timer: DueTimer, triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord | null>;
-  /** The record's produce was acknowledged: it is no longer pending. */
-  emitted(streamId: string): Promise<void>;
+  /** The records' produce was acknowledged: they are no longer pending. */
+  emitted(streamIds: string[]): Promise<void>;
   /** Records taken but not acknowledged (re-emitted on assignment). */
   pendingEmissions(triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord[]>;
-  /** Event clock: a source partition's watermark; returns the partition clock. */
-  recordWatermark(source: number, watermark: Micros, sourceCount: number): Promise<Micros | null>;
+  /** Event clock: source partitions' latest watermarks; returns the partition clock. */
+  recordWatermarks(marks: ReadonlyMap<number, Micros>, sourceCount: number): Promise<Micros | null>;
   /** Event clock: `clock advance` floor; returns the partition clock. */
   advanceClock(to: Micros, sourceCount: number): Promise<Micros | null>;
   readClock(sourceCount: number): Promise<Micros | null>;

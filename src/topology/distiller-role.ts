@@ -1,7 +1,7 @@
 import { EachBatchPayload, Kafka, Message, Consumer, Producer } from 'kafkajs';
 import { WinchesterEvent } from '../events/event';
 import { EventSerializer, jsonEventSerializer } from './serialization';
-import { logger } from '../util/logger';
+import { roleLogger } from '../util/logger';
 import { deadLetter } from './records';
 import { createRoleConsumer, createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
@@ -46,24 +46,33 @@ export async function startDistiller(
 ): Promise<DistillerRole> {
   const counters: DistillerCounters = { consumed: 0, distilled: 0, dropped: 0, dlq: new Map() };
   const producer = createProducer(kafka);
-  const consumer = createRoleConsumer(kafka, settings, 'distiller');
+  const consumer = createRoleConsumer(kafka, settings, 'distiller', hooks.metrics);
   await producer.connect();
   await consumer.connect();
   await consumer.subscribe({
     topics: settings.inputPattern ? [new RegExp(settings.inputPattern)] : settings.inputTopics,
     fromBeginning: true,
   });
-  const log = logger.child({ role: 'distiller' });
+  const log = roleLogger('distiller');
   const metrics = hooks.metrics;
   const serializer = hooks.serializer ?? jsonEventSerializer;
-  const toDlq = (reason: string) => {
+  const toDlq = (
+    reason: string,
+    source: { topic: string; partition: number; message: { offset: string } },
+    fields: object,
+  ) => {
     counters.dlq.set(reason, (counters.dlq.get(reason) ?? 0) + 1);
     metrics?.dlqRecords.inc({ topic: settings.topics.notificationsDlq, reason });
+    log.warn(
+      { ...fields, topic: source.topic, partition: source.partition, offset: source.message.offset },
+      'notification sent to the DLQ',
+    );
   };
 
   await consumer.run({
     eachBatchAutoResolve: false,
     autoCommit: true,
+    partitionsConsumedConcurrently: 3,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
       const chunkSize = 500;
       for (let start = 0; start < batch.messages.length; start += chunkSize) {
@@ -98,7 +107,7 @@ export async function startDistiller(
                   settings.maxRecordBytes,
                 ),
               );
-              toDlq('oversized');
+              toDlq('oversized', source, { message_id: outcome.event.message_id, reason: 'oversized' });
             } else {
               events.push(out);
               counters.distilled++;
@@ -107,6 +116,7 @@ export async function startDistiller(
           } else if (outcome.kind === 'dropped') {
             counters.dropped++;
             metrics?.notificationsDropped.inc({ reason: outcome.reason });
+            log.debug({ reason: outcome.reason, offset: message.offset }, 'notification dropped');
           } else {
             const category = outcome.reason.split(':')[0];
             dead.push(
@@ -117,7 +127,11 @@ export async function startDistiller(
                 settings.maxRecordBytes,
               ),
             );
-            toDlq(category);
+            toDlq(category, source, {
+              message_id: outcome.messageId,
+              event_type: outcome.eventType,
+              reason: outcome.reason,
+            });
           }
         }
         await sendAll(producer, settings.topics.events, events);

@@ -8,12 +8,13 @@ import { PartitionProcessor } from '../streams/processor';
 import { checkPartitionCount, LostOwnershipError, RedisPartitionStore } from '../streams/redis-store';
 import { TriggerRuntime } from '../streams/trigger-runtime';
 import { Micros } from '../time/micros';
-import { logger } from '../util/logger';
+import { roleLogger } from '../util/logger';
 import { deadLetter, decodeRepartition, encodeRepartition, encodeStreamRecord } from './records';
 import { createRoleConsumer, createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
 import { partitionCount } from './topics';
 import { WinchesterMetrics } from '../metrics/metrics';
+import { reportTriggerDebugging } from '../metrics/trigger-debug';
 import { ProcessorStats } from '../streams/processor';
 
 export interface MatcherCounters {
@@ -69,7 +70,7 @@ export async function startMatcher(
   metrics?: WinchesterMetrics,
   serializer: EventSerializer = jsonEventSerializer,
 ): Promise<MatcherRole> {
-  const log = logger.child({ role: 'matcher' });
+  const log = roleLogger('matcher');
   const triggerMap = new Map(triggers.map((t) => [t.name, t]));
   const counters: MatcherCounters = {
     eventsConsumed: 0,
@@ -90,11 +91,16 @@ export async function startMatcher(
   await checkPartitionCount(control, settings.namespace, repartitionCount);
   const redlock = new Redlock([control], { retryCount: 0 });
   redlock.on('error', () => undefined); // a lease held elsewhere is expected during rebalances
-  const pool = new RedisConnectionPool(redisUrl, settings.redisPoolSize);
+  const pool = new RedisConnectionPool(
+    redisUrl,
+    settings.redisPoolSize,
+    {},
+    metrics && ((seconds) => metrics.redisSeconds.observe(seconds)),
+  );
 
   const producer: Producer = createProducer(kafka);
   await producer.connect();
-  const consumer = createRoleConsumer(kafka, settings, 'matcher');
+  const consumer = createRoleConsumer(kafka, settings, 'matcher', metrics);
   await consumer.connect();
   await consumer.subscribe({
     topics: [settings.topics.events, settings.topics.repartition],
@@ -102,27 +108,43 @@ export async function startMatcher(
   });
 
   const owned = new Map<number, OwnedPartition>();
-  const emit = async (record: StreamRecord) => {
-    const message: Message = { key: record.stream_id, value: encodeStreamRecord(record) };
-    if (messageBytes(message) > settings.maxRecordBytes) {
+  // Stream records have a producer of their own, so timers never queue behind stage 1's sends.
+  const streamProducer: Producer = createProducer(kafka);
+  await streamProducer.connect();
+  const emit = async (records: StreamRecord[]) => {
+    const messages: Message[] = [];
+    const tooLarge: Message[] = [];
+    for (const record of records) {
+      log.debug(
+        {
+          trigger: record.trigger,
+          stream_id: record.stream_id,
+          serial: record.serial,
+          events: record.events.length,
+        },
+        record.kind === 'fired' ? 'stream fired' : 'stream expired',
+      );
+      const message: Message = { key: record.stream_id, value: encodeStreamRecord(record) };
+      if (messageBytes(message) <= settings.maxRecordBytes) {
+        messages.push(message);
+        continue;
+      }
       // Too large for the topic even compressed: an error with a DLQ record, never a stuck partition.
       counters.streamsTooLarge++;
       metrics?.streamsTooLarge.inc();
       const { events, ...meta } = record;
-      await sendAll(producer, settings.topics.streamsDlq, [
-        {
-          key: record.stream_id,
-          value: JSON.stringify({
-            ...meta,
-            event_count: events.length,
-            message_ids: events.map((e) => e.message_id),
-          }),
-          headers: { 'dlq.reason': 'stream record too large', 'dlq.bytes': String(messageBytes(message)) },
-        },
-      ]);
-      return;
+      tooLarge.push({
+        key: record.stream_id,
+        value: JSON.stringify({
+          ...meta,
+          event_count: events.length,
+          message_ids: events.map((e) => e.message_id),
+        }),
+        headers: { 'dlq.reason': 'stream record too large', 'dlq.bytes': String(messageBytes(message)) },
+      });
     }
-    await sendAll(producer, settings.topics.streams, [message], CompressionTypes.GZIP);
+    await sendAll(streamProducer, settings.topics.streamsDlq, tooLarge);
+    await sendAll(streamProducer, settings.topics.streams, messages, CompressionTypes.GZIP);
   };
   const recordStat = (trigger: string, field: keyof ProcessorStats, by: number) => {
     if (!metrics) return;
@@ -184,6 +206,12 @@ export async function startMatcher(
   };
 
   const watermarks = new Map<number, Micros>();
+  // debug_level statistics of the checks stage 1 (Match) and the stream engine (Fire) make.
+  const debugReporting = reportTriggerDebugging(triggers, {
+    log,
+    metrics,
+    periodMs: settings.statisticsPeriodMs,
+  });
 
   const stage1 = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
     const chunkSize = 500;
@@ -197,14 +225,21 @@ export async function startMatcher(
         counters.eventsConsumed++;
         metrics?.eventsConsumed.inc();
         let event;
+        let wire: string | undefined;
         try {
           event = await serializer.decode(message.value ?? Buffer.alloc(0));
+          // JSON events travel on as the text they came in (decoding just validated it).
+          if (serializer.format === 'json') wire = message.value?.toString('utf8');
         } catch (error) {
           dead.push(
             deadLetter({ topic: batch.topic, partition: batch.partition, message }, (error as Error).message),
           );
           bump(counters.dlq, 'undecodable event');
           metrics?.dlqRecords.inc({ topic: settings.topics.eventsDlq, reason: 'undecodable event' });
+          log.warn(
+            { topic: batch.topic, partition: batch.partition, offset: message.offset, err: error },
+            'undecodable event sent to the DLQ',
+          );
           continue;
         }
         watermark = Math.max(watermark, event.timestamp);
@@ -220,6 +255,7 @@ export async function startMatcher(
             key: match.key,
             distinguished: match.distinguished,
             event,
+            wire,
           };
           out.push({ key: match.key, value: encodeRepartition({ type: 'event', matched }) });
         }
@@ -228,19 +264,18 @@ export async function startMatcher(
           metrics?.eventsUnmatched.inc();
         }
       }
-      await sendAll(producer, settings.topics.repartition, out);
-      await sendAll(producer, settings.topics.eventsDlq, dead);
       if (settings.clock === 'event' && Number.isFinite(watermark)) {
+        // Markers follow the chunk's events in the same produce: each partition gets them in order.
         watermarks.set(batch.partition, watermark);
-        const markers: Message[] = [];
         for (let p = 0; p < repartitionCount; p++) {
-          markers.push({
+          out.push({
             partition: p,
             value: encodeRepartition({ type: 'marker', source: batch.partition, watermark }),
           });
         }
-        await sendAll(producer, settings.topics.repartition, markers);
       }
+      await sendAll(producer, settings.topics.repartition, out);
+      await sendAll(producer, settings.topics.eventsDlq, dead);
       resolveOffset(chunk[chunk.length - 1].offset);
       await heartbeat();
     }
@@ -268,13 +303,28 @@ export async function startMatcher(
         if (settings.clock === 'event' && st.clock !== null) await st.processor.runTimers(st.clock);
       }
       let segment: MatchedEvent[] = [];
+      // Consecutive clock records are coalesced: one clock update and one timer run for a
+      // run of markers is the same as one per marker, since no event falls between them.
+      const marks = new Map<number, Micros>();
+      let floor: Micros | null = null;
       let lastOffset: string | null = null;
+      const applySegment = async () => {
+        if (segment.length === 0) return;
+        const now = settings.clock === 'wall' ? nowMicros() : (st.clock ?? segment[0].event.timestamp);
+        await st.processor.apply(segment, now);
+        segment = [];
+      };
+      const applyClock = async () => {
+        if (marks.size === 0 && floor === null) return;
+        if (marks.size) st.clock = await st.store.recordWatermarks(marks, sourceCount);
+        if (floor !== null) st.clock = await st.store.advanceClock(floor, sourceCount);
+        marks.clear();
+        floor = null;
+        if (st.clock !== null) await st.processor.runTimers(st.clock);
+      };
       const flush = async () => {
-        if (segment.length) {
-          const now = settings.clock === 'wall' ? nowMicros() : (st.clock ?? segment[0].event.timestamp);
-          await st.processor.apply(segment, now);
-          segment = [];
-        }
+        await applySegment();
+        await applyClock();
         if (lastOffset !== null) {
           await st.store.storeOffset(lastOffset);
           resolveOffset(lastOffset);
@@ -300,14 +350,16 @@ export async function startMatcher(
           continue;
         }
         if (record.type === 'event') {
+          // Events after a clock move see the timers that move ran.
+          await applyClock();
           segment.push(record.matched);
         } else if (settings.clock === 'event') {
-          await flush();
-          st.clock =
-            record.type === 'marker'
-              ? await st.store.recordWatermark(record.source, record.watermark, sourceCount)
-              : await st.store.advanceClock(record.to, sourceCount);
-          if (st.clock !== null) await st.processor.runTimers(st.clock);
+          await applySegment();
+          if (record.type === 'marker') {
+            marks.set(record.source, Math.max(record.watermark, marks.get(record.source) ?? -Infinity));
+          } else {
+            floor = Math.max(record.to, floor ?? -Infinity);
+          }
         }
         lastOffset = message.offset;
         if (segment.length >= 1000) await flush();
@@ -326,7 +378,9 @@ export async function startMatcher(
 
   await consumer.run({
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 3,
+    // Every partition of both stages at once: kafkajs fetches again only when a fetch's
+    // batches are all handled, so a slow stage-2 batch must not hold stage 1's back.
+    partitionsConsumedConcurrently: sourceCount + repartitionCount,
     eachBatch: async (payload) => {
       if (payload.batch.topic === settings.topics.events) await stage1(payload);
       else await stage2(payload);
@@ -396,8 +450,9 @@ export async function startMatcher(
     consumer,
     stop: async () => {
       clearInterval(timerLoop);
+      debugReporting.stop();
       await consumer.stop();
-      await disconnectAll(consumer, producer);
+      await disconnectAll(consumer, producer, streamProducer);
       for (const st of owned.values()) await st.lease?.release().catch(() => undefined);
       await pool.close();
       control.disconnect();

@@ -1,6 +1,6 @@
 import { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { WinchesterEvent } from '../events/event';
-import { fromWire, toWire, WireEvent, WireFormatError } from '../events/wire';
+import { decodeEvent, encodeEvent, fromWire, toWire, WireEvent, WireFormatError } from '../events/wire';
 import { DistinguishedValues, MatchedEvent, StreamRecord } from '../streams/model';
 import { Micros } from '../time/micros';
 
@@ -21,11 +21,16 @@ interface RepartitionWire {
   advance?: number;
 }
 
+/**
+ * An event record is its routing header, a newline, then the event's wire JSON (which
+ * JSON.stringify never breaks with a raw newline): the event's text passes through stage 2
+ * into Redis without being encoded again.
+ */
 export function encodeRepartition(record: RepartitionRecord): string {
   switch (record.type) {
     case 'event': {
-      const { trigger, key, distinguished, event } = record.matched;
-      return JSON.stringify({ t: trigger, k: key, d: distinguished, e: toWire(event) });
+      const { trigger, key, distinguished, event, wire } = record.matched;
+      return `${JSON.stringify({ t: trigger, k: key, d: distinguished })}\n${wire ?? encodeEvent(event)}`;
     }
     case 'marker':
       return JSON.stringify({ marker: { source: record.source, watermark: record.watermark } });
@@ -36,7 +41,19 @@ export function encodeRepartition(record: RepartitionRecord): string {
 
 export function decodeRepartition(value: Buffer | null): RepartitionRecord {
   if (!value) throw new WireFormatError('empty repartition record');
-  const raw = JSON.parse(value.toString('utf8')) as RepartitionWire;
+  const text = value.toString('utf8');
+  const newline = text.indexOf('\n');
+  const raw = JSON.parse(newline < 0 ? text : text.slice(0, newline)) as RepartitionWire;
+  if (newline >= 0) {
+    if (typeof raw.t !== 'string' || typeof raw.k !== 'string' || !raw.d) {
+      throw new WireFormatError('repartition record lacks trigger, key or distinguishing values');
+    }
+    const wire = text.slice(newline + 1);
+    return {
+      type: 'event',
+      matched: { trigger: raw.t, key: raw.k, distinguished: raw.d, event: decodeEvent(wire), wire },
+    };
+  }
   if (raw.marker) return { type: 'marker', source: raw.marker.source, watermark: raw.marker.watermark };
   if (typeof raw.advance === 'number') return { type: 'advance', to: raw.advance };
   if (typeof raw.t !== 'string' || typeof raw.k !== 'string' || !raw.d) {

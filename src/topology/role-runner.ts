@@ -1,6 +1,12 @@
-import { Consumer, Kafka, Message, Producer, CompressionTypes } from 'kafkajs';
+import { Consumer, Kafka, Message, Partitioners, Producer, CompressionTypes } from 'kafkajs';
+import { trackConsumerLag } from '../metrics/consumer-lag';
+import { WinchesterMetrics } from '../metrics/metrics';
 import { logger } from '../util/logger';
 import { TopologySettings } from './settings';
+
+/** One produce request carries at most this many messages or (uncompressed) bytes. */
+const SEND_MAX_MESSAGES = 2000;
+const SEND_MAX_BYTES = 4 * 1024 * 1024;
 
 /** Produces with acks from every in-sync replica, one request in flight, in chunks. */
 export async function sendAll(
@@ -9,27 +15,48 @@ export async function sendAll(
   messages: Message[],
   compression = CompressionTypes.None,
 ): Promise<void> {
-  const chunk = 500;
-  for (let i = 0; i < messages.length; i += chunk) {
-    await producer.send({ topic, acks: -1, compression, messages: messages.slice(i, i + chunk) });
+  let start = 0;
+  while (start < messages.length) {
+    // Always at least one message per request; a single large one goes alone.
+    let end = start + 1;
+    let bytes = messageBytes(messages[start]);
+    while (end < messages.length && end - start < SEND_MAX_MESSAGES) {
+      bytes += messageBytes(messages[end]);
+      if (bytes > SEND_MAX_BYTES) break;
+      end++;
+    }
+    await producer.send({ topic, acks: -1, compression, messages: messages.slice(start, end) });
+    start = end;
   }
 }
 
-/** A role's consumer: group `<namespace>.<role>`, heartbeats at a fifth of the session timeout. */
+/**
+ * A role's consumer: group `<namespace>.<role>`, heartbeats at a fifth of the session timeout.
+ * With metrics, its lag per owned partition is kept in `winchester_consumer_lag`.
+ */
 export function createRoleConsumer(
   kafka: Kafka,
   settings: Pick<TopologySettings, 'namespace' | 'sessionTimeoutMs'>,
   role: string,
+  metrics?: WinchesterMetrics,
 ): Consumer {
-  return kafka.consumer({
-    groupId: `${settings.namespace}.${role}`,
+  const groupId = `${settings.namespace}.${role}`;
+  const consumer = kafka.consumer({
+    groupId,
     sessionTimeout: settings.sessionTimeoutMs,
     heartbeatInterval: Math.floor(settings.sessionTimeoutMs / 5),
   });
+  if (metrics) trackConsumerLag(kafka, consumer, groupId, metrics.consumerLag);
+  return consumer;
 }
 
 export function createProducer(kafka: Kafka): Producer {
-  return kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  // The default (murmur2, Java-compatible) partitioner, named so kafkajs does not warn about it.
+  return kafka.producer({
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
 }
 
 export function messageBytes(message: Message): number {

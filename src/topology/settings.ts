@@ -25,6 +25,8 @@ export interface TopologySettings {
   sessionTimeoutMs: number;
   /** How often the wall-clock timers of owned partitions run (their latency floor). */
   timerIntervalMs: number;
+  /** How often the matcher logs its debug_level trigger statistics (winchester.yaml statistics_period). */
+  statisticsPeriodMs: number;
 }
 
 export function defaultTopologySettings(overrides: Partial<TopologySettings> = {}): TopologySettings {
@@ -46,9 +48,10 @@ export function defaultTopologySettings(overrides: Partial<TopologySettings> = {
     clock: 'wall',
     maxRecordBytes: 8 * 1024 * 1024,
     seenRetentionSeconds: 14 * 24 * 3600,
-    redisPoolSize: 8,
+    redisPoolSize: 16,
     sessionTimeoutMs: 10000,
     timerIntervalMs: 100,
+    statisticsPeriodMs: 10000,
     ...overrides,
   };
 }

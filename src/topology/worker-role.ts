@@ -8,7 +8,7 @@ import { RedisConnectionPool } from '../redis/connection-pool';
 import { claimStream, finishStream, readTombstone, renewClaim } from '../streams/lifecycle';
 import { StreamRecord } from '../streams/model';
 import { PartitionKeys } from '../streams/redis-store';
-import { logger } from '../util/logger';
+import { roleLogger } from '../util/logger';
 import { decodeStreamRecord } from './records';
 import { createRoleConsumer, createProducer, disconnectAll, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
@@ -68,7 +68,7 @@ export async function startWorker(
   metrics?: WinchesterMetrics,
   serializer: EventSerializer = jsonEventSerializer,
 ) {
-  const log = logger.child({ role: 'worker' });
+  const log = roleLogger('worker');
   const holder = randomUUID();
   const counters: WorkerCounters = {
     streamsCompleted: new Map(),
@@ -80,11 +80,16 @@ export async function startWorker(
     pipelineSeconds: [],
     handlerSeconds: new Map(),
   };
-  const pool = new RedisConnectionPool(redisUrl, 4);
+  const pool = new RedisConnectionPool(
+    redisUrl,
+    4,
+    {},
+    metrics && ((seconds) => metrics.redisSeconds.observe(seconds)),
+  );
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 20 });
   const producer = createProducer(kafka);
   await producer.connect();
-  const consumer = createRoleConsumer(kafka, settings, 'worker');
+  const consumer = createRoleConsumer(kafka, settings, 'worker', metrics);
   await consumer.connect();
   await consumer.subscribe({ topics: [settings.topics.streams], fromBeginning: true });
   const context: HandlerContext = {
@@ -103,6 +108,10 @@ export async function startWorker(
       // Finished before a crash kept its offset from being committed: re-announce, run nothing.
       await publishCompletion(JSON.parse(tombstone.outcome) as CompletionRecord);
       counters.duplicatesSkipped++;
+      log.debug(
+        { trigger: record.trigger, stream_id: record.stream_id, serial: record.serial },
+        'stream already finished: completion announced again',
+      );
       return 'done';
     }
     for (;;) {
@@ -118,6 +127,10 @@ export async function startWorker(
       if (claim === 'not-runnable') {
         counters.duplicatesSkipped++;
         metrics?.duplicateStreamRecords.inc();
+        log.debug(
+          { trigger: record.trigger, stream_id: record.stream_id, serial: record.serial },
+          'duplicate or stale stream record skipped',
+        );
         return 'done';
       }
       // A live claim elsewhere: that worker finishes it, or its claim lapses and we take over.
@@ -165,7 +178,7 @@ export async function startWorker(
           counters.loopGuardDropped++;
           metrics?.loopGuardDropped.inc();
           log.error(
-            { stream_id: record.stream_id, message_id: event.message_id, hops },
+            { trigger: record.trigger, stream_id: record.stream_id, message_id: event.message_id, hops },
             'loop guard: new event not produced (too many pipeline generations)',
           );
           continue;
@@ -197,21 +210,32 @@ export async function startWorker(
       if (finished === 'stale') {
         counters.duplicatesSkipped++;
         metrics?.duplicateStreamRecords.inc();
+        log.debug(
+          { trigger: record.trigger, stream_id: record.stream_id, serial: record.serial },
+          'stream moved on while its pipeline ran: outcome dropped',
+        );
         return 'done';
       }
       await publishCompletion(completion);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const logged = {
+        trigger: record.trigger,
+        stream_id: record.stream_id,
+        kind: record.kind,
+        pipeline: record.pipeline,
+        events: record.events.length,
+        new_events: fresh.length,
+        seconds,
+      };
       if (run.ok) {
         bump(counters.streamsCompleted, record.trigger);
         metrics?.streamsCompleted.inc({ trigger: record.trigger });
+        log.debug(logged, 'pipeline completed');
       } else {
         metrics?.streamsErrored.inc({ trigger: record.trigger });
         bump(counters.streamsErrored, record.trigger);
-        log.warn(
-          { stream_id: record.stream_id, trigger: record.trigger, error: completion.error },
-          'pipeline failed',
-        );
+        log.warn({ ...logged, handler: run.failedHandler, error: completion.error }, 'pipeline failed');
       }
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       counters.pipelineSeconds.push(seconds);
       metrics?.pipelineSeconds.observe({ pipeline: record.pipeline ?? '(none)' }, seconds);
       return 'done';
@@ -237,6 +261,17 @@ export async function startWorker(
               headers: { 'dlq.reason': `undecodable stream record: ${(error as Error).message}` },
             },
           ]);
+          metrics?.dlqRecords.inc({ topic: settings.topics.streamsDlq, reason: 'undecodable stream record' });
+          log.warn(
+            {
+              stream_id: message.key?.toString(),
+              topic: payload.batch.topic,
+              partition: payload.batch.partition,
+              offset: message.offset,
+              err: error,
+            },
+            'undecodable stream record sent to the DLQ',
+          );
           payload.resolveOffset(message.offset);
           continue;
         }

@@ -28,8 +28,8 @@ export type {
   MismatchReason,
 } from './criteria';
 export { encodeStreamKey } from './stream-key';
-export { TriggerDebugger, DebugGroup } from './debug';
-export type { DebugSnapshot } from './debug';
+export { TriggerDebugger, DebugGroup, triggerDebugger } from './debug';
+export type { DebugListener, DebugSnapshot } from './debug';
 export { triggerRuntime } from './runtime';
 export { TriggerConfigError, formatProblem } from './errors';
 export type { ConfigProblem } from './errors';

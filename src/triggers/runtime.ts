@@ -1,10 +1,17 @@
 import { TriggerRuntime } from '../streams/trigger-runtime';
+import { TriggerDebugger } from './debug';
 import { TriggerDefinition } from './definition';
 
-/** A trigger definition as the stream engine sees it (src/streams/trigger-runtime.ts). */
-export function triggerRuntime(definition: TriggerDefinition): TriggerRuntime {
+/**
+ * A trigger definition as the stream engine sees it (src/streams/trigger-runtime.ts), with its
+ * debugger for whoever reports debug_level statistics (see triggerDebugger).
+ */
+export function triggerRuntime(
+  definition: TriggerDefinition,
+): TriggerRuntime & { readonly debug: TriggerDebugger } {
   return {
     name: definition.name,
+    debug: definition.debug,
     firePipeline: definition.firePipeline,
     expirePipeline: definition.expirePipeline,
     fireDelaySeconds: definition.fireDelaySeconds,

@@ -7,3 +7,11 @@ export const logger = pino(
 );
 
 export type Logger = pino.Logger;
+
+/**
+ * The logger of one role: every line carries `role`. A role process binds its role on the
+ * root logger (so library lines carry it too), and then needs no child with the same key.
+ */
+export function roleLogger(role: string): Logger {
+  return logger.bindings().role === role ? logger : logger.child({ role });
+}

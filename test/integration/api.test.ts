@@ -55,7 +55,7 @@ describe('admin API against real Redis', () => {
         store,
         new Map([[trigger.name, trigger]]),
         'event',
-        async (r) => void emitted.push(r),
+        async (records) => void emitted.push(...records),
       );
       for (let i = 0; i < 3; i++) {
         const event = testEvent('compute.instance.update', `p${p}i${i}`, 1000 + i);

@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import { WinchesterEvent } from '../../src/events/event';
 import { AtomPubDeliveryError, atompubHandler } from '../../src/pipeline/handlers/atompub';
 import { usageHandler } from '../../src/pipeline/handlers/usage';
+import { HandlerTimeoutError, runPipeline } from '../../src/pipeline/runner';
 import { startAtomFeed, sequence } from '../fixtures/pipeline/atom-feed-server';
 import { datetime, makeEvent, recordingContext, testEnv } from '../fixtures/pipeline/handler-context';
 
@@ -200,6 +201,26 @@ describe('atompub handler against a real HTTP feed', () => {
     const f = await feed();
     await publish({ url: f.feedUrl, ...FAST }, [verified('v1')]);
     expect(f.feedRequests[0].headers['x-auth-token']).toBeUndefined();
+  });
+
+  test("the pipeline's handler timeout stops a commit's retries: no post after the run failed", async () => {
+    const f = await feed({ feed: sequence(Array.from({ length: 50 }, () => 500)) });
+    const { context } = recordingContext();
+    const run = await runPipeline(
+      [{ name: 'atompub', params: { url: f.feedUrl, wait_interval: 0.1, max_wait: 0.1, max_attempts: 50 } }],
+      new Map([['atompub', atompubHandler]]),
+      [verified('v1')],
+      testEnv(),
+      context,
+      { handlerTimeoutMs: 350 },
+    );
+    expect(run.ok).toBe(true);
+    expect(run.commitFailures).toHaveLength(1);
+    expect(run.commitFailures[0].error).toBeInstanceOf(HandlerTimeoutError);
+    const postsAtTimeout = f.feedRequests.length;
+    expect(postsAtTimeout).toBeGreaterThanOrEqual(2);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(f.feedRequests).toHaveLength(postsAtTimeout);
   });
 
   test('a dry run posts nothing', async () => {

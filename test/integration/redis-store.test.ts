@@ -69,9 +69,14 @@ describe('Redis partition store', () => {
     const s = store(2);
     await s.claim();
     const emitted: StreamRecord[] = [];
-    const processor = new PartitionProcessor(s, new Map([[trigger.name, trigger]]), 'event', async (r) => {
-      emitted.push(r);
-    });
+    const processor = new PartitionProcessor(
+      s,
+      new Map([[trigger.name, trigger]]),
+      'event',
+      async (records) => {
+        emitted.push(...records);
+      },
+    );
     await processor.apply([matched(trigger, 'compute.instance.update', 'z', 100, 'old')], 0);
     // At t=200 the old stream's time is over: a successor opens and takes the pointer.
     await processor.apply([matched(trigger, 'compute.instance.update', 'z', 200, 'new')], 0);
@@ -89,9 +94,14 @@ describe('Redis partition store', () => {
     const s = store(3);
     await s.claim();
     const emitted: StreamRecord[] = [];
-    const processor = new PartitionProcessor(s, new Map([[trigger.name, trigger]]), 'wall', async (r) => {
-      emitted.push(r);
-    });
+    const processor = new PartitionProcessor(
+      s,
+      new Map([[trigger.name, trigger]]),
+      'wall',
+      async (records) => {
+        emitted.push(...records);
+      },
+    );
     const ids: string[] = [];
     for (let round = 0; round < 30; round++) {
       const now = Date.now() * 1000;

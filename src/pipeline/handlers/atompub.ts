@@ -353,7 +353,7 @@ export class AtomPubHandler implements PipelineHandler {
           method: 'POST',
           body: entry,
           headers,
-          signal: AbortSignal.timeout(httpTimeoutMs),
+          signal: this.requestSignal(httpTimeoutMs),
         });
         const body = await response.text().catch(() => '');
         const status = response.status;
@@ -377,6 +377,7 @@ export class AtomPubHandler implements PipelineHandler {
         }
         failure = `HTTP ${status} from ${url}`;
       } catch (error) {
+        if (this.context.signal?.aborted) throw this.context.signal.reason;
         failure = error instanceof AuthError ? error.message : describeFetchError(error, url);
       }
       reauthenticated = false;
@@ -388,8 +389,14 @@ export class AtomPubHandler implements PipelineHandler {
         { handler: 'atompub', url, attempts, failure, wait_seconds: waitMs / 1000 },
         `Message delivery failed (${failure}), going to sleep, will try again in ${waitMs / 1000} seconds`,
       );
-      await sleep(waitMs);
+      // The runner aborts the signal when the commit overruns its timeout: stop retrying then.
+      await sleep(waitMs, undefined, { signal: this.context.signal });
     }
+  }
+
+  private requestSignal(timeoutMs: number): AbortSignal {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    return this.context.signal ? AbortSignal.any([timeout, this.context.signal]) : timeout;
   }
 
   private tokenKey(): string {
@@ -412,9 +419,10 @@ export class AtomPubHandler implements PipelineHandler {
           Accept: 'application/json',
           'Content-Type': 'application/json',
         },
-        signal: AbortSignal.timeout(httpTimeoutMs),
+        signal: this.requestSignal(httpTimeoutMs),
       });
     } catch (error) {
+      if (this.context.signal?.aborted) throw this.context.signal.reason;
       throw new AuthError(`auth: ${describeFetchError(error, authServer!)}`);
     }
     const body = await response.text().catch(() => '');

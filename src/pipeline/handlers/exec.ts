@@ -104,6 +104,7 @@ export function runCommand(
   options: Pick<ExecOptions, 'command' | 'timeoutMs' | 'killAfterMs' | 'cwd'>,
   input: string,
   extraEnv: Record<string, string>,
+  signal?: AbortSignal,
 ): Promise<ExecResult> {
   const [file, args] =
     typeof options.command === 'string'
@@ -135,17 +136,22 @@ export function runCommand(
         // The group is already gone.
       }
     };
-    const timeoutTimer = setTimeout(() => {
+    const stop = () => {
+      if (timedOut) return;
       timedOut = true;
       signalGroup('SIGTERM');
       killTimer = setTimeout(() => signalGroup('SIGKILL'), options.killAfterMs);
-    }, options.timeoutMs);
+    };
+    const timeoutTimer = setTimeout(stop, options.timeoutMs);
+    // The pipeline gave up on this handler (its own timeout): the command stops the same way.
+    signal?.addEventListener('abort', stop, { once: true });
 
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let settled = false;
     const finish = () => {
       if (settled || !exit) return;
       settled = true;
+      signal?.removeEventListener('abort', stop);
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
       clearTimeout(drainTimer);
@@ -224,7 +230,7 @@ export class ExecHandler implements PipelineHandler {
     }
     let result: ExecResult;
     try {
-      result = await runCommand(this.options, pending.input, pending.env);
+      result = await runCommand(this.options, pending.input, pending.env, this.context.signal);
     } catch (error) {
       throw new ExecFailure(`exec: cannot run ${command}: ${(error as Error).message}`, null, null, '');
     }

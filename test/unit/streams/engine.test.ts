@@ -11,9 +11,14 @@ const S = 1_000_000;
 function harness(trigger: TriggerRuntime, clock: ClockMode = 'event') {
   const emitted: StreamRecord[] = [];
   const store = new MemoryPartitionStore(0);
-  const processor = new PartitionProcessor(store, new Map([[trigger.name, trigger]]), clock, async (r) => {
-    emitted.push(r);
-  });
+  const processor = new PartitionProcessor(
+    store,
+    new Map([[trigger.name, trigger]]),
+    clock,
+    async (records) => {
+      emitted.push(...records);
+    },
+  );
   const feed = async (events: WinchesterEvent[], advance = true) => {
     for (const event of events) {
       const m = trigger.match(event);
