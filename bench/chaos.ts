@@ -11,7 +11,8 @@
  *                            [--session-timeout-ms 6000] [--no-redis-restart] [--no-kafka-restart]
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
+import { repoRoot, writeRoleConfig } from './support';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,10 +20,12 @@ import { parseArgs } from 'node:util';
 import { Kafka, Message } from 'kafkajs';
 import Redis from 'ioredis';
 import { connectionSettings } from '../src/config/environment';
+import { useLocalStackEnv } from '../src/config/stack-env';
 import { loadWinchesterConfig } from '../src/config/winchester-config';
 import { generateNotifications } from '../src/generate';
 import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
+import { groupLag } from '../src/kafka/group-lag';
 import { PipelineSimulation } from '../src/pipeline/offline';
 import { advanceEventClock, notificationKey } from '../src/cli/produce';
 import { scanTopics } from '../src/ops/scan';
@@ -36,10 +39,7 @@ import { defaultTopologySettings, TopologySettings } from '../src/topology/setti
 import { ensureTopics } from '../src/topology/topics';
 import { logger } from '../src/util/logger';
 
-/** The repository: run from dist/bench (node) or from bench/ (the test suite). */
-const repo = [join(__dirname, '..'), join(__dirname, '..', '..')].find((dir) =>
-  existsSync(join(dir, 'topologies', 'openstack-usage')),
-)!;
+const repo = repoRoot;
 const cli = join(repo, 'dist', 'src', 'cli', 'main.js');
 const topologyDir = join(repo, 'topologies', 'openstack-usage');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,14 +82,6 @@ function options(argv: string[]): Options {
     restartKafka: !values['no-kafka-restart'],
     settleTimeoutMs: Number(values['settle-timeout-s']) * 1000,
   };
-}
-
-function stackEnv(): void {
-  if (process.env.KAFKA_BROKERS && process.env.REDIS_URL) return;
-  for (const line of readFileSync(join(repo, '.stack', 'env'), 'utf8').split('\n')) {
-    const m = /^([A-Z_]+)=(.+)$/.exec(line);
-    if (m) process.env[m[1]] = m[2];
-  }
 }
 
 /** A seeded PRNG (mulberry32) for the kill schedule: the same seed kills in the same order. */
@@ -246,14 +238,7 @@ async function lag(kafka: Kafka, groupId: string, topic: string): Promise<number
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    let behind = 0;
-    for (const end of ends) {
-      const at = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
-      behind += Number(end.offset) - Math.max(0, Number(at));
-    }
-    return behind;
+    return await groupLag(admin, groupId, [topic]);
   } finally {
     await admin.disconnect();
   }
@@ -286,7 +271,7 @@ async function readAll(
 }
 
 export async function chaos(opts: Options): Promise<boolean> {
-  stackEnv();
+  useLocalStackEnv(join(repo, '.stack', 'env'));
   await registerCompressionCodecs();
   const connection = connectionSettings();
   const kafka = createKafka(connection.kafkaBrokers, 'chaos');
@@ -312,14 +297,7 @@ export async function chaos(opts: Options): Promise<boolean> {
   say(`reference: ${expected.streams.length} streams, ${expected.verdictIds.size} usage verdicts`);
 
   // Every role process reads this config: short session timeout, no metrics port clashes.
-  const configFile = join(runDir, 'winchester.yaml');
-  writeFileSync(
-    configFile,
-    readFileSync(join(repo, 'etc', 'winchester.yaml'), 'utf8')
-      .replace(/^metrics_port: .*$/m, 'metrics_port: 0')
-      .replace(/^log_level: .*$/m, 'log_level: warn')
-      .replace(/^ {2}session_timeout_ms: .*$/m, `  session_timeout_ms: ${opts.sessionTimeoutMs}`),
-  );
+  const configFile = writeRoleConfig(runDir, { sessionTimeoutMs: opts.sessionTimeoutMs });
   const env = {
     KAFKA_BROKERS: connection.kafkaBrokers.join(','),
     REDIS_URL: connection.redisUrl,

@@ -7,14 +7,18 @@
  *  3. Redis memory per stored event (streams held active);
  *  4. fire latency under the wall clock (fire_delay 0): produce → stream record, p50/p99,
  *     at a fixed rate.
+ *  5. the worker with the usage pipeline: streams/s and handler latency;
+ *  6. with --upstream, upstream Winchester's ingest rate on the same corpus and triggers.
  * Figures are printed as a table and as JSON (--json).
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Kafka, Message } from 'kafkajs';
 import Redis from 'ioredis';
 import { connectionSettings } from '../src/config/environment';
+import { useLocalStackEnv } from '../src/config/stack-env';
 import { loadWinchesterConfig } from '../src/config/winchester-config';
 import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
@@ -29,15 +33,6 @@ import { ensureTopics } from '../src/topology/topics';
 
 const repo = join(__dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function stackEnv(): void {
-  if (process.env.KAFKA_BROKERS && process.env.REDIS_URL) return;
-  const text = readFileSync(join(repo, '.stack', 'env'), 'utf8');
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(.+)$/.exec(line);
-    if (m) process.env[m[1]] = m[2];
-  }
-}
 
 /** The corpus, `copies` times over, each copy with its own message ids and instances. */
 function notifications(copies: number): string[] {
@@ -324,8 +319,27 @@ async function latencyRun(
   return { rate, measured: latencies.length, p50Ms: pct(50), p99Ms: pct(99) };
 }
 
+/**
+ * Upstream Winchester's ingest rate on the same corpus and triggers (--upstream; needs
+ * Python 3 and network access for its virtualenv the first time). Upstream manages tens of
+ * notifications a second, so it reads only the first `limit` notifications.
+ */
+function upstreamIngest(limit: number): { perSecond: number; notifications: number } {
+  const out = execFileSync(
+    'bash',
+    [
+      join(repo, 'scripts', 'vectors', 'upstream-winchester-ingest.sh'),
+      'topologies/openstack-usage',
+      'data/notifications-openstack-26h.jsonl.gz',
+      String(limit),
+    ],
+    { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return JSON.parse(out.trim().split('\n').at(-1)!) as { perSecond: number; notifications: number };
+}
+
 async function main() {
-  stackEnv();
+  useLocalStackEnv(join(repo, '.stack', 'env'));
   await registerCompressionCodecs();
   const copies = Number(process.argv.find((a) => a.startsWith('--copies='))?.slice(9) ?? 3);
   const connection = connectionSettings();
@@ -347,11 +361,16 @@ async function main() {
     50,
     300,
   );
+  const upstream = process.argv.includes('--upstream') ? upstreamIngest(1000) : undefined;
   const result = {
     notifications: lines.length,
     relayChainPerSecond: Math.round(relay),
     topologyPerSecond: Math.round(topo.notificationsPerSecond),
     topologyVsRelay: Number((topo.notificationsPerSecond / relay).toFixed(2)),
+    ...(upstream && {
+      upstreamWinchesterPerSecond: Number(upstream.perSecond.toFixed(1)),
+      topologyVsUpstream: Math.round(topo.notificationsPerSecond / upstream.perSecond),
+    }),
     streams: topo.streams,
     redisBytesPerStoredEvent: Math.round(topo.redisBytesPerEvent),
     topologyPhasesSeconds: Object.fromEntries(
@@ -375,6 +394,9 @@ async function main() {
       `notifications                       ${result.notifications}\n` +
         `bare kafkajs relay chain (3 hops)   ${result.relayChainPerSecond}/s\n` +
         `topology notifications → streams    ${result.topologyPerSecond}/s  (${result.topologyVsRelay}× the relay chain)\n` +
+        (upstream
+          ? `upstream Winchester ingest           ${result.upstreamWinchesterPerSecond}/s on the first ${upstream.notifications} (topology ${result.topologyVsUpstream}× upstream)\n`
+          : '') +
         `streams emitted                     ${result.streams}\n` +
         `topology phases (s since start)     ${JSON.stringify(result.topologyPhasesSeconds)}\n` +
         `Redis bytes per stored event        ${result.redisBytesPerStoredEvent}\n` +

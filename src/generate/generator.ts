@@ -1,5 +1,5 @@
 import { Micros, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SECOND, parseIso8601 } from '../time/micros';
-import { MinHeap } from './heap';
+import { MinHeap } from '../util/min-heap';
 import { pyDatetime, startOfDay } from './pytime';
 import { fmix32, hashWords, hex32, Random, seedWords, uuidFromWords } from './random';
 import {

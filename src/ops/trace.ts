@@ -229,7 +229,7 @@ async function locateStream(
   let seenIn: number | null = null;
   if (key !== null) {
     for (const p of all) {
-      if (await redis.sismember(new PartitionKeys(namespace, p).seen(key), messageId)) {
+      if ((await redis.zscore(new PartitionKeys(namespace, p).seen(key), messageId)) !== null) {
         seenIn = p;
         break;
       }

@@ -8,9 +8,9 @@ import {
   KeyApplyResult,
   transitionForTimer,
 } from './engine';
-import { DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
+import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
 import { KeyBatchEntry, PartitionStore, partitionClock } from './store';
-import { TimerHeap } from './timer-heap';
+import { MinHeap } from '../util/min-heap';
 import { TriggerRuntime } from './trigger-runtime';
 
 /** In-process stream state for `simulate` and tests; the same rules as the Redis store. */
@@ -21,7 +21,7 @@ export class MemoryPartitionStore implements PartitionStore {
   private readonly seen = new Map<string, Set<string>>();
   private readonly pending = new Set<string>();
   /** Every fire/expire time ever set; entries a stream has moved past are skipped when due. */
-  private readonly timers = new TimerHeap();
+  private readonly timers = new MinHeap<DueTimer>((a, b) => compareDueTimers(a, b) < 0);
   private readonly watermarks = new Map<number, Micros>();
   private floor: Micros | null = null;
   private clock: Micros | null = null;

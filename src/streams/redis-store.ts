@@ -79,7 +79,7 @@ const ACTIVE_ID_CACHE_SIZE = 50_000;
 
 export interface RedisStoreOptions {
   namespace: string;
-  /** How long a key's seen message_ids are kept after its last event: well beyond any expiration. */
+  /** How long a message_id is remembered after it was seen (duplicates later than this are new events). */
   seenRetentionSeconds: number;
   maxAttempts: number;
   onConflict?: (trigger: string) => void;
@@ -186,8 +186,8 @@ export class RedisPartitionStore implements PartitionStore {
           raw = await c.get(k.stream(activeId));
         }
         const active = raw ? (JSON.parse(raw) as StreamMeta) : null;
-        const flags = seenReply as number[];
-        const alreadySeen = new Set(ids.filter((_, i) => flags[i] === 1));
+        const scores = seenReply as Array<string | null>;
+        const alreadySeen = new Set(ids.filter((_, i) => scores[i] !== null));
         const applied = applyEventsToKey({ active, alreadySeen }, batch, trigger, {
           clock,
           now,
@@ -211,7 +211,13 @@ export class RedisPartitionStore implements PartitionStore {
         }
         if (applied.activeId && applied.activeId !== activeId) multi.set(k.active(key), applied.activeId);
         if (applied.newlySeen.length) {
-          multi.sadd(k.seen(key), ...applied.newlySeen);
+          // Each id is remembered for the retention from when it was seen (a sorted set by
+          // time), so a long-lived busy key keeps a bounded window, not every id it ever took.
+          const seenAt = Date.now();
+          const members: Array<number | string> = [];
+          for (const id of applied.newlySeen) members.push(seenAt, id);
+          multi.zadd(k.seen(key), ...members);
+          multi.zremrangebyscore(k.seen(key), '-inf', seenAt - this.options.seenRetentionSeconds * 1000);
           multi.expire(k.seen(key), this.options.seenRetentionSeconds);
         }
         return { multi, result: applied };
@@ -220,7 +226,7 @@ export class RedisPartitionStore implements PartitionStore {
         trigger: trigger.name,
         read: (pipeline) => {
           guess = this.activeIds.get(key);
-          pipeline.get(k.active(key)).smismember(k.seen(key), ...ids);
+          pipeline.get(k.active(key)).zmscore(k.seen(key), ...ids);
           if (guess) pipeline.watch(k.stream(guess)).get(k.stream(guess));
         },
       },

@@ -1,7 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Admin } from 'kafkajs';
 import { repoRoot } from './stack';
 import { TestNamespace } from './namespace';
 
@@ -49,16 +48,4 @@ export async function stopRole(child: ChildProcess, signal: NodeJS.Signals = 'SI
   await exited;
 }
 
-/** Records a consumer group still has to read on the given topics (all partitions). */
-export async function groupLag(admin: Admin, groupId: string, topics: string[]): Promise<number> {
-  let lag = 0;
-  for (const topic of topics) {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    for (const end of ends) {
-      const at = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
-      lag += Number(end.offset) - Math.max(0, Number(at));
-    }
-  }
-  return lag;
-}
+export { groupLag } from '../../src/kafka/group-lag';

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readStackEnvFile } from '../../src/config/stack-env';
 import { join } from 'node:path';
 
 export const repoRoot = join(__dirname, '..', '..');
@@ -23,12 +23,5 @@ export function stackRunning(): boolean {
 
 /** The KAFKA_BROKERS / REDIS_URL the local stack last wrote to .stack/env. */
 export function readStackEnv(): Record<string, string> {
-  const file = join(process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack'), 'env');
-  if (!existsSync(file)) return {};
-  const entries = readFileSync(file, 'utf8')
-    .split('\n')
-    .map((line) => line.match(/^([A-Z_]+)=(.*)$/))
-    .filter((m): m is RegExpMatchArray => m !== null)
-    .map((m) => [m[1], m[2]] as const);
-  return Object.fromEntries(entries);
+  return readStackEnvFile(join(process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack'), 'env'));
 }

@@ -1,0 +1,32 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The repository: benchmarks run from dist/bench (node) or from bench/ (the test suite). */
+export const repoRoot = [join(__dirname, '..'), join(__dirname, '..', '..')].find((dir) =>
+  existsSync(join(dir, 'topologies', 'openstack-usage')),
+)!;
+
+/**
+ * A winchester.yaml for role processes a harness starts: etc/winchester.yaml without a
+ * metrics port (several roles share the machine), quieter logs, and a session timeout.
+ */
+export function writeRoleConfig(
+  dir: string,
+  settings: { sessionTimeoutMs?: number; seenRetentionSeconds?: number } = {},
+): string {
+  const { sessionTimeoutMs, seenRetentionSeconds } = settings;
+  const file = join(dir, 'winchester.yaml');
+  let text = readFileSync(join(repoRoot, 'etc', 'winchester.yaml'), 'utf8')
+    .replace(/^metrics_port: .*$/m, 'metrics_port: 0')
+    .replace(/^log_level: .*$/m, 'log_level: warn');
+  if (sessionTimeoutMs)
+    text = text.replace(/^ {2}session_timeout_ms: .*$/m, `  session_timeout_ms: ${sessionTimeoutMs}`);
+  if (seenRetentionSeconds) {
+    text = text.replace(
+      /^ {2}seen_retention_seconds: .*$/m,
+      `  seen_retention_seconds: ${seenRetentionSeconds}`,
+    );
+  }
+  writeFileSync(file, text);
+  return file;
+}
