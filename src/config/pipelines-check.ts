@@ -51,14 +51,23 @@ function entriesOf(value: Map<unknown, unknown> | Record<string, unknown>): [unk
   return value instanceof Map ? [...value.entries()] : Object.entries(value);
 }
 
-function plain(value: unknown): unknown {
-  if (value instanceof Map) {
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const [k, v] of value) out[String(k)] = plain(v);
+/**
+ * YAML mappings to plain objects. `done` keeps a node that aliases bring in many times one
+ * object: a billion-laughs file would otherwise expand exponentially here.
+ */
+function plain(value: unknown, done = new Map<unknown, unknown>()): unknown {
+  if (!(value instanceof Map) && !Array.isArray(value)) return value;
+  if (done.has(value)) return done.get(value);
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    done.set(value, out);
+    for (const item of value) out.push(plain(item, done));
     return out;
   }
-  if (Array.isArray(value)) return value.map(plain);
-  return value;
+  const out = Object.create(null) as Record<string, unknown>;
+  done.set(value, out);
+  for (const [k, v] of value) out[String(k)] = plain(v, done);
+  return out;
 }
 
 function shown(value: unknown): string {

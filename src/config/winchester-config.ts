@@ -70,10 +70,31 @@ const LOG_LEVELS: Record<string, string> = {
   silent: 'silent',
 };
 
-function plain(value: unknown): unknown {
-  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), plain(v)]));
-  if (Array.isArray(value)) return value.map(plain);
-  return value;
+/**
+ * YAML mappings to plain objects. `done` keeps a node that aliases bring in many times one
+ * object: a billion-laughs file would otherwise expand exponentially here.
+ */
+function plain(value: unknown, done = new Map<unknown, unknown>()): unknown {
+  if (!(value instanceof Map) && !Array.isArray(value)) return value;
+  if (done.has(value)) return done.get(value);
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    done.set(value, out);
+    for (const item of value) out.push(plain(item, done));
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  done.set(value, out);
+  // Defined, not assigned: a `__proto__` key stays data.
+  for (const [k, v] of value) {
+    Object.defineProperty(out, String(k), {
+      value: plain(v, done),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
 }
 
 export function parseWinchesterConfig(

@@ -216,7 +216,16 @@ export function loadYaml11(source: string, filename: string): YamlDocument {
   } catch (error) {
     if (error instanceof YAMLException) {
       const mark = error.mark;
-      throw new YamlSyntaxError(filename, (mark?.line ?? 0) + 1, (mark?.column ?? 0) + 1, error.reason);
+      const line = (mark?.line ?? 0) + 1;
+      let reason = error.reason;
+      // The parser often reports a tab-indented line as something else; name the cause.
+      if (
+        /^ *\t/.test(source.slice(lineStarts[line - 1] ?? 0, lineStarts[line] ?? source.length)) &&
+        !/tab/.test(reason)
+      ) {
+        reason += ' (this line is indented with a tab, which YAML does not allow)';
+      }
+      throw new YamlSyntaxError(filename, line, (mark?.column ?? 0) + 1, reason);
     }
     throw error;
   }
@@ -243,7 +252,7 @@ export function loadYaml11(source: string, filename: string): YamlDocument {
           node = item;
           offset = item.offset;
         } else {
-          const entry = findEntry(node, step, 0);
+          const entry = findEntry(node, step, 0, new Set());
           if (!entry) break;
           node = entry.node;
           offset = entry.keyOffset;
@@ -254,15 +263,19 @@ export function loadYaml11(source: string, filename: string): YamlDocument {
   };
 }
 
+/** `seen`: an anchor merged many times over (`<<: [*a, *a, …]`, nested) is searched once, not exponentially often. */
 function findEntry(
   node: PositionNode,
   key: string,
   depth: number,
+  seen: Set<PositionNode>,
 ): { keyOffset: number; node: PositionNode } | undefined {
   const own = node.entries?.get(key);
   if (own || !node.merges || depth > 32) return own;
   for (const merged of node.merges) {
-    const found = findEntry(merged, key, depth + 1);
+    if (seen.has(merged)) continue;
+    seen.add(merged);
+    const found = findEntry(merged, key, depth + 1, seen);
     if (found) return found;
   }
   return undefined;

@@ -158,21 +158,29 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-/** YAML mappings (Maps) to plain objects, for user plugins' parameters. */
-function toPlain(v: unknown): unknown {
-  if (v instanceof Map) {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of v)
-      Object.defineProperty(out, String(k), {
-        value: toPlain(x),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+/**
+ * YAML mappings (Maps) to plain objects, for user plugins' parameters. `done` keeps a node that
+ * aliases bring in many times one object: a billion-laughs file would otherwise expand here.
+ */
+function toPlain(v: unknown, done = new Map<unknown, unknown>()): unknown {
+  if (!(v instanceof Map) && !Array.isArray(v)) return v;
+  if (done.has(v)) return done.get(v);
+  if (Array.isArray(v)) {
+    const out: unknown[] = [];
+    done.set(v, out);
+    for (const item of v) out.push(toPlain(item, done));
     return out;
   }
-  if (Array.isArray(v)) return v.map(toPlain);
-  return v;
+  const out: Record<string, unknown> = {};
+  done.set(v, out);
+  for (const [k, x] of v)
+    Object.defineProperty(out, String(k), {
+      value: toPlain(x, done),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  return out;
 }
 
 /** Notification values as a JS plugin expects them: exact-parse numbers as plain numbers. */
@@ -188,6 +196,12 @@ function plainJson(v: unknown): unknown {
   }
   return v;
 }
+
+/** A path as an error quotes it: a pathological one is cut (the position says where). */
+const shownPath = (text: string) =>
+  text.length > 200
+    ? `${JSON.stringify(text.slice(0, 200))}… (${text.length} characters)`
+    : JSON.stringify(text);
 
 const SPLIT_PARAMS = new Set(['separator', 'segment', 'max_split']);
 const BITFIELD_PARAMS = new Set(['initial_bitfield', 'flags']);
@@ -344,12 +358,12 @@ class Compiler {
       if (!(error instanceof JsonPathSyntaxError)) throw error;
       this.fail(
         at,
-        `parse error in JSONPath specification ${JSON.stringify(text)} for trait ${trait}: ${error.message} (at character ${error.offset + 1})`,
+        `parse error in JSONPath specification ${shownPath(text)} for trait ${trait}: ${error.message} (at character ${error.offset + 1})`,
       );
     }
     const unsupported = findUnsupported(node);
     if (unsupported) {
-      this.fail(at, `JSONPath specification ${JSON.stringify(text)} for trait ${trait}: ${unsupported}`);
+      this.fail(at, `JSONPath specification ${shownPath(text)} for trait ${trait}: ${unsupported}`);
     }
     return node;
   }

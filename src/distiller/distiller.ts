@@ -30,6 +30,17 @@ export interface DistillerOptions {
 const hasOwn = Object.prototype.hasOwnProperty;
 /** Event types seen are few; the cache is bounded so a stream of garbage types cannot grow it forever. */
 const TYPE_CACHE_LIMIT = 10_000;
+/** Longer event types are matched without being cached, so the cache's memory stays small too. */
+const TYPE_CACHE_MAX_LENGTH = 256;
+/** A reason is for a person and a DLQ header: it quotes at most this much of the bad input. */
+const DETAIL_MAX_CHARS = 1000;
+
+/** Input quoted in a reason: whole when short, else its head and its length. */
+const QUOTE_MAX_CHARS = 100;
+function quoted(text: string): string {
+  if (text.length <= QUOTE_MAX_CHARS) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, QUOTE_MAX_CHARS))}… (${text.length} characters)`;
+}
 
 function describeType(v: unknown): string {
   if (v === undefined) return 'nothing (missing)';
@@ -61,6 +72,7 @@ export class Distiller {
     let found = this.byEventType.get(eventType);
     if (found === undefined) {
       found = this.definitions.find((d) => d.matchesType(eventType)) ?? null;
+      if (eventType.length > TYPE_CACHE_MAX_LENGTH) return found ?? undefined;
       if (this.byEventType.size >= TYPE_CACHE_LIMIT) this.byEventType.clear();
       this.byEventType.set(eventType, found);
     }
@@ -142,7 +154,14 @@ export class Distiller {
     }
     numberReading.fast = false;
     numberReading.exact = true;
-    return this.build(flattenContext(parseJsonExact(text), true));
+    let exact: unknown;
+    try {
+      exact = parseJsonExact(text);
+    } catch (error) {
+      // JSON.parse accepted the text, so only the exact parser's nesting limit can refuse it.
+      return this.error('invalid-json', (error as Error).message);
+    }
+    return this.build(flattenContext(exact, true));
   }
 
   private build(body: unknown): DistillResult {
@@ -277,7 +296,18 @@ export class Distiller {
     }
     const t = parseIso8601Python(raw);
     if (typeof t === 'string') {
-      return this.error('invalid-timestamp', `${field} ${JSON.stringify(raw)}: ${t}`, messageId, eventType);
+      // The parser's reason quotes the text again: a long one is shown once, shortened.
+      const why = raw.length > QUOTE_MAX_CHARS ? t.split(raw).join('…') : t;
+      return this.error('invalid-timestamp', `${field} ${quoted(raw)}: ${why}`, messageId, eventType);
+    }
+    if (!Number.isSafeInteger(t)) {
+      // Valid for Python (whole seconds), but events carry exact microseconds (events/wire.ts).
+      return this.error(
+        'invalid-timestamp',
+        `${field} ${quoted(raw)}: an event time must fall between 1684 and 2255 (microseconds since the epoch within ±2^53)`,
+        messageId,
+        eventType,
+      );
     }
     return t;
   }
@@ -290,6 +320,7 @@ export class Distiller {
     trait?: string,
   ): DistillError {
     this.stats.errors[category]++;
+    if (detail.length > DETAIL_MAX_CHARS) detail = `${detail.slice(0, DETAIL_MAX_CHARS - 1)}…`;
     return new DistillError(category, detail, messageId, eventType, trait);
   }
 

@@ -1,5 +1,8 @@
 import { isIndexKey, KEY_ORDER, PyNumber, pyFloatRepr } from './python';
 
+/** Deeper nesting is refused, as Python's json refuses it (RecursionError): the parser recurses. */
+export const EXACT_JSON_MAX_DEPTH = 1000;
+
 /**
  * Parses JSON text as Python's `json.loads` sees it, for the rare notification whose result
  * depends on what JSON.parse loses: a float with an integral value (`5.0`) stays a float, an
@@ -9,6 +12,7 @@ import { isIndexKey, KEY_ORDER, PyNumber, pyFloatRepr } from './python';
  */
 export function parseJsonExact(text: string): unknown {
   let i = 0;
+  let depth = 0;
   const n = text.length;
   const skipSpace = () => {
     for (;;) {
@@ -97,6 +101,9 @@ export function parseJsonExact(text: string): unknown {
   const parseValue = (): unknown => {
     skipSpace();
     const c = text.charCodeAt(i);
+    if ((c === 123 || c === 91) && depth >= EXACT_JSON_MAX_DEPTH) {
+      fail(`nested deeper than ${EXACT_JSON_MAX_DEPTH} levels`);
+    }
     if (c === 123) {
       i++;
       const object = Object.create(null) as Record<string | symbol, unknown>;
@@ -114,7 +121,7 @@ export function parseJsonExact(text: string): unknown {
         skipSpace();
         if (text.charCodeAt(i) !== 58) fail("expected ':'");
         i++;
-        const value = parseValue();
+        const value = parseChild();
         if (!(key in object)) {
           keys.push(key);
           if (isIndexKey(key)) order = keys;
@@ -139,7 +146,7 @@ export function parseJsonExact(text: string): unknown {
         return array;
       }
       for (;;) {
-        array.push(parseValue());
+        array.push(parseChild());
         skipSpace();
         const d = text.charCodeAt(i++);
         if (d === 93) break;
@@ -161,6 +168,14 @@ export function parseJsonExact(text: string): unknown {
       return null;
     }
     return parseNumber();
+  };
+
+  /** A value inside a container: one level deeper. */
+  const parseChild = (): unknown => {
+    depth++;
+    const value = parseValue();
+    depth--;
+    return value;
   };
 
   const value = parseValue();

@@ -154,10 +154,20 @@ const BINARY: Partial<
   WHERE: { prec: 5, kind: 'where' },
 };
 
+/** More steps than this is refused: compiling and evaluating a path recurse over its tree. */
+export const JSONPATH_MAX_STEPS = 500;
+
 /** Parses a path as jsonpath-rw does; throws JsonPathSyntaxError. */
 export function parseJsonPath(text: string): PathNode {
   const tokens = tokenize(text);
   let pos = 0;
+  let steps = 0;
+  /** Counts an operator, bracket or parenthesis: together they bound the tree's depth. */
+  const step = (t: Token) => {
+    if (++steps > JSONPATH_MAX_STEPS) {
+      throw new JsonPathSyntaxError(`the path has more than ${JSONPATH_MAX_STEPS} steps`, t.offset);
+    }
+  };
   const peek = () => tokens[pos];
   const unexpected = (t: Token): never => {
     throw new JsonPathSyntaxError(
@@ -181,6 +191,7 @@ export function parseJsonPath(text: string): PathNode {
   };
   const optionalNumber = () => (peek().type === 'NUMBER' ? tokens[pos++].number : null);
   const bracket = (): PathNode => {
+    step(peek());
     expect('[');
     let node: PathNode;
     const t = peek();
@@ -222,6 +233,7 @@ export function parseJsonPath(text: string): PathNode {
       case '[':
         return bracket();
       case '(': {
+        step(t);
         pos++;
         const inner = expression(0);
         expect(')');
@@ -242,6 +254,7 @@ export function parseJsonPath(text: string): PathNode {
     for (;;) {
       const op = BINARY[peek().type];
       if (!op || op.prec < minPrec) return left;
+      step(peek());
       pos++;
       left = { kind: op.kind, left, right: expression(op.prec + 1) };
     }

@@ -127,11 +127,12 @@ export function pyFloatRepr(x: number): string {
 const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
 const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
 
-/** Python's `repr()` of a str. */
-export function pyReprString(s: string): string {
+/** Python's `repr()` of a str; with `limit`, its first `limit` characters (printf's `%.200R`). */
+export function pyReprString(s: string, limit = Infinity): string {
   const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
   let out = quote;
   for (const ch of s) {
+    if (out.length >= limit) return out.slice(0, limit);
     const cp = ch.codePointAt(0)!;
     if (ch === quote || ch === '\\') out += `\\${ch}`;
     else if (ch === '\t') out += '\\t';
@@ -143,7 +144,7 @@ export function pyReprString(s: string): string {
     else if (cp <= 0xffff) out += `\\u${hex(cp, 4)}`;
     else out += `\\U${hex(cp, 8)}`;
   }
-  return out + quote;
+  return (out + quote).slice(0, limit);
 }
 
 /** Python's `repr()` of a JSON value (what `str()` shows for items of a list or dict). */
@@ -241,11 +242,16 @@ export function pyInt(v: unknown): number {
     if (Number.isNaN(v)) throw new ConversionFailure('cannot convert float NaN to integer');
     if (!Number.isFinite(v)) throw new ConversionFailure('cannot convert float infinity to integer');
     const whole = Math.trunc(v);
+    // JSON.parse rounded the digits of so large a number: the exact reading names the ones sent.
+    if (!Number.isSafeInteger(whole) && numberReading.fast) throw NeedExactJson.instance;
     return checkedInt(whole, Number.isSafeInteger(whole) ? String(whole) : BigInt(whole).toString());
   }
   if (typeof v === 'string') {
     const m = INT_TEXT.exec(toAsciiNumberText(v));
-    if (!m) throw new ConversionFailure(`invalid literal for int() with base 10: ${pyReprString(v)}`);
+    if (!m) {
+      // CPython: "invalid literal for int() with base %d: %.200R", so a huge text is not copied.
+      throw new ConversionFailure(`invalid literal for int() with base 10: ${pyReprString(v, 200)}`);
+    }
     const digits = m[2].replace(/_/g, '');
     const value = Number(m[1] + digits);
     return checkedInt(value, value === 0 ? '0' : `${m[1] === '-' ? '-' : ''}${digits.replace(/^0+/, '')}`);
@@ -268,7 +274,8 @@ export function pyFloat(v: unknown): number {
     const text = toAsciiNumberText(v).replace(TRIM_SPACE, '');
     if (FLOAT_TEXT.test(text)) return Number(text.replace(/_/g, ''));
     if (FLOAT_SPECIAL.test(text)) return /nan/i.test(text) ? NaN : text[0] === '-' ? -Infinity : Infinity;
-    throw new ConversionFailure(`could not convert string to float: ${pyReprString(v)}`);
+    // Cut where the distiller's reasons are cut anyway, so a huge text is not copied.
+    throw new ConversionFailure(`could not convert string to float: ${pyReprString(v, 1000)}`);
   }
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (v instanceof PyNumber) return PyNumber.value(v);
@@ -347,6 +354,9 @@ export function pyIndex<T>(items: readonly T[], index: number): T | undefined {
 
 const REGEX_SPECIAL = /[\\^$.*+?()[\]{}|/]/g;
 
+/** A `*` among the translated pieces of a pattern. */
+const STAR = Symbol('*');
+
 /**
  * Python's `fnmatch.translate` (3.11) as a JS regular expression: `*`, `?`, `[seq]`, `[!seq]`,
  * whole-string, case-sensitive (POSIX `normcase` is the identity).
@@ -354,21 +364,21 @@ const REGEX_SPECIAL = /[\\^$.*+?()[\]{}|/]/g;
 export function fnmatchToRegExp(pattern: string): RegExp {
   const chars = [...pattern];
   const n = chars.length;
-  let out = '';
+  const pieces: (string | typeof STAR)[] = [];
   let i = 0;
   while (i < n) {
     const c = chars[i++];
     if (c === '*') {
-      if (!out.endsWith('[\\s\\S]*')) out += '[\\s\\S]*';
+      if (pieces[pieces.length - 1] !== STAR) pieces.push(STAR);
     } else if (c === '?') {
-      out += '[\\s\\S]';
+      pieces.push('[\\s\\S]');
     } else if (c === '[') {
       let j = i;
       if (j < n && chars[j] === '!') j++;
       if (j < n && chars[j] === ']') j++;
       while (j < n && chars[j] !== ']') j++;
       if (j >= n) {
-        out += '\\[';
+        pieces.push('\\[');
         continue;
       }
       let stuff: string;
@@ -401,14 +411,29 @@ export function fnmatchToRegExp(pattern: string): RegExp {
       }
       i = j + 1;
       stuff = stuff.replace(/\]/g, '\\]');
-      if (!stuff) out += '(?!)';
-      else if (stuff === '!') out += '[\\s\\S]';
-      else if (stuff[0] === '!') out += `[^${stuff.slice(1)}]`;
-      else if (stuff[0] === '^' || stuff[0] === '[') out += `[\\${stuff}]`;
-      else out += `[${stuff}]`;
+      if (!stuff) pieces.push('(?!)');
+      else if (stuff === '!') pieces.push('[\\s\\S]');
+      else if (stuff[0] === '!') pieces.push(`[^${stuff.slice(1)}]`);
+      else if (stuff[0] === '^' || stuff[0] === '[') pieces.push(`[\\${stuff}]`);
+      else pieces.push(`[${stuff}]`);
     } else {
-      out += c.replace(REGEX_SPECIAL, '\\$&');
+      pieces.push(c.replace(REGEX_SPECIAL, '\\$&'));
     }
+  }
+  // As Python does since 3.9: the fixed text between two stars matches lazily and atomically,
+  // (?=(?<g>[\s\S]*?fixed))\k<g> (JS has no atomic groups), so `*a*a*a*b` cannot backtrack
+  // exponentially on a long event type. Fixed pieces all match one character each, so the
+  // leftmost match of each is the one a backtracking search would keep.
+  let out = '';
+  let k = 0;
+  while (k < pieces.length && pieces[k] !== STAR) out += pieces[k++] as string;
+  let group = 0;
+  while (k < pieces.length) {
+    k++; // a star
+    let fixed = '';
+    while (k < pieces.length && pieces[k] !== STAR) fixed += pieces[k++] as string;
+    if (k === pieces.length) out += `[\\s\\S]*${fixed}`;
+    else out += `(?=(?<g${++group}>[\\s\\S]*?${fixed}))\\k<g${group}>`;
   }
   return new RegExp(`^(?:${out})$`, 'u');
 }

@@ -18,7 +18,9 @@ export class TimexParseError extends TimexError {
     readonly position: number,
     readonly reason: string,
   ) {
-    super(`${reason} at column ${position + 1} of "${expression}"`);
+    // A pathological expression is cut in the message; the column still says where.
+    const shown = expression.length > 200 ? `${expression.slice(0, 200)}…` : expression;
+    super(`${reason} at column ${position + 1} of "${shown}"`);
     this.name = 'TimexParseError';
   }
 

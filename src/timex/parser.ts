@@ -107,8 +107,12 @@ function describe(token: Token): string {
   }
 }
 
+/** More operations and parentheses than this are refused: evaluation recurses over the tree. */
+export const TIMEX_MAX_STEPS = 256;
+
 class Parser {
   private index = 0;
+  private steps = 0;
 
   constructor(
     private readonly source: string,
@@ -117,6 +121,17 @@ class Parser {
 
   private get token(): Token {
     return this.tokens[this.index];
+  }
+
+  /** Counts an operation or a parenthesis: together they bound the tree's depth. */
+  private step(token: Token): void {
+    if (++this.steps > TIMEX_MAX_STEPS) {
+      throw new TimexParseError(
+        this.source,
+        token.start,
+        `the expression has more than ${TIMEX_MAX_STEPS} operations and parentheses`,
+      );
+    }
   }
 
   private fail(token: Token, reason: string): never {
@@ -159,6 +174,7 @@ class Parser {
     for (;;) {
       const op = this.token;
       if (op.kind !== '+' && op.kind !== '-' && op.kind !== '@') return node;
+      this.step(op);
       this.index++;
       const { duration, start, end } = this.duration(op.kind);
       if (isAmbiguous(duration) && !node.isRange) {
@@ -208,6 +224,7 @@ class Parser {
   private primary(): TimexNode {
     const token = this.token;
     if (token.kind === '(') {
+      this.step(token);
       this.index++;
       const inner = this.expression();
       this.closeParen(token);
@@ -240,6 +257,7 @@ class Parser {
         };
       }
       const open = this.token;
+      this.step(open);
       this.index++;
       const argument = this.expression();
       if (argument.isRange) {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { EachBatchPayload, Kafka, Message, Consumer, Producer } from 'kafkajs';
 import { WinchesterEvent } from '../events/event';
 import { EventSerializer, jsonEventSerializer } from './serialization';
@@ -14,6 +15,17 @@ export type DistillOutcome =
 
 /** Raw notification text → outcome; the pure distiller behind an adapter. */
 export type DistillFunction = (text: string) => DistillOutcome;
+
+/**
+ * The text of a notification record, or why it has none. JSON on the wire is UTF-8 (RFC 8259);
+ * decoding invalid bytes would silently turn them into U+FFFD and distill altered data.
+ */
+export function notificationText(value: Buffer | null): string | Extract<DistillOutcome, { kind: 'error' }> {
+  if (value === null) return { kind: 'error', reason: 'invalid-json: the record has no value (null)' };
+  if (value.length === 0) return { kind: 'error', reason: 'invalid-json: the record value is empty' };
+  if (!isUtf8(value)) return { kind: 'error', reason: 'invalid-json: the record value is not valid UTF-8' };
+  return value.toString('utf8');
+}
 
 export interface DistillerCounters {
   consumed: number;
@@ -54,6 +66,8 @@ export async function startDistiller(
     fromBeginning: true,
   });
   const log = roleLogger('distiller');
+  // Ids and types in logs come from the bad input: keep a log line small whatever it sent.
+  const short = (v: string | undefined) => (v && v.length > 256 ? `${v.slice(0, 255)}…` : v);
   const metrics = hooks.metrics;
   const serializer = hooks.serializer ?? jsonEventSerializer;
   const toDlq = (
@@ -84,10 +98,10 @@ export async function startDistiller(
           counters.consumed++;
           metrics?.notificationsConsumed.inc();
           const source = { topic: batch.topic, partition: batch.partition, message };
-          const text = message.value?.toString('utf8') ?? '';
+          const text = notificationText(message.value);
           let outcome: DistillOutcome;
           try {
-            outcome = distill(text);
+            outcome = typeof text === 'string' ? distill(text) : text;
           } catch (error) {
             // The distiller promises typed outcomes; anything else is still one record's problem.
             outcome = { kind: 'error', reason: `internal: ${(error as Error).message}` };
@@ -107,7 +121,10 @@ export async function startDistiller(
                   settings.maxRecordBytes,
                 ),
               );
-              toDlq('oversized', source, { message_id: outcome.event.message_id, reason: 'oversized' });
+              toDlq('oversized', source, {
+                message_id: short(outcome.event.message_id),
+                reason: 'oversized',
+              });
             } else {
               events.push(out);
               counters.distilled++;
@@ -128,8 +145,8 @@ export async function startDistiller(
               ),
             );
             toDlq(category, source, {
-              message_id: outcome.messageId,
-              event_type: outcome.eventType,
+              message_id: short(outcome.messageId),
+              event_type: short(outcome.eventType),
               reason: outcome.reason,
             });
           }

@@ -232,7 +232,12 @@ export async function startMatcher(
           if (serializer.format === 'json') wire = message.value?.toString('utf8');
         } catch (error) {
           dead.push(
-            deadLetter({ topic: batch.topic, partition: batch.partition, message }, (error as Error).message),
+            deadLetter(
+              { topic: batch.topic, partition: batch.partition, message },
+              (error as Error).message,
+              {},
+              settings.maxRecordBytes,
+            ),
           );
           bump(counters.dlq, 'undecodable event');
           metrics?.dlqRecords.inc({ topic: settings.topics.eventsDlq, reason: 'undecodable event' });
@@ -343,7 +348,12 @@ export async function startMatcher(
           record = decodeRepartition(message.value);
         } catch (error) {
           await sendAll(producer, settings.topics.eventsDlq, [
-            deadLetter({ topic: batch.topic, partition: p, message }, (error as Error).message),
+            deadLetter(
+              { topic: batch.topic, partition: p, message },
+              (error as Error).message,
+              {},
+              settings.maxRecordBytes,
+            ),
           ]);
           bump(counters.dlq, 'undecodable repartition record');
           lastOffset = message.offset;

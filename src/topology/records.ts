@@ -74,7 +74,20 @@ export function decodeStreamRecord(value: Buffer | string): StreamRecord {
   return { ...raw, events: raw.events.map((e) => fromWire(e)) as WinchesterEvent[] };
 }
 
-/** A record for a dead-letter topic: the original bytes, the reason and the source in headers. */
+/** Longest DLQ header value: reasons and ids come from the bad input and may be megabytes. */
+export const DLQ_HEADER_MAX_CHARS = 1024;
+
+/** Head and tail of a long value: a reason's "why" often comes after the bad input it quotes. */
+const headerValue = (v: string) =>
+  v.length > DLQ_HEADER_MAX_CHARS
+    ? `${v.slice(0, DLQ_HEADER_MAX_CHARS - 301)}…${v.slice(v.length - 300)}`
+    : v;
+
+/**
+ * A record for a dead-letter topic: the original bytes, the reason and the source in headers.
+ * Header values are capped, and key plus value are cut to fit `maxBytes` (with the original
+ * length in a header): a DLQ record the broker refuses would fail the batch forever.
+ */
 export function deadLetter(
   source: { topic: string; partition: number; message: KafkaMessage },
   reason: string,
@@ -82,20 +95,28 @@ export function deadLetter(
   maxBytes = Infinity,
 ): Message {
   const headers: IHeaders = {
-    'dlq.reason': reason,
+    'dlq.reason': headerValue(reason),
     'dlq.source.topic': source.topic,
     'dlq.source.partition': String(source.partition),
     'dlq.source.offset': source.message.offset,
     'dlq.time': new Date().toISOString(),
   };
-  for (const [k, v] of Object.entries(detail)) if (v !== undefined) headers[`dlq.${k}`] = v;
+  for (const [k, v] of Object.entries(detail)) if (v !== undefined) headers[`dlq.${k}`] = headerValue(v);
+  // 4 KB for the capped headers; the DLQ topics also allow 64 KB over maxBytes (topics.ts).
+  const budget = Math.max(0, maxBytes - 4096);
+  let key = source.message.key;
+  if (key && key.length > budget) {
+    headers['dlq.key-truncated-from'] = String(key.length);
+    key = key.subarray(0, budget);
+  }
   let value = source.message.value;
-  if (value && value.length > maxBytes) {
+  const room = budget - (key?.length ?? 0);
+  if (value && value.length > maxBytes - (key?.length ?? 0)) {
     // The original cannot travel whole; keep its head so an operator can identify it.
     headers['dlq.truncated-from'] = String(value.length);
-    value = value.subarray(0, Math.max(0, maxBytes - 4096));
+    value = value.subarray(0, Math.max(0, room));
   }
-  return { key: source.message.key, value, headers };
+  return { key, value, headers };
 }
 
 export function headerString(headers: IHeaders | undefined, name: string): string | undefined {

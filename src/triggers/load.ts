@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DuplicateKey, loadYaml11, SourcePosition, YamlSyntaxError, YamlTimestamp } from '../config/yaml11';
-import { parseTimex, TimexExpression, TimexParseError } from '../timex';
+import { civilToMicros, Micros } from '../time/micros';
+import { parseTimex, TimexEvaluationError, TimexExpression, TimexParseError } from '../timex';
 import {
   COMPARISON_OPERATORS,
   ComparisonOperator,
@@ -133,6 +134,29 @@ function pythonNumber(text: string, type: 'int' | 'float'): number | undefined {
     return special[1] === '-' ? -Infinity : Infinity;
   }
   return FLOAT_TEXT.test(text) ? Number(text.replace(/_/g, '')) : undefined;
+}
+
+/** Instants across the range timex computes (1684–2255, to the µs). */
+const SAMPLE_TIMES: readonly Micros[] = [1700, 1900, 2000, 2100, 2250].map((y) =>
+  civilToMicros(y, 1, 1, 0, 0, 0, 0),
+);
+
+/**
+ * Why an expression fails with every variable at each sample time (`$last + 300000y`), or null:
+ * such an expression would load and then fail on every stream.
+ */
+function neverComputable(expression: TimexExpression): string | null {
+  let reason: string | null = null;
+  for (const t of SAMPLE_TIMES) {
+    try {
+      expression.evaluate(() => t);
+      return null;
+    } catch (error) {
+      if (!(error instanceof TimexEvaluationError)) throw error;
+      reason = error.message;
+    }
+  }
+  return reason;
 }
 
 interface TriggerContext {
@@ -377,6 +401,8 @@ class TriggerCompiler {
         );
       }
     }
+    const never = neverComputable(expression);
+    if (never) return this.error(path, trigger, `${what} "${value}" can never be computed: ${never}`);
     return expression;
   }
 

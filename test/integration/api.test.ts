@@ -103,7 +103,40 @@ describe('admin API against real Redis', () => {
     const again = await call(`/v1/streams/${failed.stream_id}/reset`, { method: 'POST', headers: auth });
     expect(again.statusCode).toBe(409);
 
-    for (const bad of ['state=sleeping', 'count=0', 'older_than=yesterday', 'include_events=maybe']) {
+    const ids = async (query: string) =>
+      (await call(`/v1/streams?${query}`, { headers: auth }))
+        .json()
+        .streams.map((s: { id: string }) => s.id)
+        .sort();
+    const everyId = [...all.streams, ...rest.streams].map((s: { id: string }) => s.id).sort();
+    // Trigger name (upstream's `name`, or `trigger`).
+    expect(await ids(`name=${trigger.name}&count=100`)).toEqual(everyId);
+    expect(await ids(`trigger=${trigger.name}&count=100`)).toEqual(everyId);
+    expect(await ids('name=no_such_trigger')).toEqual([]);
+    // Time windows on the stream's first event: 1000, 1001 and 1002 s after the epoch (i = 0..2).
+    expect(await ids('older_than=1970-01-01T00:16:41Z')).toHaveLength(2);
+    expect(await ids('older_than=1970-01-01T00:16:42.000001Z&count=100')).toEqual(everyId);
+    expect(await ids('younger_than=1970-01-01T00:16:41Z')).toHaveLength(2);
+    expect(await ids('younger_than=1970-01-01T00:16:39Z&count=100')).toEqual(everyId);
+    expect(await ids('younger_than=1970-01-01T00:16:42Z')).toEqual([]);
+    expect(await ids('younger_than=1970-01-01T00:16:40Z&older_than=1970-01-01T00:16:42Z')).toHaveLength(2);
+    // Distinguishing traits, also in the `traits=name:value` form.
+    expect(await ids('traits=instance_id:p1i0')).toEqual([failed.stream_id]);
+    expect(await ids('traits=instance_id:nobody')).toEqual([]);
+    // A wrong token is refused like a missing one; health checks need none.
+    expect((await call('/v1/streams', { headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+    expect((await call('/healthz/live')).json()).toEqual({ status: 'ok' });
+    expect((await call('/healthz/ready')).statusCode).toBe(200);
+
+    for (const bad of [
+      'state=sleeping',
+      'count=0',
+      'count=1001',
+      'older_than=yesterday',
+      'younger_than=2026-13-01',
+      'include_events=maybe',
+      'traits=instance_id',
+    ]) {
       const response = await call(`/v1/streams?${bad}`, { headers: auth });
       expect(response.statusCode).toBe(400);
       expect(response.json().error).toBe('bad_request');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTemplates, pyDatetime, Random, TemplateError } from '../../../src/generate';
 import { hashWords, uuidFromWords } from '../../../src/generate/random';
-import { MinHeap } from '../../../src/generate/heap';
+import { MinHeap } from '../../../src/util/min-heap';
 import { parseIso8601 } from '../../../src/time/micros';
 
 const templates = loadTemplates();
