@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { ChildProcess } from 'node:child_process';
 import { Kafka } from 'kafkajs';
 import { notificationKey } from '../../src/cli/produce';
-import { decodeEvent } from '../../src/events/wire';
+import { eventSerializer } from '../../src/topology/serialization';
 import { END_OF_TIME } from '../../src/streams/simulate';
 import { CompletionRecord } from '../../src/topology/worker-role';
 import { testNamespace } from '../support/namespace';
@@ -86,10 +86,15 @@ describe('usage audit end to end on the real stack', () => {
     expect(ended.filter((c) => c.kind === 'expired').length).toBe(116);
     expect(ended.every((c) => c.outcome === 'completed')).toBe(true);
 
+    // The role processes write Avro when SCHEMA_REGISTRY_URL is set (the suite's stand-in).
+    const serializer = await eventSerializer(
+      process.env.SCHEMA_REGISTRY_URL || undefined,
+      settings.topics.events,
+    );
     const verdictsOf = async () => {
       const verdicts = new Map<string, Set<string>>();
       for (const value of await readTopic(kafka, settings.topics.events)) {
-        const event = decodeEvent(value.toString());
+        const event = await serializer.decode(value);
         if (!/^compute\.instance\.exists\.(verified|failed)$/.test(event.event_type) || !event.hops) continue;
         const original = String(event.traits.original_message_id?.value);
         const ids = verdicts.get(original) ?? new Set<string>();
