@@ -1,11 +1,13 @@
 /**
  * Soak: the topology as processes (distiller, matcher, worker) under the wall clock, fed a
  * steady round-robin load over a large instance population for a long time, with
- * topologies/soak (one stream per instance, fired on its sixth update, expired 5 minutes
- * after its last event): every instance always holds an active stream. Every sample
- * interval it records each role's RSS, Redis memory, active streams, timer lag, consumer
- * lag and the fire latency (producing the sixth update → its stream record on `streams`),
- * then prints the series and whether memory levelled off.
+ * topologies/soak (one stream per instance, collecting its updates, fired by its
+ * power_off.end, expired 5 minutes after its last event). Instance i's visit k carries a
+ * power_off.end when (k + i) % 6 == 5, so a sixth of the streams fire in every round, spread
+ * evenly over it, rather than all of them in the same round; every instance always holds an
+ * active stream. Every sample interval it records each role's RSS, Redis memory, active
+ * streams, timer lag, consumer lag and the fire latency (producing the power_off.end → its
+ * stream record on `streams`), then prints the series and whether memory levelled off.
  *
  *   node dist/bench/soak.js [--minutes 30] [--rate 1000] [--instances 150000] [--sample-seconds 30]
  */
@@ -34,9 +36,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function startRole(role: string, configFile: string, env: NodeJS.ProcessEnv, logDir: string): ChildProcess {
   const log = createWriteStream(join(logDir, `${role}.log`));
+  // Node flags given to the harness (e.g. --cpu-prof, --max-old-space-size) apply to the roles too.
   const child = spawn(
     process.execPath,
-    [cli, role, '-c', configFile, '-t', join(repo, 'topologies', 'soak')],
+    [...process.execArgv, cli, role, '-c', configFile, '-t', join(repo, 'topologies', 'soak')],
     {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -111,7 +114,7 @@ async function main() {
   }));
   await sleep(4000);
 
-  // Fire latency: when each instance's sixth update was sent, matched on `streams`.
+  // Fire latency: when each firing power_off.end was sent, matched on `streams`.
   const template = JSON.parse(
     gunzipSync(readFileSync(join(repo, 'data', 'notifications-openstack-26h.jsonl.gz')))
       .toString('utf8')
@@ -157,15 +160,18 @@ async function main() {
       for (; sent < due; sent++) {
         const i = next;
         next = (next + 1) % instances;
-        const n = ++perInstance[i];
+        const visit = perInstance[i]++;
         const id = `soak-${sent}`;
         const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
-        // Every sixth update of an instance fires its stream.
-        if (n % 6 === 0) firingSentAt.set(id, Date.now());
+        // Every sixth visit of an instance fires its stream, offset by the instance so that
+        // each round fires a sixth of the population.
+        const fires = (visit + i) % 6 === 5;
+        if (fires) firingSentAt.set(id, Date.now());
         messages.push({
           key: `i-${i}`,
           value: JSON.stringify({
             ...template,
+            event_type: fires ? 'compute.instance.power_off.end' : template.event_type,
             message_id: id,
             timestamp: now,
             payload: { ...template.payload, instance_id: `soak-instance-${i}` },

@@ -9,7 +9,7 @@ import {
   transitionForTimer,
 } from './engine';
 import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
-import { KeyBatchEntry, PartitionStore, partitionClock } from './store';
+import { KeyBatchEntry, KeyGroup, PartitionStore, partitionClock } from './store';
 import { MinHeap } from '../util/min-heap';
 import { TriggerRuntime } from './trigger-runtime';
 
@@ -67,6 +67,13 @@ export class MemoryPartitionStore implements PartitionStore {
     return result;
   }
 
+  async applyKeys(groups: KeyGroup[], clock: ClockMode, now: Micros): Promise<KeyApplyResult[]> {
+    const results: KeyApplyResult[] = [];
+    for (const { trigger, key, batch } of groups)
+      results.push(await this.applyKey(trigger, key, batch, clock, now));
+    return results;
+  }
+
   async dueTimers(now: Micros, limit: number): Promise<DueTimer[]> {
     const due: DueTimer[] = [];
     for (let next = this.timers.peek(); next && isDue(next.due, now) && due.length < limit;) {
@@ -81,6 +88,15 @@ export class MemoryPartitionStore implements PartitionStore {
     const meta = this.streams.get(timer.streamId);
     if (!meta || meta.state !== 'active') return false;
     return timer.kind === 'fired' ? meta.fireAt === timer.due : meta.expireAt === timer.due;
+  }
+
+  async takeDueMany(
+    timers: DueTimer[],
+    triggers: ReadonlyMap<string, TriggerRuntime>,
+  ): Promise<Array<StreamRecord | null>> {
+    const records: Array<StreamRecord | null> = [];
+    for (const timer of timers) records.push(await this.takeDue(timer, triggers));
+    return records;
   }
 
   async takeDue(

@@ -17,8 +17,8 @@ export function emptyStats(): ProcessorStats {
 }
 
 /**
- * Drives one repartition partition: applies matched events grouped by stream key (keys
- * concurrently, each key's events in arrival order) and runs due timers, emitting stream
+ * Drives one repartition partition: applies matched events grouped by stream key (chunks
+ * of keys concurrently, each key's events in arrival order) and runs due timers, emitting stream
  * records. Used by the matcher's stage 2 (Redis store) and by `simulate` (memory store).
  */
 export class PartitionProcessor {
@@ -59,25 +59,28 @@ export class PartitionProcessor {
       if (!group) groups.set(groupKey, (group = { trigger, batch: [] }));
       group.batch.push({ event: record.event, distinguished: record.distinguished, wire: record.wire });
     }
-    await forEachConcurrently(
-      [...groups.entries()],
-      this.concurrency,
-      async ([groupKey, { trigger, batch }]) => {
-        const key = groupKey.slice(groupKey.indexOf('\u0000') + 1);
-        const result = await this.store.applyKey(trigger, key, batch, this.clock, now);
+    const keyGroups = [...groups.entries()].map(([groupKey, { trigger, batch }]) => ({
+      trigger,
+      key: groupKey.slice(groupKey.indexOf('\u0000') + 1),
+      batch,
+    }));
+    await forEachConcurrently(chunksFor(keyGroups, this.concurrency), this.concurrency, async (chunk) => {
+      const results = await this.store.applyKeys(chunk, this.clock, now);
+      chunk.forEach(({ trigger, batch }, i) => {
+        const result = results[i];
         this.bump(trigger.name, 'eventsApplied', batch.length - result.duplicates);
         if (result.duplicates) this.bump(trigger.name, 'duplicatesIgnored', result.duplicates);
         const opened = result.changes.filter((c) => c.created).length;
         if (opened) this.bump(trigger.name, 'streamsOpened', opened);
-      },
-    );
+      });
+    });
     return unknown;
   }
 
   /**
    * Fires and expires everything due strictly before `now`, in due order, a batch at a time:
-   * the batch's transitions run concurrently (one per stream), then its records go out in
-   * one produce and are marked emitted once acknowledged.
+   * the batch's transitions run in concurrent chunks (one store transaction each), then its
+   * records go out in one produce and are marked emitted once acknowledged.
    */
   async runTimers(now: Micros): Promise<number> {
     let handled = 0;
@@ -90,11 +93,13 @@ export class PartitionProcessor {
       for (const timer of due)
         if (!firstPerStream.has(timer.streamId)) firstPerStream.set(timer.streamId, timer);
       const timers = [...firstPerStream.values()];
-      const taken: Array<StreamRecord | null> = new Array(timers.length).fill(null);
-      await forEachConcurrently(timers, this.concurrency, async (timer, i) => {
-        taken[i] = await this.store.takeDue(timer, this.triggers);
+      const chunks = chunksFor(timers, this.concurrency);
+      const taken: Array<Array<StreamRecord | null>> = new Array(chunks.length);
+      await forEachConcurrently(chunks, this.concurrency, async (chunk, i) => {
+        taken[i] = await this.store.takeDueMany(chunk, this.triggers);
       });
-      const records = taken.filter((r): r is StreamRecord => r !== null);
+      // In due order, whichever chunk finished first.
+      const records = taken.flat().filter((r): r is StreamRecord => r !== null);
       if (records.length === 0) continue;
       await this.emit(records);
       await this.store.emitted(records.map((r) => r.stream_id));
@@ -113,6 +118,17 @@ export class PartitionProcessor {
     await this.store.emitted(pending.map((r) => r.stream_id));
     return pending.length;
   }
+}
+
+/** Most stream keys (or timers) one store transaction takes. */
+const MAX_CHUNK = 64;
+
+/** Splits work into chunks for the store: enough to keep every lane busy, none over MAX_CHUNK. */
+function chunksFor<T>(items: readonly T[], lanes: number): T[][] {
+  const size = Math.min(MAX_CHUNK, Math.max(1, Math.ceil(items.length / lanes)));
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
 }
 
 /** Runs fn over items with at most `limit` calls in flight. */

@@ -4,7 +4,7 @@ import { RedisConnectionPool } from '../redis/connection-pool';
 import { Micros } from '../time/micros';
 import { applyEventsToKey, buildStreamRecord, ClockMode, KeyApplyResult, transitionForTimer } from './engine';
 import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
-import { KeyBatchEntry, PartitionStore, partitionClock } from './store';
+import { KeyBatchEntry, KeyGroup, PartitionStore, partitionClock } from './store';
 import { TriggerRuntime } from './trigger-runtime';
 import { randomUUID } from 'node:crypto';
 
@@ -121,9 +121,10 @@ export class RedisPartitionStore implements PartitionStore {
     what: string,
     watchKeys: string[],
     body: (c: Redis, reads: unknown[]) => Promise<Planned<T>>,
-    options: { trigger?: string; read?: (pipeline: ChainableCommander) => void } = {},
+    options: { trigger?: string; read?: (pipeline: ChainableCommander) => void; attempts?: number } = {},
   ): Promise<T> {
-    for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
+    const attempts = options.attempts ?? this.options.maxAttempts;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
       const outcome = await this.pool.with(async (c) => {
         const pipeline = c
           .pipeline()
@@ -155,9 +156,11 @@ export class RedisPartitionStore implements PartitionStore {
       });
       if (outcome.done) return outcome.value as T;
       this.options.onConflict?.(options.trigger ?? '');
-      await new Promise((r) => setTimeout(r, Math.min(50, attempt * 2 + Math.random() * 5)));
+      if (attempt < attempts) {
+        await new Promise((r) => setTimeout(r, Math.min(50, attempt * 2 + Math.random() * 5)));
+      }
     }
-    throw new TransactionConflictError(what, this.options.maxAttempts);
+    throw new TransactionConflictError(what, attempts);
   }
 
   async applyKey(
@@ -168,71 +171,140 @@ export class RedisPartitionStore implements PartitionStore {
     now: Micros,
   ): Promise<KeyApplyResult> {
     const k = this.keys;
-    const ids = batch.map((b) => b.event.message_id);
-    const wireText = new Map<string, string>();
-    for (const entry of batch) if (entry.wire !== undefined) wireText.set(entry.event.message_id, entry.wire);
+    const group = { trigger, key, batch };
     // The key's last known active stream is WATCHed and read in the first round trip; only
     // when another instance moved the pointer meanwhile does the body need a second one.
     let guess: string | undefined;
     const result = await this.transaction(
       `apply ${trigger.name} ${key}`,
       [k.active(key), k.seen(key)],
-      async (c, [activeReply, seenReply, , guessedReply]) => {
-        const activeId = activeReply as string | null;
-        let raw: string | null = null;
-        if (activeId && activeId === guess) raw = guessedReply as string | null;
-        else if (activeId) {
-          await c.watch(k.stream(activeId));
-          raw = await c.get(k.stream(activeId));
-        }
-        const active = raw ? (JSON.parse(raw) as StreamMeta) : null;
-        const scores = seenReply as Array<string | null>;
-        const alreadySeen = new Set(ids.filter((_, i) => scores[i] !== null));
-        const applied = applyEventsToKey({ active, alreadySeen }, batch, trigger, {
-          clock,
-          now,
-          partition: this.partition,
-          key,
-          // The id names its partition, so tools can find a stream's keys from its id alone.
-          newStreamId: () => `${this.partition}.${randomUUID()}`,
-        });
+      async (c, reads) => {
+        const [snapshot] = readKeySnapshots([group], [guess], reads);
+        await this.readMovedStreams(c, [snapshot]);
         const multi = c.multi();
-        for (const change of applied.changes) {
-          const id = change.meta.id;
-          multi.set(k.stream(id), JSON.stringify(change.meta));
-          if (change.created) multi.sadd(k.ids, id);
-          const fields: string[] = [];
-          for (const event of change.added) {
-            fields.push(event.message_id, wireText.get(event.message_id) ?? encodeEvent(event));
-          }
-          if (fields.length) multi.hset(k.events(id), ...fields);
-          multi.zadd(k.expireTimers, change.meta.expireAt, id);
-          if (change.meta.fireAt !== null) multi.zadd(k.fireTimers, change.meta.fireAt, id);
-        }
-        if (applied.activeId && applied.activeId !== activeId) multi.set(k.active(key), applied.activeId);
-        if (applied.newlySeen.length) {
-          // Each id is remembered for the retention from when it was seen (a sorted set by
-          // time), so a long-lived busy key keeps a bounded window, not every id it ever took.
-          const seenAt = Date.now();
-          const members: Array<number | string> = [];
-          for (const id of applied.newlySeen) members.push(seenAt, id);
-          multi.zadd(k.seen(key), ...members);
-          multi.zremrangebyscore(k.seen(key), '-inf', seenAt - this.options.seenRetentionSeconds * 1000);
-          multi.expire(k.seen(key), this.options.seenRetentionSeconds);
-        }
-        return { multi, result: applied };
+        return { multi, result: this.planKey(multi, group, snapshot, clock, now) };
       },
       {
         trigger: trigger.name,
         read: (pipeline) => {
           guess = this.activeIds.get(key);
-          pipeline.get(k.active(key)).zmscore(k.seen(key), ...ids);
-          if (guess) pipeline.watch(k.stream(guess)).get(k.stream(guess));
+          this.queueKeyReads(pipeline, group, guess);
         },
       },
     );
     this.rememberActive(key, result.activeId);
     return result;
+  }
+
+  /**
+   * Several keys in one optimistic transaction: their WATCHes and reads share a round trip
+   * and their writes one MULTI/EXEC, so a batch spread over N keys costs two round trips
+   * rather than 2N. On a conflict each key is redone in a transaction of its own, so one
+   * contended key does not hold the others back.
+   */
+  async applyKeys(groups: KeyGroup[], clock: ClockMode, now: Micros): Promise<KeyApplyResult[]> {
+    if (groups.length <= 1) {
+      return Promise.all(groups.map((g) => this.applyKey(g.trigger, g.key, g.batch, clock, now)));
+    }
+    const k = this.keys;
+    const guesses = groups.map((g) => this.activeIds.get(g.key));
+    let results: KeyApplyResult[];
+    try {
+      results = await this.transaction(
+        `apply ${groups.length} keys`,
+        groups.flatMap((g) => [k.active(g.key), k.seen(g.key)]),
+        async (c, reads) => {
+          const snapshots = readKeySnapshots(groups, guesses, reads);
+          await this.readMovedStreams(c, snapshots);
+          const multi = c.multi();
+          return { multi, result: groups.map((g, i) => this.planKey(multi, g, snapshots[i], clock, now)) };
+        },
+        {
+          attempts: 1,
+          read: (pipeline) => groups.forEach((g, i) => this.queueKeyReads(pipeline, g, guesses[i])),
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof TransactionConflictError)) throw error;
+      return Promise.all(groups.map((g) => this.applyKey(g.trigger, g.key, g.batch, clock, now)));
+    }
+    groups.forEach((g, i) => this.rememberActive(g.key, results[i].activeId));
+    return results;
+  }
+
+  /** A key's reads for the first round trip: its active pointer, its seen scores and the hinted stream. */
+  private queueKeyReads(pipeline: ChainableCommander, group: KeyGroup, guess: string | undefined): void {
+    const k = this.keys;
+    pipeline
+      .get(k.active(group.key))
+      .zmscore(k.seen(group.key), ...group.batch.map((b) => b.event.message_id));
+    if (guess) pipeline.watch(k.stream(guess)).get(k.stream(guess));
+  }
+
+  /** Reads (and WATCHes) the active streams whose pointer moved away from the hint, in one round trip. */
+  private async readMovedStreams(c: Redis, snapshots: KeyReadSnapshot[]): Promise<void> {
+    const moved = snapshots.filter((s) => s.activeId !== null && s.activeRaw === undefined);
+    if (moved.length === 0) return;
+    const streamKeys = moved.map((s) => this.keys.stream(s.activeId!));
+    const replies =
+      (await c
+        .pipeline()
+        .watch(...streamKeys)
+        .mget(...streamKeys)
+        .exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed) throw failed[0];
+    const raws = replies[1][1] as Array<string | null>;
+    moved.forEach((s, i) => (s.activeRaw = raws[i]));
+  }
+
+  /** Applies one key's batch to its snapshot and queues the writes on the MULTI. */
+  private planKey(
+    multi: ChainableCommander,
+    { trigger, key, batch }: KeyGroup,
+    snapshot: KeyReadSnapshot,
+    clock: ClockMode,
+    now: Micros,
+  ): KeyApplyResult {
+    const k = this.keys;
+    const ids = batch.map((b) => b.event.message_id);
+    const active = snapshot.activeRaw ? (JSON.parse(snapshot.activeRaw) as StreamMeta) : null;
+    const alreadySeen = new Set(ids.filter((_, i) => snapshot.seenScores[i] !== null));
+    const applied = applyEventsToKey({ active, alreadySeen }, batch, trigger, {
+      clock,
+      now,
+      partition: this.partition,
+      key,
+      // The id names its partition, so tools can find a stream's keys from its id alone.
+      newStreamId: () => `${this.partition}.${randomUUID()}`,
+    });
+    const wireText = new Map<string, string>();
+    for (const entry of batch) if (entry.wire !== undefined) wireText.set(entry.event.message_id, entry.wire);
+    for (const change of applied.changes) {
+      const id = change.meta.id;
+      multi.set(k.stream(id), JSON.stringify(change.meta));
+      if (change.created) multi.sadd(k.ids, id);
+      const fields: string[] = [];
+      for (const event of change.added) {
+        fields.push(event.message_id, wireText.get(event.message_id) ?? encodeEvent(event));
+      }
+      if (fields.length) multi.hset(k.events(id), ...fields);
+      multi.zadd(k.expireTimers, change.meta.expireAt, id);
+      if (change.meta.fireAt !== null) multi.zadd(k.fireTimers, change.meta.fireAt, id);
+    }
+    if (applied.activeId && applied.activeId !== snapshot.activeId)
+      multi.set(k.active(key), applied.activeId);
+    if (applied.newlySeen.length) {
+      // Each id is remembered for the retention from when it was seen (a sorted set by
+      // time), so a long-lived busy key keeps a bounded window, not every id it ever took.
+      const seenAt = Date.now();
+      const members: Array<number | string> = [];
+      for (const id of applied.newlySeen) members.push(seenAt, id);
+      multi.zadd(k.seen(key), ...members);
+      multi.zremrangebyscore(k.seen(key), '-inf', seenAt - this.options.seenRetentionSeconds * 1000);
+      multi.expire(k.seen(key), this.options.seenRetentionSeconds);
+    }
+    return applied;
   }
 
   private rememberActive(key: string, streamId: string | null): void {
@@ -264,45 +336,87 @@ export class RedisPartitionStore implements PartitionStore {
     timer: DueTimer,
     triggers: ReadonlyMap<string, TriggerRuntime>,
   ): Promise<StreamRecord | null> {
+    const [record] = await this.takeDueGroup([timer], triggers, this.options.maxAttempts);
+    return record;
+  }
+
+  /**
+   * Several timers in one optimistic transaction (two round trips for the lot); on a
+   * conflict each is redone in a transaction of its own.
+   */
+  async takeDueMany(
+    timers: DueTimer[],
+    triggers: ReadonlyMap<string, TriggerRuntime>,
+  ): Promise<Array<StreamRecord | null>> {
+    if (timers.length <= 1) return Promise.all(timers.map((t) => this.takeDue(t, triggers)));
+    try {
+      return await this.takeDueGroup(timers, triggers, 1);
+    } catch (error) {
+      if (!(error instanceof TransactionConflictError)) throw error;
+      return Promise.all(timers.map((t) => this.takeDue(t, triggers)));
+    }
+  }
+
+  private async takeDueGroup(
+    timers: DueTimer[],
+    triggers: ReadonlyMap<string, TriggerRuntime>,
+    attempts: number,
+  ): Promise<Array<StreamRecord | null>> {
     const k = this.keys;
-    const taken = await this.transaction<{ meta: StreamMeta; events: string[] } | null>(
-      `take ${timer.streamId}`,
-      [k.stream(timer.streamId)],
-      async (c, [raw]) => {
-        const meta = raw ? (JSON.parse(raw as string) as StreamMeta) : null;
-        const next = transitionForTimer(meta, timer);
+    const taken = await this.transaction<Array<{ meta: StreamMeta; events: string[] } | null>>(
+      timers.length === 1 ? `take ${timers[0].streamId}` : `take ${timers.length} timers`,
+      timers.map((t) => k.stream(t.streamId)),
+      async (c, reads) => {
         const multi = c.multi();
-        if (!meta || !next) {
-          // Stale timer entry: the stream moved on; drop the entry so it is not seen again.
-          if (timer.kind === 'fired' && meta?.fireAt !== timer.due) multi.zrem(k.fireTimers, timer.streamId);
-          if (timer.kind === 'expired' && meta?.expireAt !== timer.due)
-            multi.zrem(k.expireTimers, timer.streamId);
-          if (meta && meta.state !== 'active') {
-            multi.zrem(k.fireTimers, timer.streamId);
-            multi.zrem(k.expireTimers, timer.streamId);
-          }
-          return { multi, result: null };
-        }
-        multi.set(k.stream(next.id), JSON.stringify(next));
-        multi.zrem(k.fireTimers, next.id);
-        multi.zrem(k.expireTimers, next.id);
-        // Compare-and-delete at EXEC time: only drop the pointer if it still names this stream.
-        multi.eval(COMPARE_AND_DELETE, 1, k.active(meta.key), next.id);
-        multi.sadd(k.pending, next.id);
-        // The events are read in the same EXEC: the record matches the state it moved.
-        multi.hvals(k.events(next.id));
+        const moved = timers.map((timer, i) =>
+          this.planTake(multi, timer, reads[i] ? (JSON.parse(reads[i] as string) as StreamMeta) : null),
+        );
+        // The events are read in the same EXEC: each record matches the state it moved. Their
+        // HVALS go last, in timer order, so their replies are the EXEC's tail.
+        const movedMetas = moved.filter((m): m is StreamMeta => m !== null);
+        for (const meta of movedMetas) multi.hvals(k.events(meta.id));
         return {
           multi,
-          result: null,
-          fromExec: (replies) => ({ meta: next, events: replies.at(-1) as string[] }),
+          result: [],
+          fromExec: (replies) => {
+            const events = replies.slice(replies.length - movedMetas.length) as string[][];
+            let next = 0;
+            return moved.map((meta) => (meta ? { meta, events: events[next++] } : null));
+          },
         };
       },
-      { read: (pipeline) => pipeline.get(k.stream(timer.streamId)) },
+      { read: (pipeline) => timers.forEach((t) => pipeline.get(k.stream(t.streamId))), attempts },
     );
-    if (!taken) return null;
-    const trigger = triggers.get(taken.meta.trigger);
-    if (!trigger) return null;
-    return buildStreamRecord(taken.meta, taken.events.map(decodeEvent), trigger);
+    return taken.map((t) => {
+      const trigger = t && triggers.get(t.meta.trigger);
+      return t && trigger ? buildStreamRecord(t.meta, t.events.map(decodeEvent), trigger) : null;
+    });
+  }
+
+  /**
+   * Queues one timer's transition on the MULTI and returns the stream's new state, or null
+   * for a stale timer (the stream moved on: its entry is dropped so it is not seen again).
+   */
+  private planTake(multi: ChainableCommander, timer: DueTimer, meta: StreamMeta | null): StreamMeta | null {
+    const k = this.keys;
+    const next = transitionForTimer(meta, timer);
+    if (!meta || !next) {
+      if (timer.kind === 'fired' && meta?.fireAt !== timer.due) multi.zrem(k.fireTimers, timer.streamId);
+      if (timer.kind === 'expired' && meta?.expireAt !== timer.due)
+        multi.zrem(k.expireTimers, timer.streamId);
+      if (meta && meta.state !== 'active') {
+        multi.zrem(k.fireTimers, timer.streamId);
+        multi.zrem(k.expireTimers, timer.streamId);
+      }
+      return null;
+    }
+    multi.set(k.stream(next.id), JSON.stringify(next));
+    multi.zrem(k.fireTimers, next.id);
+    multi.zrem(k.expireTimers, next.id);
+    // Compare-and-delete at EXEC time: only drop the pointer if it still names this stream.
+    multi.eval(COMPARE_AND_DELETE, 1, k.active(meta.key), next.id);
+    multi.sadd(k.pending, next.id);
+    return next;
   }
 
   private async loadEvents(streamId: string) {
@@ -419,6 +533,33 @@ export class RedisPartitionStore implements PartitionStore {
     }
     return out;
   }
+}
+
+/** What the first round trip read for one key (activeRaw undefined: the pointer moved off the hint). */
+interface KeyReadSnapshot {
+  activeId: string | null;
+  activeRaw: string | null | undefined;
+  seenScores: Array<string | null>;
+}
+
+/** Splits the first round trip's replies (queued by queueKeyReads, in group order) per key. */
+function readKeySnapshots(
+  groups: readonly KeyGroup[],
+  guesses: ReadonlyArray<string | undefined>,
+  reads: unknown[],
+): KeyReadSnapshot[] {
+  let at = 0;
+  return groups.map((_, i) => {
+    const activeId = reads[at++] as string | null;
+    const seenScores = reads[at++] as Array<string | null>;
+    let guessedRaw: string | null | undefined;
+    if (guesses[i]) {
+      at++; // the WATCH of the hinted stream
+      guessedRaw = reads[at++] as string | null;
+    }
+    const activeRaw = activeId === null ? null : activeId === guesses[i] ? guessedRaw : undefined;
+    return { activeId, activeRaw, seenScores };
+  });
 }
 
 /** The repartition topic's partition count is part of the state layout: refuse a mismatch. */

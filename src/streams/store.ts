@@ -11,6 +11,13 @@ export interface KeyBatchEntry {
   wire?: string;
 }
 
+/** One stream key's share of a batch. */
+export interface KeyGroup {
+  trigger: TriggerRuntime;
+  key: string;
+  batch: KeyBatchEntry[];
+}
+
 /**
  * Stream state of one repartition partition. Two implementations share the rules in
  * engine.ts: Redis (the topology) and memory (`simulate`, tests).
@@ -25,6 +32,11 @@ export interface PartitionStore {
     clock: ClockMode,
     now: Micros,
   ): Promise<KeyApplyResult>;
+  /**
+   * Applies several keys' batches, each as applyKey would (results in the same order); a
+   * store may write them in one transaction.
+   */
+  applyKeys(groups: KeyGroup[], clock: ClockMode, now: Micros): Promise<KeyApplyResult[]>;
   /** Timers due strictly before `now`, in due order (fire before expire at equal times). */
   dueTimers(now: Micros, limit: number): Promise<DueTimer[]>;
   /**
@@ -33,6 +45,11 @@ export interface PartitionStore {
    * record to produce, or null when the timer was stale.
    */
   takeDue(timer: DueTimer, triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord | null>;
+  /** takeDue for several timers of distinct streams (results in the same order). */
+  takeDueMany(
+    timers: DueTimer[],
+    triggers: ReadonlyMap<string, TriggerRuntime>,
+  ): Promise<Array<StreamRecord | null>>;
   /** The records' produce was acknowledged: they are no longer pending. */
   emitted(streamIds: string[]): Promise<void>;
   /** Records taken but not acknowledged (re-emitted on assignment). */

@@ -1,5 +1,7 @@
 import { RedisConnectionPool } from '../../src/redis/connection-pool';
+import { MemoryPartitionStore } from '../../src/streams/memory-store';
 import { PartitionProcessor } from '../../src/streams/processor';
+import { PartitionStore } from '../../src/streams/store';
 import { LostOwnershipError, RedisPartitionStore } from '../../src/streams/redis-store';
 import { MatchedEvent, StreamRecord } from '../../src/streams/model';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
@@ -121,5 +123,50 @@ describe('Redis partition store', () => {
     expect(active).toEqual([]);
     expect(placed.sort()).toEqual([...ids].sort());
     expect(new Set(emitted.map((r) => r.stream_id)).size).toBe(emitted.length);
+  });
+
+  test('grouped transactions (many keys per MULTI, racing redeliveries) give the memory store streams', async () => {
+    const trigger = simpleTrigger({ fireType: 'compute.instance.exists', expireAfterSeconds: 50 });
+    const triggers = new Map([[trigger.name, trigger]]);
+    // Seeded, so a failure reproduces: 3,000 events over 90 instances, every 7th a firing one.
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const events: MatchedEvent[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const type = random() < 1 / 7 ? 'compute.instance.exists' : 'compute.instance.update';
+      events.push(matched(trigger, type, `g${Math.floor(random() * 90)}`, 1000 + i / 8, `grp-${i}`));
+    }
+    const run = async (s: PartitionStore, concurrentRedelivery: boolean) => {
+      const emitted: StreamRecord[] = [];
+      const processor = new PartitionProcessor(s, triggers, 'event', async (records) => {
+        emitted.push(...records);
+      });
+      for (let at = 0; at < events.length; at += 250) {
+        const batch = events.slice(at, at + 250);
+        // A redelivery of the batch racing the original: the groups conflict and fall back to
+        // one transaction per key; every event is still applied once.
+        if (concurrentRedelivery) await Promise.all([processor.apply(batch, 0), processor.apply(batch, 0)]);
+        else await processor.apply(batch, 0);
+        await processor.runTimers(batch[batch.length - 1].event.timestamp);
+      }
+      await processor.runTimers(10_000 * S);
+      return emitted.map((r) => ({ kind: r.kind, ids: r.events.map((e) => e.message_id) }));
+    };
+    let conflicts = 0;
+    // Connections enough for both applies' lanes at once, so their identical chunks overlap.
+    const widePool = new RedisConnectionPool(ns.settings.redisUrl, 32);
+    const redis = new RedisPartitionStore(4, widePool, {
+      namespace: ns.prefix,
+      seenRetentionSeconds: 3600,
+      maxAttempts: 200,
+      onConflict: () => conflicts++,
+    });
+    await redis.claim();
+    const expected = await run(new MemoryPartitionStore(4), false);
+    expect(expected.length).toBeGreaterThan(300);
+    expect(await run(redis, true)).toEqual(expected);
+    expect(await redis.listStreams({ state: 'active' })).toEqual([]);
+    expect(conflicts).toBeGreaterThan(0); // the race really happened
+    await widePool.close();
   });
 });
