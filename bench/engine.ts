@@ -27,6 +27,7 @@ import { END_OF_TIME } from '../src/streams/simulate';
 import { loadTopology } from '../src/topology/bundle';
 import { startDistiller } from '../src/topology/distiller-role';
 import { startMatcher } from '../src/topology/matcher-role';
+import { produceAll } from '../src/topology/role-runner';
 import { startWorker } from '../src/topology/worker-role';
 import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
 import { ensureTopics } from '../src/topology/topics';
@@ -49,17 +50,9 @@ function notifications(copies: number): string[] {
   return out;
 }
 
-async function produceAll(kafka: Kafka, topic: string, lines: string[]) {
-  const producer = kafka.producer();
-  await producer.connect();
-  for (let i = 0; i < lines.length; i += 1000) {
-    const messages: Message[] = lines
-      .slice(i, i + 1000)
-      .map((value) => ({ key: notificationKey(value), value }));
-    await producer.send({ topic, acks: -1, messages });
-  }
-  await producer.disconnect();
-}
+/** Notification lines keyed as the `produce` command keys them. */
+const keyedLines = (lines: string[]): Message[] =>
+  lines.map((value) => ({ key: notificationKey(value), value }));
 
 async function relayChain(kafka: Kafka, prefix: string, lines: string[]): Promise<number> {
   const hops = ['in', 'h1', 'h2', 'out'].map((h) => `${prefix}.${h}`);
@@ -70,7 +63,7 @@ async function relayChain(kafka: Kafka, prefix: string, lines: string[]): Promis
     waitForLeaders: true,
   });
   await admin.disconnect();
-  await produceAll(kafka, hops[0], lines);
+  await produceAll(kafka, hops[0], keyedLines(lines));
   const producer = kafka.producer({ maxInFlightRequests: 1 });
   await producer.connect();
   let delivered = 0;
@@ -130,7 +123,7 @@ async function prepareTopology(kafka: Kafka, settings: TopologySettings) {
 
 async function topologyRun(kafka: Kafka, redisUrl: string, settings: TopologySettings, lines: string[]) {
   const topology = await prepareTopology(kafka, settings);
-  await produceAll(kafka, settings.inputTopics[0], lines);
+  await produceAll(kafka, settings.inputTopics[0], keyedLines(lines));
   const redis = new Redis(redisUrl);
   const memoryBefore = await usedMemory(redis);
   const started = process.hrtime.bigint();
@@ -213,8 +206,10 @@ async function workerRun(
   while (done() < streams) await sleep(20);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await worker.stop();
-  const handler = [...worker.counters.handlerSeconds.values()].flat().sort((a, b) => a - b);
-  const pipeline = [...worker.counters.pipelineSeconds].sort((a, b) => a - b);
+  const handler = [...worker.counters.handlerSeconds.values()]
+    .flatMap((s) => s.toArray())
+    .sort((a, b) => a - b);
+  const pipeline = worker.counters.pipelineSeconds.toArray().sort((a, b) => a - b);
   const pct = (list: number[], p: number) =>
     list[Math.min(list.length - 1, Math.floor((p / 100) * list.length))] * 1000;
 

@@ -21,9 +21,10 @@ import { loadEventDefinitions } from '../src/distiller';
 import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
 import { startDistiller } from '../src/topology/distiller-role';
+import { produceAll } from '../src/topology/role-runner';
 import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
 import { ensureTopics } from '../src/topology/topics';
-import { hostileBytes, hostileNotifications } from '../test/support/hostile';
+import { hostileBytes, hostileNotifications, interleave } from '../test/support/hostile';
 
 const repo = join(__dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -71,36 +72,11 @@ function mixed(
     hostile.push({ key: `${c.key}#${i}`, value: hostileBytes(c) });
   }
   if (withLarge) for (const c of large) hostile.push({ key: c.key, value: hostileBytes(c) });
-  const messages: Message[] = [];
-  const every = clean.length / hostile.length;
-  let next = 0;
-  clean.forEach((value, i) => {
-    messages.push({ key: null, value });
-    while (next < hostile.length && next * every <= i) messages.push(hostile[next++]);
-  });
-  while (next < hostile.length) messages.push(hostile[next++]);
+  const messages = interleave<Message>(
+    clean.map((value) => ({ key: null, value })),
+    hostile,
+  );
   return { messages, hostile: hostile.length };
-}
-
-/** Requests of at most ~1 MB; a larger record goes alone. */
-async function produceAll(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
-  const producer = kafka.producer();
-  await producer.connect();
-  let batch: Message[] = [];
-  let bytes = 0;
-  const flush = async () => {
-    if (batch.length) await producer.send({ topic, acks: -1, messages: batch });
-    batch = [];
-    bytes = 0;
-  };
-  for (const m of messages) {
-    const size = m.value === null ? 0 : Buffer.byteLength(m.value as Buffer | string);
-    if (bytes + size > 1024 * 1024 || batch.length >= 1000) await flush();
-    batch.push(m);
-    bytes += size;
-  }
-  await flush();
-  await producer.disconnect();
 }
 
 const MB = 1024 * 1024;

@@ -1,4 +1,4 @@
-import { loadYaml11, YamlSyntaxError, YamlTimestamp } from './yaml11';
+import { loadYaml11, plainFromYaml, YamlSyntaxError, YamlTimestamp } from './yaml11';
 import { ConfigProblem } from '../triggers/errors';
 import { TriggerSource } from '../triggers/load';
 
@@ -49,25 +49,6 @@ function isMapping(value: unknown): value is Map<unknown, unknown> | Record<stri
 
 function entriesOf(value: Map<unknown, unknown> | Record<string, unknown>): [unknown, unknown][] {
   return value instanceof Map ? [...value.entries()] : Object.entries(value);
-}
-
-/**
- * YAML mappings to plain objects. `done` keeps a node that aliases bring in many times one
- * object: a billion-laughs file would otherwise expand exponentially here.
- */
-function plain(value: unknown, done = new Map<unknown, unknown>()): unknown {
-  if (!(value instanceof Map) && !Array.isArray(value)) return value;
-  if (done.has(value)) return done.get(value);
-  if (Array.isArray(value)) {
-    const out: unknown[] = [];
-    done.set(value, out);
-    for (const item of value) out.push(plain(item, done));
-    return out;
-  }
-  const out = Object.create(null) as Record<string, unknown>;
-  done.set(value, out);
-  for (const [k, v] of value) out[String(k)] = plain(v, done);
-  return out;
 }
 
 function shown(value: unknown): string {
@@ -198,7 +179,7 @@ export function checkPipelines(source: TriggerSource, knownHandlers: KnownHandle
             );
             return;
           }
-          params = plain(rawParams) as Record<string, unknown>;
+          params = plainFromYaml(rawParams, { nullPrototype: true }) as Record<string, unknown>;
         }
       } else {
         problem(errors, 'error', path, name, `a handler is a name or {name, params}, found ${shown(entry)}`);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigurationError } from './environment';
-import { loadYaml11, YamlDocument } from './yaml11';
+import { loadYaml11, plainFromYaml, YamlDocument } from './yaml11';
 import { defaultTopologySettings, TopologySettings } from '../topology/settings';
 
 /** etc/winchester.yaml: Winchester's own keys plus a `kafka:` section for the topology. */
@@ -70,33 +70,6 @@ const LOG_LEVELS: Record<string, string> = {
   silent: 'silent',
 };
 
-/**
- * YAML mappings to plain objects. `done` keeps a node that aliases bring in many times one
- * object: a billion-laughs file would otherwise expand exponentially here.
- */
-function plain(value: unknown, done = new Map<unknown, unknown>()): unknown {
-  if (!(value instanceof Map) && !Array.isArray(value)) return value;
-  if (done.has(value)) return done.get(value);
-  if (Array.isArray(value)) {
-    const out: unknown[] = [];
-    done.set(value, out);
-    for (const item of value) out.push(plain(item, done));
-    return out;
-  }
-  const out: Record<string, unknown> = {};
-  done.set(value, out);
-  // Defined, not assigned: a `__proto__` key stays data.
-  for (const [k, v] of value) {
-    Object.defineProperty(out, String(k), {
-      value: plain(v, done),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return out;
-}
-
 export function parseWinchesterConfig(
   text: string,
   file: string,
@@ -107,7 +80,7 @@ export function parseWinchesterConfig(
     const at = doc.locate(path);
     throw new ConfigurationError(`${file}:${at.line}: ${path.join('.')}: ${message}`);
   };
-  const raw = (plain(doc.value) ?? {}) as Record<string, unknown>;
+  const raw = (plainFromYaml(doc.value) ?? {}) as Record<string, unknown>;
   if (typeof raw !== 'object' || Array.isArray(raw)) fail([], 'expected a mapping of settings');
   const warnings: string[] = [];
   for (const key of Object.keys(raw)) {

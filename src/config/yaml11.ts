@@ -186,6 +186,38 @@ export const PYYAML_SCHEMA = new Schema([
   setTag,
 ]);
 
+/**
+ * A loaded document's mappings as plain objects and its sequences as arrays, for code that
+ * wants JSON-shaped values. A node that aliases bring in many times is converted once and
+ * shared (a billion-laughs file would otherwise expand exponentially here), and keys are
+ * defined, not assigned, so a `__proto__` key stays data.
+ */
+export function plainFromYaml(value: unknown, options: { nullPrototype?: boolean } = {}): unknown {
+  const done = new Map<unknown, unknown>();
+  const convert = (v: unknown): unknown => {
+    if (!(v instanceof Map) && !Array.isArray(v)) return v;
+    if (done.has(v)) return done.get(v);
+    if (Array.isArray(v)) {
+      const out: unknown[] = [];
+      done.set(v, out);
+      for (const item of v) out.push(convert(item));
+      return out;
+    }
+    const out = (options.nullPrototype ? Object.create(null) : {}) as Record<string, unknown>;
+    done.set(v, out);
+    for (const [k, x] of v as Map<unknown, unknown>) {
+      Object.defineProperty(out, String(k), {
+        value: convert(x),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  };
+  return convert(value);
+}
+
 interface PositionNode {
   offset: number;
   entries?: Map<string, { keyOffset: number; node: PositionNode }>;

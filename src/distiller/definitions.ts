@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../config/environment';
-import { SourcePosition, YamlDocument } from '../config/yaml11';
+import { plainFromYaml, SourcePosition, YamlDocument } from '../config/yaml11';
 import { TraitType } from '../events/event';
 import { Converter, CONVERTERS } from './convert';
 import {
@@ -156,31 +156,6 @@ function describe(v: unknown): string {
   if (isMapping(v)) return 'a mapping';
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
   return `${typeof v} ${String(v)}`;
-}
-
-/**
- * YAML mappings (Maps) to plain objects, for user plugins' parameters. `done` keeps a node that
- * aliases bring in many times one object: a billion-laughs file would otherwise expand here.
- */
-function toPlain(v: unknown, done = new Map<unknown, unknown>()): unknown {
-  if (!(v instanceof Map) && !Array.isArray(v)) return v;
-  if (done.has(v)) return done.get(v);
-  if (Array.isArray(v)) {
-    const out: unknown[] = [];
-    done.set(v, out);
-    for (const item of v) out.push(toPlain(item, done));
-    return out;
-  }
-  const out: Record<string, unknown> = {};
-  done.set(v, out);
-  for (const [k, x] of v)
-    Object.defineProperty(out, String(k), {
-      value: toPlain(x, done),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  return out;
 }
 
 /** Notification values as a JS plugin expects them: exact-parse numbers as plain numbers. */
@@ -426,7 +401,7 @@ class Compiler {
     }
     let plugin: TraitPlugin;
     try {
-      plugin = instantiatePlugin(provider, toPlain(parameters) as Record<string, unknown>);
+      plugin = instantiatePlugin(provider, plainFromYaml(parameters) as Record<string, unknown>);
     } catch (error) {
       this.fail(at, `plugin ${name} for trait ${trait} could not be created: ${(error as Error).message}`);
     }

@@ -66,6 +66,8 @@ export async function startDistiller(
     fromBeginning: true,
   });
   const log = roleLogger('distiller');
+  // Produce requests stay within the record limit the topics are sized for.
+  const sendLimit = { maxBytes: settings.maxRecordBytes };
   // Ids and types in logs come from the bad input: keep a log line small whatever it sent.
   const short = (v: string | undefined) => (v && v.length > 256 ? `${v.slice(0, 255)}…` : v);
   const metrics = hooks.metrics;
@@ -151,8 +153,8 @@ export async function startDistiller(
             });
           }
         }
-        await sendAll(producer, settings.topics.events, events);
-        await sendAll(producer, settings.topics.notificationsDlq, dead);
+        await sendAll(producer, settings.topics.events, events, sendLimit);
+        await sendAll(producer, settings.topics.notificationsDlq, dead, sendLimit);
         resolveOffset(chunk[chunk.length - 1].offset);
         await heartbeat();
         hooks.onCounters?.(counters);

@@ -9,7 +9,7 @@ import { checkPartitionCount, LostOwnershipError, RedisPartitionStore } from '..
 import { TriggerRuntime } from '../streams/trigger-runtime';
 import { Micros } from '../time/micros';
 import { roleLogger } from '../util/logger';
-import { deadLetter, decodeRepartition, encodeRepartition, encodeStreamRecord } from './records';
+import { deadLetter, decodeRepartition, encodeRepartition, encodeStreamRecord, shortReason } from './records';
 import { createRoleConsumer, createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
 import { partitionCount } from './topics';
@@ -71,6 +71,8 @@ export async function startMatcher(
   serializer: EventSerializer = jsonEventSerializer,
 ): Promise<MatcherRole> {
   const log = roleLogger('matcher');
+  // Produce requests stay within the record limit the topics are sized for.
+  const sendLimit = { maxBytes: settings.maxRecordBytes };
   const triggerMap = new Map(triggers.map((t) => [t.name, t]));
   const counters: MatcherCounters = {
     eventsConsumed: 0,
@@ -143,8 +145,11 @@ export async function startMatcher(
         headers: { 'dlq.reason': 'stream record too large', 'dlq.bytes': String(messageBytes(message)) },
       });
     }
-    await sendAll(streamProducer, settings.topics.streamsDlq, tooLarge);
-    await sendAll(streamProducer, settings.topics.streams, messages, CompressionTypes.GZIP);
+    await sendAll(streamProducer, settings.topics.streamsDlq, tooLarge, sendLimit);
+    await sendAll(streamProducer, settings.topics.streams, messages, {
+      ...sendLimit,
+      compression: CompressionTypes.GZIP,
+    });
   };
   const recordStat = (trigger: string, field: keyof ProcessorStats, by: number) => {
     if (!metrics) return;
@@ -242,7 +247,12 @@ export async function startMatcher(
           bump(counters.dlq, 'undecodable event');
           metrics?.dlqRecords.inc({ topic: settings.topics.eventsDlq, reason: 'undecodable event' });
           log.warn(
-            { topic: batch.topic, partition: batch.partition, offset: message.offset, err: error },
+            {
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: message.offset,
+              reason: shortReason(error),
+            },
             'undecodable event sent to the DLQ',
           );
           continue;
@@ -279,8 +289,8 @@ export async function startMatcher(
           });
         }
       }
-      await sendAll(producer, settings.topics.repartition, out);
-      await sendAll(producer, settings.topics.eventsDlq, dead);
+      await sendAll(producer, settings.topics.repartition, out, sendLimit);
+      await sendAll(producer, settings.topics.eventsDlq, dead, sendLimit);
       resolveOffset(chunk[chunk.length - 1].offset);
       await heartbeat();
     }

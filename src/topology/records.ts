@@ -119,6 +119,11 @@ export function deadLetter(
   return { key, value, headers };
 }
 
+/** An error's message cut for a log line: the bad input it may quote can be megabytes. */
+export function shortReason(error: unknown): string {
+  return headerValue(error instanceof Error ? error.message : String(error));
+}
+
 export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
   const value = headers?.[name];
   if (value === undefined) return undefined;

@@ -8,13 +8,18 @@ import { TopologySettings } from './settings';
 const SEND_MAX_MESSAGES = 2000;
 const SEND_MAX_BYTES = 4 * 1024 * 1024;
 
-/** Produces with acks from every in-sync replica, one request in flight, in chunks. */
+/**
+ * Produces with acks from every in-sync replica, one request in flight, in chunks. A chunk
+ * also stays within `maxBytes` (the topology's record limit, which the topics' own limit
+ * is sized from): the broker measures a partition's whole batch against that limit.
+ */
 export async function sendAll(
   producer: Producer,
   topic: string,
   messages: Message[],
-  compression = CompressionTypes.None,
+  options: { compression?: CompressionTypes; maxBytes?: number } = {},
 ): Promise<void> {
+  const budget = Math.min(SEND_MAX_BYTES, options.maxBytes ?? SEND_MAX_BYTES);
   let start = 0;
   while (start < messages.length) {
     // Always at least one message per request; a single large one goes alone.
@@ -22,11 +27,27 @@ export async function sendAll(
     let bytes = messageBytes(messages[start]);
     while (end < messages.length && end - start < SEND_MAX_MESSAGES) {
       bytes += messageBytes(messages[end]);
-      if (bytes > SEND_MAX_BYTES) break;
+      if (bytes > budget) break;
       end++;
     }
-    await producer.send({ topic, acks: -1, compression, messages: messages.slice(start, end) });
+    await producer.send({
+      topic,
+      acks: -1,
+      compression: options.compression ?? CompressionTypes.None,
+      messages: messages.slice(start, end),
+    });
     start = end;
+  }
+}
+
+/** Produces `messages` with a producer of its own (connected for the call), through sendAll. */
+export async function produceAll(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await sendAll(producer, topic, messages);
+  } finally {
+    await producer.disconnect();
   }
 }
 

@@ -9,7 +9,8 @@ import { claimStream, finishStream, readTombstone, renewClaim } from '../streams
 import { StreamRecord } from '../streams/model';
 import { PartitionKeys } from '../streams/redis-store';
 import { roleLogger } from '../util/logger';
-import { decodeStreamRecord } from './records';
+import { RecentSamples } from '../util/recent-samples';
+import { deadLetter, decodeStreamRecord, shortReason } from './records';
 import { createRoleConsumer, createProducer, disconnectAll, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
 import { WinchesterMetrics } from '../metrics/metrics';
@@ -31,8 +32,9 @@ export interface WorkerCounters {
   commitFailures: number;
   newEvents: number;
   loopGuardDropped: number;
-  pipelineSeconds: number[];
-  handlerSeconds: Map<string, number[]>;
+  /** Recent pipeline (claim → transition) and handler durations, for in-process percentiles. */
+  pipelineSeconds: RecentSamples;
+  handlerSeconds: Map<string, RecentSamples>;
 }
 
 export interface CompletionRecord {
@@ -69,6 +71,8 @@ export async function startWorker(
   serializer: EventSerializer = jsonEventSerializer,
 ) {
   const log = roleLogger('worker');
+  // Produce requests stay within the record limit the topics are sized for.
+  const sendLimit = { maxBytes: settings.maxRecordBytes };
   const holder = randomUUID();
   const counters: WorkerCounters = {
     streamsCompleted: new Map(),
@@ -77,7 +81,7 @@ export async function startWorker(
     commitFailures: 0,
     newEvents: 0,
     loopGuardDropped: 0,
-    pipelineSeconds: [],
+    pipelineSeconds: new RecentSamples(),
     handlerSeconds: new Map(),
   };
   const pool = new RedisConnectionPool(
@@ -95,11 +99,11 @@ export async function startWorker(
   const context: HandlerContext = {
     logger: log,
     dryRun: false,
-    publish: (topic, messages) => sendAll(producer, topic, messages),
+    publish: (topic, messages) => sendAll(producer, topic, messages, sendLimit),
     now: () => Date.now() * 1000,
   };
   const publishCompletion = (c: CompletionRecord) =>
-    sendAll(producer, settings.topics.completed, [{ key: c.stream_id, value: JSON.stringify(c) }]);
+    sendAll(producer, settings.topics.completed, [{ key: c.stream_id, value: JSON.stringify(c) }], sendLimit);
 
   const handleRecord = async (record: StreamRecord, payload: EachBatchPayload): Promise<'done' | 'stale'> => {
     const keys = new PartitionKeys(settings.namespace, record.partition);
@@ -164,9 +168,9 @@ export async function startWorker(
         : { ok: true, newEvents: [], commitFailures: [], handlerSeconds: [] };
       if (!run.ok && run.error instanceof StalePartitionError) return 'stale';
       for (const { handler, seconds } of run.handlerSeconds) {
-        const list = counters.handlerSeconds.get(handler) ?? [];
-        list.push(seconds);
-        counters.handlerSeconds.set(handler, list);
+        let samples = counters.handlerSeconds.get(handler);
+        if (!samples) counters.handlerSeconds.set(handler, (samples = new RecentSamples()));
+        samples.push(seconds);
         metrics?.handlerSeconds.observe({ handler }, seconds);
       }
       counters.commitFailures += run.commitFailures.length;
@@ -185,7 +189,7 @@ export async function startWorker(
         }
         fresh.push({ key: event.message_id, value: await serializer.encode({ ...event, hops }) });
       }
-      await sendAll(producer, settings.topics.events, fresh);
+      await sendAll(producer, settings.topics.events, fresh, sendLimit);
       counters.newEvents += fresh.length;
       metrics?.newEvents.inc(fresh.length);
       const outcome = run.ok ? 'completed' : record.kind === 'expired' ? 'expire_error' : 'error';
@@ -254,12 +258,14 @@ export async function startWorker(
         try {
           record = decodeStreamRecord(message.value!);
         } catch (error) {
+          // With its source in the headers, so `dlq redrive` can put it back once mended.
           await sendAll(producer, settings.topics.streamsDlq, [
-            {
-              key: message.key,
-              value: message.value,
-              headers: { 'dlq.reason': `undecodable stream record: ${(error as Error).message}` },
-            },
+            deadLetter(
+              { topic: payload.batch.topic, partition: payload.batch.partition, message },
+              `undecodable stream record: ${(error as Error).message}`,
+              {},
+              settings.maxRecordBytes,
+            ),
           ]);
           metrics?.dlqRecords.inc({ topic: settings.topics.streamsDlq, reason: 'undecodable stream record' });
           log.warn(
@@ -268,7 +274,7 @@ export async function startWorker(
               topic: payload.batch.topic,
               partition: payload.batch.partition,
               offset: message.offset,
-              err: error,
+              reason: shortReason(error),
             },
             'undecodable stream record sent to the DLQ',
           );

@@ -12,7 +12,9 @@ import { WinchesterMetrics } from '../../src/metrics/metrics';
 import { scanTopics } from '../../src/ops/scan';
 import { DistillerRole, startDistiller } from '../../src/topology/distiller-role';
 import { MatcherRole, startMatcher } from '../../src/topology/matcher-role';
+import { startWorker } from '../../src/topology/worker-role';
 import { DLQ_HEADER_MAX_CHARS, headerString } from '../../src/topology/records';
+import { produceAll } from '../../src/topology/role-runner';
 import { sampleCorpus } from '../support/corpus';
 import {
   BASE_TIMESTAMP_MICROS,
@@ -20,6 +22,7 @@ import {
   hostileBytes,
   hostileNotifications,
   roleExpectation,
+  interleave,
 } from '../support/hostile';
 import { testNamespace } from '../support/namespace';
 import { groupLag } from '../support/processes';
@@ -29,30 +32,6 @@ import { topologyFixture, waitFor } from '../support/topology-harness';
 const repo = join(__dirname, '..', '..');
 /** Small enough that the megabyte cases straddle it cheaply; the broker takes 10 MiB. */
 const MAX_RECORD_BYTES = 5 * 1024 * 1024;
-
-/** Produces in requests of at most ~1 MB (a large record goes alone: the broker caps a batch). */
-async function produceAll(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
-  const producer = kafka.producer();
-  await producer.connect();
-  try {
-    let batch: Message[] = [];
-    let bytes = 0;
-    const flush = async () => {
-      if (batch.length) await producer.send({ topic, acks: -1, messages: batch });
-      batch = [];
-      bytes = 0;
-    };
-    for (const m of messages) {
-      const size = m.value === null ? 0 : Buffer.byteLength(m.value as Buffer | string);
-      if (bytes + size > 1024 * 1024 || batch.length >= 500) await flush();
-      batch.push(m);
-      bytes += size;
-    }
-    await flush();
-  } finally {
-    await producer.disconnect();
-  }
-}
 
 async function readAll(kafka: Kafka, topic: string, prefix: string): Promise<KafkaMessage[]> {
   const out: KafkaMessage[] = [];
@@ -94,13 +73,10 @@ describe('bad input on the real broker: the distiller role', () => {
     const hostile = hostileNotifications({ maxRecordBytes: MAX_RECORD_BYTES });
     const byKey = new Map(hostile.map((c) => [c.key, c]));
     // Hostile records spread evenly through the good ones.
-    const messages: Message[] = [];
-    const every = Math.floor(good.length / hostile.length);
-    good.forEach((value, i) => {
-      messages.push({ key: null, value });
-      const c = i % every === 0 ? hostile[i / every] : undefined;
-      if (c) messages.push({ key: c.key, value: hostileBytes(c) });
-    });
+    const messages = interleave<Message>(
+      good.map((value) => ({ key: null, value })),
+      hostile.map((c) => ({ key: c.key, value: hostileBytes(c) })),
+    );
     expect(messages.length).toBe(good.length + hostile.length);
 
     const metrics = new WinchesterMetrics('distiller');
@@ -263,8 +239,12 @@ describe('bad input on the real broker: the matcher, stage 1', () => {
     matcher = await startMatcher(kafka, ns.settings.redisUrl, settings, [simpleTrigger({ name: 'exists' })]);
     await produceAll(kafka, settings.topics.events, messages);
     await waitFor(() => matcher!.counters.eventsConsumed >= messages.length, 120000);
-
-    const dlq = await readAll(kafka, settings.topics.eventsDlq, ns.prefix);
+    // A batch's DLQ records go out after its records are counted: wait for them too.
+    let dlq: KafkaMessage[] = [];
+    await waitFor(
+      async () => (dlq = await readAll(kafka, settings.topics.eventsDlq, ns.prefix)).length >= bad.length,
+      60000,
+    );
     expect(dlq.map(key).sort()).toEqual(bad.map((b) => `bad:${b.name}`).sort());
     for (const m of dlq) {
       const b = bad.find((x) => `bad:${x.name}` === key(m))!;
@@ -278,4 +258,40 @@ describe('bad input on the real broker: the matcher, stage 1', () => {
     expect(matcher.counters.matched.get('exists')).toBe(good.length + 1);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   }, 300000);
+});
+
+describe('bad input on the real broker: the worker role', () => {
+  const ns = testNamespace();
+  let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
+  afterAll(async () => worker?.stop());
+
+  test('undecodable stream records go to streams.dlq with their reason and source (redrivable)', async () => {
+    const { kafka, settings } = await topologyFixture(ns, {});
+    worker = await startWorker(kafka, ns.settings.redisUrl, settings, {
+      pipelines: new Map(),
+      handlers: new Map(),
+      purgeCompletedStreams: true,
+      handlerTimeoutMs: 5000,
+      claimTtlMs: 10000,
+      maxHops: 1,
+    });
+    const bad: Message[] = [
+      { key: 'bad:not-json', value: '{"stream_id": ' },
+      { key: 'bad:not-a-record', value: JSON.stringify({ stream_id: 'x'.repeat(50_000) }) },
+    ];
+    await produceAll(kafka, settings.topics.streams, bad);
+    let dlq: KafkaMessage[] = [];
+    await waitFor(
+      async () => (dlq = await readAll(kafka, settings.topics.streamsDlq, ns.prefix)).length >= 2,
+    );
+    expect(dlq.map(key).sort()).toEqual(['bad:not-a-record', 'bad:not-json']);
+    for (const m of dlq) {
+      expect(headerString(m.headers, 'dlq.reason')).toMatch(/^undecodable stream record: /);
+      expect(headerString(m.headers, 'dlq.reason')!.length).toBeLessThanOrEqual(DLQ_HEADER_MAX_CHARS);
+      expect(headerString(m.headers, 'dlq.source.topic')).toBe(settings.topics.streams);
+      expect(headerString(m.headers, 'dlq.source.partition')).toMatch(/^\d+$/);
+      expect(headerString(m.headers, 'dlq.source.offset')).toMatch(/^\d+$/);
+      expect(m.value?.toString()).toBe(bad.find((b) => b.key === key(m))!.value);
+    }
+  }, 120000);
 });

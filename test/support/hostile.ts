@@ -921,3 +921,16 @@ export function hostileBytes(c: HostileCase): Buffer | null {
 export function roleExpectation(c: HostileCase): HostileExpectation {
   return c.role ?? c.distiller;
 }
+
+/** `clean` with `hostile` spread evenly through it (all of both, each in its own order). */
+export function interleave<T>(clean: readonly T[], hostile: readonly T[]): T[] {
+  const out: T[] = [];
+  const every = clean.length / Math.max(1, hostile.length);
+  let next = 0;
+  clean.forEach((item, i) => {
+    out.push(item);
+    while (next < hostile.length && next * every <= i) out.push(hostile[next++]);
+  });
+  while (next < hostile.length) out.push(hostile[next++]);
+  return out;
+}
