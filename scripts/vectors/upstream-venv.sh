@@ -3,21 +3,31 @@
 # on first use (in /tmp, or $STACKDISTILLER_VENV). The package's enum34 requirement breaks
 # Python 3.11, so everything is installed with --no-deps at pinned versions: stackdistiller's
 # real dependencies (jsonpath-rw and its ply/decorator/six, iso8601, PyYAML).
-# Used by make-distiller-vectors.sh and the distiller benchmark; never by the tests.
+# With --winchester (winchester-venv.sh) the virtualenv is $WINCHESTER_VENV and also holds
+# SQLAlchemy 1.4, for upstream Winchester's models and queries.
+# Used by the vector and benchmark scripts; never by the tests.
 set -euo pipefail
 
 VENV="${STACKDISTILLER_VENV:-/tmp/winchester-stackdistiller-0.12}"
 PINS=(stackdistiller==0.12 jsonpath-rw==1.4.0 ply==3.11 decorator==5.3.1 six==1.17.0 iso8601==2.1.0 PyYAML==6.0.3)
+# stackdistiller.distiller imports jsonpath_rw, iso8601, yaml and six.
+MODULES=stackdistiller.distiller
+if [[ "${1:-}" == --winchester ]]; then
+  VENV="${WINCHESTER_VENV:-/tmp/winchester-upstream-py3}"
+  PINS+=(SQLAlchemy==1.4.54)
+  MODULES+=" sqlalchemy.orm"
+fi
 PYTHON="${PYTHON:-python3}"
 
 ready() {
-  "$VENV/bin/python" - "${PINS[@]}" <<'PY' >/dev/null 2>&1
-import sys
+  MODULES="$MODULES" "$VENV/bin/python" - "${PINS[@]}" <<'PY' >/dev/null 2>&1
+import importlib, os, sys
 from importlib import metadata
 for pin in sys.argv[1:]:
     name, version = pin.split('==')
     assert metadata.version(name) == version, pin
-import stackdistiller.distiller  # noqa: F401  (imports jsonpath_rw, iso8601, yaml, six)
+for module in os.environ['MODULES'].split():
+    importlib.import_module(module)
 PY
 }
 

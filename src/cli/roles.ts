@@ -93,61 +93,47 @@ async function serveMetrics(setup: RoleSetup, portOption: string | undefined, re
 }
 
 export function registerRoles(program: Command): void {
-  withRoleOptions(
-    program.command('distiller').description('run the distiller role: notifications → events'),
-  ).action(async (opts: RoleOptions) => {
-    const setup = await setUpRole('distiller', opts);
-    const role = await startDistiller(
-      setup.connected.kafka,
-      setup.connected.settings,
-      setup.topology.distill,
-      {
-        metrics: setup.metrics,
-        serializer: setup.serializer,
-      },
-    );
-    const http = await serveMetrics(setup, opts.metricsPort);
-    stopOnSignals(async () => {
-      await role.stop();
-      await http?.close();
+  /** A consuming role's command: set up, start, serve /metrics, stop on SIGTERM/SIGINT. */
+  const roleCommand = (
+    name: string,
+    description: string,
+    start: (setup: RoleSetup) => Promise<{ stop: () => Promise<void> }>,
+  ) =>
+    withRoleOptions(program.command(name).description(description)).action(async (opts: RoleOptions) => {
+      const setup = await setUpRole(name, opts);
+      const role = await start(setup);
+      const http = await serveMetrics(setup, opts.metricsPort);
+      stopOnSignals(async () => {
+        await role.stop();
+        await http?.close();
+      });
     });
-  });
-  withRoleOptions(
-    program.command('matcher').description('run the matcher role: events → stream state → streams'),
-  ).action(async (opts: RoleOptions) => {
-    const setup = await setUpRole('matcher', opts);
-    const role = await startMatcher(
+  roleCommand('distiller', 'run the distiller role: notifications → events', (setup) =>
+    startDistiller(setup.connected.kafka, setup.connected.settings, setup.topology.distill, {
+      metrics: setup.metrics,
+      serializer: setup.serializer,
+    }),
+  );
+  roleCommand('matcher', 'run the matcher role: events → stream state → streams', (setup) =>
+    startMatcher(
       setup.connected.kafka,
       setup.connected.connection.redisUrl,
       setup.connected.settings,
       setup.topology.triggers,
       setup.metrics,
       setup.serializer,
-    );
-    const http = await serveMetrics(setup, opts.metricsPort);
-    stopOnSignals(async () => {
-      await role.stop();
-      await http?.close();
-    });
-  });
-  withRoleOptions(
-    program.command('worker').description('run the pipeline worker role: streams → handlers'),
-  ).action(async (opts: RoleOptions) => {
-    const setup = await setUpRole('worker', opts);
-    const role = await startWorker(
+    ),
+  );
+  roleCommand('worker', 'run the pipeline worker role: streams → handlers', (setup) =>
+    startWorker(
       setup.connected.kafka,
       setup.connected.connection.redisUrl,
       setup.connected.settings,
       workerOptions(setup),
       setup.metrics,
       setup.serializer,
-    );
-    const http = await serveMetrics(setup, opts.metricsPort);
-    stopOnSignals(async () => {
-      await role.stop();
-      await http?.close();
-    });
-  });
+    ),
+  );
   withRoleOptions(program.command('api').description('serve the query/admin HTTP API, /metrics and /healthz'))
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port', '8080')

@@ -1,4 +1,4 @@
-import { loadYaml11, plainFromYaml, YamlSyntaxError, YamlTimestamp } from './yaml11';
+import { entriesOf, isMapping, loadYaml11, plainFromYaml, YamlSyntaxError } from './yaml11';
 import { ConfigProblem } from '../triggers/errors';
 import { TriggerSource } from '../triggers/load';
 
@@ -35,20 +35,6 @@ export type KnownHandlers = Iterable<string> | ReadonlyMap<string, HandlerParams
 export function handlerMap(known: KnownHandlers): Map<string, HandlerParamsValidator | null> {
   if (known instanceof Map) return new Map(known);
   return new Map([...(known as Iterable<string>)].map((name) => [name, null]));
-}
-
-function isMapping(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
-  return (
-    value instanceof Map ||
-    (value !== null &&
-      typeof value === 'object' &&
-      !Array.isArray(value) &&
-      !(value instanceof YamlTimestamp))
-  );
-}
-
-function entriesOf(value: Map<unknown, unknown> | Record<string, unknown>): [unknown, unknown][] {
-  return value instanceof Map ? [...value.entries()] : Object.entries(value);
 }
 
 function shown(value: unknown): string {

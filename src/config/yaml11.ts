@@ -186,6 +186,21 @@ export const PYYAML_SCHEMA = new Schema([
   setTag,
 ]);
 
+/** A YAML mapping as loaded (a Map) or already converted to an object; not a sequence or timestamp. */
+export function isMapping(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
+  return (
+    value instanceof Map ||
+    (value !== null &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      !(value instanceof YamlTimestamp))
+  );
+}
+
+export function entriesOf(value: Map<unknown, unknown> | Record<string, unknown>): [unknown, unknown][] {
+  return value instanceof Map ? [...value.entries()] : Object.entries(value);
+}
+
 /**
  * A loaded document's mappings as plain objects and its sequences as arrays, for code that
  * wants JSON-shaped values. A node that aliases bring in many times is converted once and

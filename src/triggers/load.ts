@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { DuplicateKey, loadYaml11, SourcePosition, YamlSyntaxError, YamlTimestamp } from '../config/yaml11';
+import {
+  DuplicateKey,
+  entriesOf,
+  isMapping,
+  loadYaml11,
+  SourcePosition,
+  YamlSyntaxError,
+  YamlTimestamp,
+} from '../config/yaml11';
 import { civilToMicros, Micros } from '../time/micros';
 import { parseTimex, TimexEvaluationError, TimexExpression, TimexParseError } from '../timex';
 import {
@@ -68,20 +76,6 @@ export interface TriggerSource {
 }
 
 type Path = (string | number)[];
-
-function isMapping(value: unknown): value is Map<unknown, unknown> | Record<string, unknown> {
-  return (
-    value instanceof Map ||
-    (value !== null &&
-      typeof value === 'object' &&
-      !Array.isArray(value) &&
-      !(value instanceof YamlTimestamp))
-  );
-}
-
-function entriesOf(value: Map<unknown, unknown> | Record<string, unknown>): [unknown, unknown][] {
-  return value instanceof Map ? [...value.entries()] : Object.entries(value);
-}
 
 /** How a YAML value reads in a message. */
 function describe(value: unknown): string {
