@@ -9,7 +9,7 @@
  * streams, timer lag, consumer lag and the fire latency (producing the power_off.end → its
  * stream record on `streams`), then prints the series and whether memory levelled off.
  *
- *   node dist/bench/soak.js [--minutes 30] [--rate 2450] [--instances 150000] [--sample-seconds 60]
+ *   node dist/bench/soak.js [--minutes 30] [--rate 2620] [--instances 150000] [--sample-seconds 60]
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
@@ -77,7 +77,7 @@ async function main() {
   const { values } = parseArgs({
     options: {
       minutes: { type: 'string', default: '30' },
-      rate: { type: 'string', default: '2450' },
+      rate: { type: 'string', default: '2620' },
       instances: { type: 'string', default: '150000' },
       'sample-seconds': { type: 'string', default: '60' },
       json: { type: 'boolean', default: false },
