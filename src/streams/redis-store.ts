@@ -170,66 +170,71 @@ export class RedisPartitionStore implements PartitionStore {
     clock: ClockMode,
     now: Micros,
   ): Promise<KeyApplyResult> {
-    const k = this.keys;
-    const group = { trigger, key, batch };
-    // The key's last known active stream is WATCHed and read in the first round trip; only
-    // when another instance moved the pointer meanwhile does the body need a second one.
-    let guess: string | undefined;
-    const result = await this.transaction(
-      `apply ${trigger.name} ${key}`,
-      [k.active(key), k.seen(key)],
-      async (c, reads) => {
-        const [snapshot] = readKeySnapshots([group], [guess], reads);
-        await this.readMovedStreams(c, [snapshot]);
-        const multi = c.multi();
-        return { multi, result: this.planKey(multi, group, snapshot, clock, now) };
-      },
-      {
-        trigger: trigger.name,
-        read: (pipeline) => {
-          guess = this.activeIds.get(key);
-          this.queueKeyReads(pipeline, group, guess);
-        },
-      },
-    );
-    this.rememberActive(key, result.activeId);
+    const [result] = await this.applyGroup([{ trigger, key, batch }], clock, now, this.options.maxAttempts);
     return result;
   }
 
   /**
    * Several keys in one optimistic transaction: their WATCHes and reads share a round trip
    * and their writes one MULTI/EXEC, so a batch spread over N keys costs two round trips
-   * rather than 2N. On a conflict each key is redone in a transaction of its own, so one
-   * contended key does not hold the others back.
+   * rather than 2N.
    */
-  async applyKeys(groups: KeyGroup[], clock: ClockMode, now: Micros): Promise<KeyApplyResult[]> {
-    if (groups.length <= 1) {
-      return Promise.all(groups.map((g) => this.applyKey(g.trigger, g.key, g.batch, clock, now)));
-    }
+  applyKeys(groups: KeyGroup[], clock: ClockMode, now: Micros): Promise<KeyApplyResult[]> {
+    return this.groupedOrEach(groups, (some, attempts) => this.applyGroup(some, clock, now, attempts));
+  }
+
+  private async applyGroup(
+    groups: KeyGroup[],
+    clock: ClockMode,
+    now: Micros,
+    attempts: number,
+  ): Promise<KeyApplyResult[]> {
     const k = this.keys;
-    const guesses = groups.map((g) => this.activeIds.get(g.key));
-    let results: KeyApplyResult[];
-    try {
-      results = await this.transaction(
-        `apply ${groups.length} keys`,
-        groups.flatMap((g) => [k.active(g.key), k.seen(g.key)]),
-        async (c, reads) => {
-          const snapshots = readKeySnapshots(groups, guesses, reads);
-          await this.readMovedStreams(c, snapshots);
-          const multi = c.multi();
-          return { multi, result: groups.map((g, i) => this.planKey(multi, g, snapshots[i], clock, now)) };
+    // Each key's last known active stream is WATCHed and read in the first round trip; only
+    // when another instance moved a pointer meanwhile does the body need a second one.
+    let guesses: Array<string | undefined> = [];
+    const results = await this.transaction(
+      groups.length === 1
+        ? `apply ${groups[0].trigger.name} ${groups[0].key}`
+        : `apply ${groups.length} keys`,
+      groups.flatMap((g) => [k.active(g.key), k.seen(g.key)]),
+      async (c, reads) => {
+        const snapshots = readKeySnapshots(groups, guesses, reads);
+        await this.readMovedStreams(c, snapshots);
+        const multi = c.multi();
+        return { multi, result: groups.map((g, i) => this.planKey(multi, g, snapshots[i], clock, now)) };
+      },
+      {
+        trigger: groups.length === 1 ? groups[0].trigger.name : undefined,
+        attempts,
+        read: (pipeline) => {
+          guesses = groups.map((g) => this.activeIds.get(g.key));
+          groups.forEach((g, i) => this.queueKeyReads(pipeline, g, guesses[i]));
         },
-        {
-          attempts: 1,
-          read: (pipeline) => groups.forEach((g, i) => this.queueKeyReads(pipeline, g, guesses[i])),
-        },
-      );
-    } catch (error) {
-      if (!(error instanceof TransactionConflictError)) throw error;
-      return Promise.all(groups.map((g) => this.applyKey(g.trigger, g.key, g.batch, clock, now)));
-    }
+      },
+    );
     groups.forEach((g, i) => this.rememberActive(g.key, results[i].activeId));
     return results;
+  }
+
+  /**
+   * Runs `items` in one transaction, attempted once; on a conflict each item is redone in a
+   * transaction of its own with the usual retries, so one contended item does not hold the
+   * others back.
+   */
+  private async groupedOrEach<I, R>(
+    items: I[],
+    inTransaction: (items: I[], attempts: number) => Promise<R[]>,
+  ): Promise<R[]> {
+    if (items.length > 1) {
+      try {
+        return await inTransaction(items, 1);
+      } catch (error) {
+        if (!(error instanceof TransactionConflictError)) throw error;
+      }
+    }
+    const each = await Promise.all(items.map((item) => inTransaction([item], this.options.maxAttempts)));
+    return each.flat();
   }
 
   /** A key's reads for the first round trip: its active pointer, its seen scores and the hinted stream. */
@@ -340,21 +345,12 @@ export class RedisPartitionStore implements PartitionStore {
     return record;
   }
 
-  /**
-   * Several timers in one optimistic transaction (two round trips for the lot); on a
-   * conflict each is redone in a transaction of its own.
-   */
-  async takeDueMany(
+  /** Several timers in one optimistic transaction (two round trips for the lot). */
+  takeDueMany(
     timers: DueTimer[],
     triggers: ReadonlyMap<string, TriggerRuntime>,
   ): Promise<Array<StreamRecord | null>> {
-    if (timers.length <= 1) return Promise.all(timers.map((t) => this.takeDue(t, triggers)));
-    try {
-      return await this.takeDueGroup(timers, triggers, 1);
-    } catch (error) {
-      if (!(error instanceof TransactionConflictError)) throw error;
-      return Promise.all(timers.map((t) => this.takeDue(t, triggers)));
-    }
+    return this.groupedOrEach(timers, (some, attempts) => this.takeDueGroup(some, triggers, attempts));
   }
 
   private async takeDueGroup(
