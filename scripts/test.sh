@@ -3,7 +3,7 @@
 # types and style, then runs every test against a real Kafka and Redis started on demand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --for-tests
 npm run typecheck
 npm run lint
 npx jest --ci
