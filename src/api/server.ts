@@ -18,6 +18,8 @@ export interface ApiOptions {
   kafka?: Kafka;
   namespace: string;
   bearerToken?: string;
+  /** Whether the role behind this server has started (its server listens before it joins its group). */
+  started?: () => boolean;
 }
 
 const STATES = new Set<StreamState>([
@@ -134,6 +136,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.get('/healthz/live', async () => ({ status: 'ok' }));
   const readiness = async () => {
     const checks: Record<string, string> = {};
+    if (options.started) checks.role = options.started() ? 'ok' : 'starting';
     if (options.redis) {
       checks.redis = await options.redis.ping().then(
         () => 'ok',

@@ -1,12 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { Message } from 'kafkajs';
-import Redis from 'ioredis';
 import { buildApi } from '../api/server';
 import { loadWinchesterConfig } from '../config/winchester-config';
 import { decodeEvent } from '../events/wire';
@@ -19,7 +16,11 @@ import { ensureTopics } from '../topology/topics';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { advanceEventClock, notificationKey } from './produce';
 import { runLiveDemo } from './generate';
-import { connect } from './connect';
+import { connect, requireRedis } from './connect';
+import { portNumber, positiveNumber } from './errors';
+import { openLines, requireSomeValid } from './input';
+import { createRedisClient } from '../redis/client';
+import { configureLogging, warningsLogged } from '../util/logger';
 import { workerOptions } from './roles';
 
 const repoRoot = join(__dirname, '..', '..', '..');
@@ -47,14 +48,19 @@ function ensureLocalStack(): boolean {
 }
 
 async function readLines(file: string): Promise<string[]> {
-  const input = createReadStream(file);
+  const input = openLines(file);
   const lines: string[] = [];
-  for await (const line of createInterface({
-    input: file.endsWith('.gz') ? input.pipe(createGunzip()) : input,
-  })) {
-    if (line.trim()) lines.push(line);
-  }
+  for await (const line of input.lines) if (line.trim()) lines.push(line);
+  requireSomeValid(input, lines.length, lines.length, 'notification');
   return lines;
+}
+
+/** The roles' log lines go to a file, so the terminal shows only progress and the summary. */
+function logToFile(namespace: string): string {
+  const file = join(process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack'), 'logs', `${namespace}.log`);
+  mkdirSync(dirname(file), { recursive: true });
+  configureLogging({ file, format: process.env.LOG_FORMAT === 'json' ? 'json' : undefined });
+  return file;
 }
 
 export function registerDev(program: Command): void {
@@ -88,8 +94,8 @@ export function registerDev(program: Command): void {
         live?: boolean;
         rate: string;
       }) => {
-        const liveRate = Number(opts.rate);
-        if (opts.live && !(liveRate > 0)) throw new Error(`--rate ${opts.rate}: expected a positive number`);
+        const liveRate = positiveNumber('--rate', opts.rate);
+        const port = portNumber('--port', opts.port);
         const startedStack = ensureLocalStack();
         // A fresh namespace per run: the demo replays from scratch beside anything else.
         const namespace = `dev-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
@@ -99,13 +105,17 @@ export function registerDev(program: Command): void {
           WINCHESTER_CLOCK: opts.live ? 'wall' : 'event',
         });
         const topology = loadTopology(opts.topology, config);
+        const lines = opts.live ? [] : await readLines(opts.data);
         const connected = await connect(config.topology);
         const { kafka, settings, connection } = connected;
+        await requireRedis(connection.redisUrl);
+        const logFile = logToFile(namespace);
+        process.stderr.write(`namespace ${namespace}; the roles' log: ${relative(process.cwd(), logFile)}\n`);
         const admin = kafka.admin();
         await admin.connect();
         await ensureTopics(admin, settings);
         await admin.disconnect();
-        const metrics = new WinchesterMetrics('all');
+        const metrics = new WinchesterMetrics('all').initialiseLabels(topology, settings);
         const distiller = await startDistiller(kafka, settings, topology.distill, { metrics });
         const matcher = await startMatcher(kafka, connection.redisUrl, settings, topology.triggers, metrics);
         const worker = await startWorker(
@@ -115,11 +125,12 @@ export function registerDev(program: Command): void {
           workerOptions({ config, topology }),
           metrics,
         );
-        const redis = new Redis(connection.redisUrl);
-        const tx = new Redis(connection.redisUrl);
+        const redis = createRedisClient(connection.redisUrl);
+        const tx = createRedisClient(connection.redisUrl);
         const api = buildApi({ metrics, redis, redisForTransactions: tx, kafka, namespace });
+        // The default port may be taken by another demo: then any free one will do.
         const address = await api
-          .listen({ host: '127.0.0.1', port: Number(opts.port) })
+          .listen({ host: '127.0.0.1', port })
           .catch(() => api.listen({ host: '127.0.0.1', port: 0 }));
         const stopAll = async () => {
           await Promise.allSettled([distiller.stop(), matcher.stop(), worker.stop()]);
@@ -131,16 +142,15 @@ export function registerDev(program: Command): void {
         };
         if (opts.live) {
           process.stderr.write(
-            `namespace ${namespace}: generated notifications at ${liveRate}/s under the wall clock; ` +
+            `generated notifications at ${liveRate}/s under the wall clock; ` +
               `metrics ${address}/metrics; Ctrl-C stops everything this command started\n`,
           );
           await runLiveDemo({ kafka, settings, rate: liveRate, distiller: distiller.counters, stopAll });
         }
         process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
 
-        const lines = await readLines(opts.data);
         process.stderr.write(
-          `namespace ${namespace}: replaying ${lines.length} notifications from ${opts.data}\n`,
+          `replaying ${lines.length} notifications from ${relative(process.cwd(), opts.data)}\n`,
         );
         const bar = new SingleBar(
           { format: '{phase} [{bar}] {value}/{total}', hideCursor: true },
@@ -201,6 +211,12 @@ export function registerDev(program: Command): void {
         for (const [type, ids] of summary.newEvents)
           process.stdout.write(`  ${type}: ${ids.size} distinct\n`);
         process.stdout.write(`metrics: ${address}/metrics   streams API: ${address}/v1/streams\n`);
+        const warnings = warningsLogged();
+        if (warnings)
+          process.stdout.write(`${warnings} warnings or errors in ${relative(process.cwd(), logFile)}\n`);
+        process.stdout.write(
+          `remove this run's topics, groups and keys: winchester namespace delete ${namespace} --yes\n`,
+        );
         if (opts.exit || !process.stdout.isTTY) {
           await stopAll();
           process.exit(0);

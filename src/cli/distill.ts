@@ -1,18 +1,18 @@
-import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
-import { createGunzip } from 'node:zlib';
 import { Command } from 'commander';
 import { toCanonicalJson } from '../events/event';
 import { isEvent, loadEventDefinitions, loadTraitPlugins } from '../distiller';
+import { openLines, requireSomeValid } from './input';
 
 export interface DistillRunOptions {
   definitions: string;
   catchAll?: boolean;
   /** `name=module[#Export]` specs of user trait plugins. */
   plugins?: readonly string[];
-  input: Readable;
+  /** JSON lines: a stream, or lines already split (see openLines). */
+  input: Readable | AsyncIterable<string>;
   /** Canonical events, one per line. */
   output: Writable;
   /** One JSON line per dropped or failed notification (and per configuration warning). */
@@ -77,7 +77,11 @@ export async function runDistill(options: DistillRunOptions): Promise<DistillRun
   };
 
   let lineNumber = 0;
-  for await (const line of createInterface({ input: options.input, crlfDelay: Infinity })) {
+  const lines =
+    options.input instanceof Readable
+      ? createInterface({ input: options.input, crlfDelay: Infinity })
+      : options.input;
+  for await (const line of lines) {
     lineNumber++;
     if (!line.trim()) continue;
     summary.notifications++;
@@ -139,17 +143,17 @@ export function registerDistill(program: Command): void {
         file: string | undefined,
         opts: { definitions: string; catchAll?: boolean; plugin: string[] },
       ) => {
-        const source = !file || file === '-' ? process.stdin : createReadStream(file);
-        const input = file?.endsWith('.gz') ? source.pipe(createGunzip()) : source;
-        await runDistill({
+        const input = openLines(file);
+        const summary = await runDistill({
           definitions: opts.definitions,
           catchAll: opts.catchAll,
           plugins: opts.plugin,
-          input,
+          input: input.lines,
           output: process.stdout,
           errors: process.stderr,
           progress: process.stderr.isTTY === true,
         });
+        requireSomeValid(input, summary.events + summary.dropped, summary.notifications, 'notification');
       },
     );
 }

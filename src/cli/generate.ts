@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, openSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
@@ -18,6 +18,7 @@ import { TopologySettings } from '../topology/settings';
 import { ensureTopics } from '../topology/topics';
 import { CompletionRecord } from '../topology/worker-role';
 import { connect } from './connect';
+import { CommandFailure, positiveNumber, UsageError } from './errors';
 import { produceLines } from './produce';
 
 /** Where generated lines go: a file, stdout, or a Kafka topic. */
@@ -29,12 +30,14 @@ interface LineSink {
 }
 
 function streamSink(target: string): LineSink {
-  const stream: Writable = target === '-' ? process.stdout : createWriteStream(target);
+  // Opened at once, so an unwritable path fails before anything is generated.
+  const stream: Writable =
+    target === '-' ? process.stdout : createWriteStream(target, { fd: openSync(target, 'w') });
   let failure: Error | undefined;
   const sink: LineSink = {
     closed: false,
     async write(lines) {
-      if (failure) throw new Error(`${target}: ${failure.message}`);
+      if (failure) throw new CommandFailure(`${target}: ${failure.message}`);
       if (sink.closed || lines.length === 0) return;
       if (stream.write(`${lines.join('\n')}\n`)) return;
       await new Promise<void>((resolve) => {
@@ -48,7 +51,7 @@ function streamSink(target: string): LineSink {
       });
     },
     async close() {
-      if (failure) throw new Error(`${target}: ${failure.message}`);
+      if (failure) throw new CommandFailure(`${target}: ${failure.message}`);
       if (target === '-' || sink.closed) return;
       await new Promise<void>((resolve, reject) =>
         stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
@@ -136,12 +139,7 @@ const nowMicros = (): Micros => Date.now() * 1000;
 const currentHour = (): Micros => Math.floor(nowMicros() / MICROS_PER_HOUR) * MICROS_PER_HOUR;
 
 function positive(name: string, text: string | undefined, integer = false): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!(n > 0) || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new Error(`--${name} ${text}: expected a positive ${integer ? 'integer' : 'number'}`);
-  }
-  return n;
+  return text === undefined ? undefined : positiveNumber(`--${name}`, text, integer);
 }
 
 interface GenerateCommandOptions {
@@ -186,20 +184,19 @@ export function registerGenerate(program: Command): void {
       const rate = positive('rate', opts.rate)!;
       const instances = positive('instances', opts.instances, true);
       const hours = positive('hours', opts.hours) ?? (opts.live ? Infinity : 1);
-      if (opts.live && opts.start) throw new Error('--start and --live do not go together: live time is now');
+      if (opts.live && opts.start)
+        throw new UsageError('--start and --live do not go together: live time is now');
       let start: Micros;
       if (opts.live) start = nowMicros();
       else if (opts.start) {
         const parsed = parseIso8601(opts.start);
-        if (parsed === undefined) throw new Error(`--start ${opts.start} is not an ISO-8601 datetime`);
+        if (parsed === undefined) {
+          throw new UsageError(`--start ${opts.start}: not an ISO-8601 datetime (e.g. 2026-11-01T21:00:00Z)`);
+        }
         start = parsed;
       } else start = currentHour();
       const templates = loadTemplates(opts.templates);
       const population = instances ?? defaultInstanceCount(rate);
-      process.stderr.write(
-        `generate: seed ${opts.seed}, start ${formatMicros(start)}, ${Number.isFinite(hours) ? `${hours} h` : 'until Ctrl-C'}` +
-          `, ${rate}/s, ${population} instances\n`,
-      );
 
       let sink: LineSink;
       let target: string;
@@ -223,6 +220,11 @@ export function registerGenerate(program: Command): void {
         target = opts.output === '-' ? 'stdout' : opts.output;
         sink = streamSink(opts.output);
       }
+
+      process.stderr.write(
+        `generate: seed ${opts.seed}, start ${formatMicros(start)}, ${Number.isFinite(hours) ? `${hours} h` : 'until Ctrl-C'}` +
+          `, ${rate}/s, ${population} instances\n`,
+      );
 
       const abort = new AbortController();
       const onSignal = () => abort.abort();

@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
 import { Command } from 'commander';
 import { Message, Producer } from 'kafkajs';
 import { connect } from './connect';
+import { CommandFailure, UsageError } from './errors';
+import { openLines, requireSomeValid } from './input';
 import { ensureTopics } from '../topology/topics';
 import { encodeRepartition } from '../topology/records';
 import { parseIso8601 } from '../time/micros';
@@ -58,6 +57,7 @@ export function registerProduce(program: Command): void {
     .option('--topic <name>', 'target topic (default: the first input topic)')
     .option('--namespace <ns>', 'topic/key namespace', process.env.WINCHESTER_NAMESPACE ?? 'winchester')
     .action(async (file: string, opts: { topic?: string; namespace: string }) => {
+      const input = openLines(file);
       const { kafka, settings } = await connect({ namespace: opts.namespace });
       const admin = kafka.admin();
       await admin.connect();
@@ -66,10 +66,8 @@ export function registerProduce(program: Command): void {
       const topic = opts.topic ?? settings.inputTopics[0];
       const producer = kafka.producer({ maxInFlightRequests: 1 });
       await producer.connect();
-      const input = file === '-' ? process.stdin : createReadStream(file);
-      const lines = createInterface({ input: file.endsWith('.gz') ? input.pipe(createGunzip()) : input });
-      const count = await produceLines(producer, topic, lines);
-      await producer.disconnect();
+      const count = await produceLines(producer, topic, input.lines).finally(() => producer.disconnect());
+      requireSomeValid(input, count, count, 'notification');
       process.stdout.write(`${count} notifications produced to ${topic}\n`);
     });
 }
@@ -83,9 +81,10 @@ export function registerClock(program: Command): void {
     .option('--end', 'past every expiration')
     .option('--namespace <ns>', 'topic/key namespace', process.env.WINCHESTER_NAMESPACE ?? 'winchester')
     .action(async (opts: { to?: string; end?: boolean; namespace: string }) => {
-      if (!opts.end && !opts.to) throw new Error('give --to <iso8601> or --end');
+      if (!opts.end && !opts.to) throw new UsageError('give --to <iso8601> or --end');
       const to = opts.end ? END_OF_TIME : parseIso8601(opts.to!);
-      if (to === undefined) throw new Error(`--to ${opts.to} is not an ISO-8601 datetime`);
+      if (to === undefined)
+        throw new UsageError(`--to ${opts.to}: not an ISO-8601 datetime (e.g. 2026-11-02T02:00:00Z)`);
       const { kafka, settings } = await connect({ namespace: opts.namespace });
       await advanceEventClock(kafka, settings.topics.repartition, to);
       process.stdout.write(`event clock advanced to ${opts.end ? 'the end of time' : opts.to}\n`);
@@ -99,6 +98,13 @@ export async function advanceEventClock(
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
+  const topics = await admin.listTopics();
+  if (!topics.includes(repartitionTopic)) {
+    await admin.disconnect();
+    throw new CommandFailure(
+      `there is no topic ${repartitionTopic}: is the namespace right, and has a matcher run?`,
+    );
+  }
   const meta = await admin.fetchTopicMetadata({ topics: [repartitionTopic] });
   await admin.disconnect();
   const producer = kafka.producer();

@@ -2,14 +2,15 @@ import { Admin, Consumer, ConsumerRunConfig, EachBatchHandler, Kafka } from 'kaf
 import { Gauge } from 'prom-client';
 import { logger } from '../util/logger';
 
-type LagGauge = Gauge<'topic' | 'partition'>;
+type LagLabel = 'group' | 'topic' | 'partition';
+type LagGauge = Gauge<LagLabel>;
 
 interface PartitionState {
   /** The partition's high watermark: the offset the next record written will get. */
   end: bigint | null;
   /** The next offset this consumer will process (last resolved + 1). */
   position: bigint | null;
-  series: Gauge.Internal<'topic' | 'partition'>;
+  series: Gauge.Internal<LagLabel>;
 }
 
 /**
@@ -21,7 +22,11 @@ interface PartitionState {
 export class ConsumerLagTracker {
   private readonly topics = new Map<string, Map<number, PartitionState>>();
 
-  constructor(private readonly gauge: LagGauge) {}
+  /** `group` labels every series (members of several groups may own one topic's partitions). */
+  constructor(
+    private readonly gauge: LagGauge,
+    private readonly group = '',
+  ) {}
 
   /** A new assignment: revoked partitions lose their series, kept ones restart from the committed offset. */
   assign(assignment: Record<string, number[]>): void {
@@ -31,7 +36,7 @@ export class ConsumerLagTracker {
         if (kept.has(partition)) {
           state.position = null;
         } else {
-          this.gauge.remove({ topic, partition: String(partition) });
+          this.gauge.remove(this.labels(topic, partition));
           partitions.delete(partition);
         }
       }
@@ -42,7 +47,7 @@ export class ConsumerLagTracker {
       for (const partition of partitions) {
         if (states?.has(partition)) continue;
         if (!states) this.topics.set(topic, (states = new Map()));
-        const series = this.gauge.labels({ topic, partition: String(partition) });
+        const series = this.gauge.labels(this.labels(topic, partition));
         states.set(partition, { end: null, position: null, series });
       }
     }
@@ -94,9 +99,13 @@ export class ConsumerLagTracker {
   /** Forgets every partition and its series (the consumer stopped). */
   clear(): void {
     for (const [topic, partitions] of this.topics) {
-      for (const partition of partitions.keys()) this.gauge.remove({ topic, partition: String(partition) });
+      for (const partition of partitions.keys()) this.gauge.remove(this.labels(topic, partition));
     }
     this.topics.clear();
+  }
+
+  private labels(topic: string, partition: number) {
+    return { group: this.group, topic, partition: String(partition) };
   }
 
   private update(state: PartitionState): void {
@@ -118,7 +127,7 @@ export function trackConsumerLag(
   gauge: LagGauge,
   refreshMs = 5000,
 ): ConsumerLagTracker {
-  const tracker = new ConsumerLagTracker(gauge);
+  const tracker = new ConsumerLagTracker(gauge, groupId);
   const log = logger.child({ component: 'consumer-lag', group: groupId });
   let admin: Admin | null = null;
   let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,32 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, LabelValues, Registry, collectDefaultMetrics } from 'prom-client';
+import { newDistillStats } from '../distiller/outcome';
+import type { LoadedTopology } from '../topology/bundle';
+import type { TopologySettings } from '../topology/settings';
+import { triggerDebugger } from '../triggers/debug';
+import { buildInfo } from './build-info';
+
+/** DLQ reasons other than the distiller's error categories, as the roles label them. */
+export const DLQ_REASON = {
+  oversized: 'oversized',
+  undecodableEvent: 'undecodable event',
+  undecodableStreamRecord: 'undecodable stream record',
+} as const;
+
+/** What initialiseLabels reads from a loaded topology bundle. */
+type KnownTopology = Pick<LoadedTopology, 'triggers' | 'pipelines'>;
+
+/** The criteria groups every trigger checks (TriggerDefinition's debug groups). */
+const CRITERIA_GROUPS = ['Match', 'Fire'];
+
+/** The roles that count each kind of occurrence; any other role (`all`) counts them all. */
+type Component = 'distiller' | 'matcher' | 'worker';
+const COMPONENTS_OF_ROLE: Record<string, readonly Component[]> = {
+  distiller: ['distiller'],
+  matcher: ['matcher'],
+  worker: ['worker'],
+  api: [],
+};
+const ALL_COMPONENTS: readonly Component[] = ['distiller', 'matcher', 'worker'];
 
 /**
  * Every metric the roles export, on one registry per process with a default `role` label.
@@ -117,8 +145,8 @@ export class WinchesterMetrics {
   });
   readonly consumerLag = new Gauge({
     name: 'winchester_consumer_lag',
-    help: 'Records behind the end of each assigned partition',
-    labelNames: ['topic', 'partition'],
+    help: 'Records behind the end of each partition the consumer group member owns',
+    labelNames: ['group', 'topic', 'partition'],
     registers: [this.registry],
   });
   readonly handlerSeconds = new Histogram({
@@ -142,13 +170,98 @@ export class WinchesterMetrics {
     registers: [this.registry],
   });
 
-  constructor(role: string) {
+  readonly buildInfo = new Gauge({
+    name: 'winchester_build_info',
+    help: 'Always 1; the labels tell the package version, source revision and Node.js version',
+    labelNames: ['version', 'revision', 'node_version'],
+    registers: [this.registry],
+  });
+
+  constructor(readonly role: string) {
     this.registry.setDefaultLabels({ role });
-    // winchester_process_cpu_seconds_total, winchester_nodejs_eventloop_lag_seconds, …
-    collectDefaultMetrics({ register: this.registry, prefix: 'winchester_' });
+    this.buildInfo.set(buildInfo(), 1);
+    collectNodeMetrics(this.registry);
+  }
+
+  /**
+   * Puts a 0 in every series whose labels are known from the topology before anything
+   * happens, for the occurrences this role counts: a dashboard's `rate(a) + rate(b)` and an
+   * alert's `increase(...) > 0` then see the first occurrence instead of a series appearing.
+   */
+  initialiseLabels(topology: KnownTopology, settings: Pick<TopologySettings, 'topics'>): this {
+    const components = COMPONENTS_OF_ROLE[this.role] ?? ALL_COMPONENTS;
+    if (components.includes('distiller')) this.initialiseDistiller(settings.topics);
+    if (components.includes('matcher')) this.initialiseMatcher(topology, settings.topics);
+    if (components.includes('worker')) this.initialiseWorker(topology, settings.topics);
+    return this;
+  }
+
+  private initialiseDistiller(topics: TopologySettings['topics']): void {
+    const stats = newDistillStats();
+    zero(
+      this.notificationsDropped,
+      Object.keys(stats.dropped).map((reason) => ({ reason })),
+    );
+    const reasons = [...Object.keys(stats.errors), DLQ_REASON.oversized];
+    zero(
+      this.dlqRecords,
+      reasons.map((reason) => ({ topic: topics.notificationsDlq, reason })),
+    );
+  }
+
+  private initialiseMatcher(topology: KnownTopology, topics: TopologySettings['topics']): void {
+    const triggers = topology.triggers.map(({ name }) => ({ trigger: name }));
+    const perTrigger = [
+      this.eventsMatched,
+      this.streamsOpened,
+      this.streamsFired,
+      this.streamsExpired,
+      this.lockRetries,
+      this.duplicateEvents,
+    ];
+    for (const counter of perTrigger) zero(counter, triggers);
+    // Criteria checks are counted for triggers with debug_level 1 or 2 only.
+    const checks = topology.triggers
+      .filter((trigger) => triggerDebugger(trigger)?.enabled)
+      .flatMap(({ name }) => CRITERIA_GROUPS.map((group) => ({ trigger: name, group })));
+    zero(this.triggerChecks, checks);
+    zero(this.triggerChecksPassed, checks);
+    zero(this.dlqRecords, [{ topic: topics.eventsDlq, reason: DLQ_REASON.undecodableEvent }]);
+  }
+
+  private initialiseWorker(topology: KnownTopology, topics: TopologySettings['topics']): void {
+    const triggers = topology.triggers.map(({ name }) => ({ trigger: name }));
+    zero(this.streamsCompleted, triggers);
+    zero(this.streamsErrored, triggers);
+    const handlers = new Set([...topology.pipelines.values()].flat().map((step) => step.name));
+    zero(
+      this.commitFailures,
+      [...handlers].map((handler) => ({ handler })),
+    );
+    zero(this.dlqRecords, [{ topic: topics.streamsDlq, reason: DLQ_REASON.undecodableStreamRecord }]);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+}
+
+/** Adding 0 creates a series without changing one that already counts. */
+function zero<L extends string>(counter: Counter<L>, labelSets: ReadonlyArray<LabelValues<L>>): void {
+  for (const labels of labelSets) counter.inc(labels, 0);
+}
+
+/**
+ * prom-client's process and Node.js metrics under their standard names (process_cpu_seconds_total,
+ * nodejs_eventloop_lag_seconds, …), so common dashboards and rules apply. Its *_total gauges
+ * (nodejs_active_handles_total, …) go: only counters may end in _total, and each is the sum
+ * of the labelled gauge beside it (`sum without (type) (nodejs_active_handles)`).
+ */
+function collectNodeMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const metric of registry.getMetricsAsArray()) {
+    // The typings declare an enum; the registered objects hold 'counter', 'gauge', …
+    const { name, type } = metric as unknown as { name: string; type: string };
+    if (type !== 'counter' && name.endsWith('_total')) registry.removeSingleMetric(name);
   }
 }

@@ -1,4 +1,5 @@
 import Redis, { RedisOptions } from 'ioredis';
+import { createRedisClient } from './client';
 
 /**
  * Dedicated connections for optimistic transactions. WATCH belongs to a connection, and
@@ -22,7 +23,7 @@ export class RedisConnectionPool {
     const ready = this.idle.pop();
     if (ready) return ready;
     if (this.all.length < this.size) {
-      const connection = new Redis(this.url, { maxRetriesPerRequest: 20, ...this.options });
+      const connection = createRedisClient(this.url, { maxRetriesPerRequest: 20, ...this.options });
       this.all.push(connection);
       return connection;
     }

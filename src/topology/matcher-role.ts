@@ -1,5 +1,5 @@
 import { CompressionTypes, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import Redis from 'ioredis';
+import { createRedisClient } from '../redis/client';
 import Redlock, { Lock } from 'redlock';
 import { EventSerializer, jsonEventSerializer } from './serialization';
 import { RedisConnectionPool } from '../redis/connection-pool';
@@ -89,7 +89,7 @@ export async function startMatcher(
   const repartitionCount = await partitionCount(admin, settings.topics.repartition);
   await admin.disconnect();
 
-  const control = new Redis(redisUrl, { maxRetriesPerRequest: 20 });
+  const control = createRedisClient(redisUrl, { maxRetriesPerRequest: 20 });
   await checkPartitionCount(control, settings.namespace, repartitionCount);
   const redlock = new Redlock([control], { retryCount: 0 });
   redlock.on('error', () => undefined); // a lease held elsewhere is expected during rebalances

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EachBatchPayload, Kafka, Message } from 'kafkajs';
-import Redis from 'ioredis';
+import { createRedisClient } from '../redis/client';
 import { EventSerializer, jsonEventSerializer } from './serialization';
 import { HandlerContext, HandlerDefinition, PipelineEnv } from '../pipeline/handler';
 import { PipelineStep, runPipeline } from '../pipeline/runner';
@@ -90,7 +90,7 @@ export async function startWorker(
     {},
     metrics && ((seconds) => metrics.redisSeconds.observe(seconds)),
   );
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 20 });
+  const redis = createRedisClient(redisUrl, { maxRetriesPerRequest: 20 });
   const producer = createProducer(kafka);
   await producer.connect();
   const consumer = createRoleConsumer(kafka, settings, 'worker', metrics);

@@ -145,6 +145,6 @@ describe('admin API against real Redis', () => {
     const health = await call('/healthz');
     expect(health.json()).toEqual({ status: 'ok', checks: { redis: 'ok' } });
     const metrics = await call('/metrics', { headers: auth });
-    expect(metrics.body).toContain('winchester_process_');
+    expect(metrics.body).toContain('process_cpu_user_seconds_total');
   });
 });

@@ -129,9 +129,9 @@ const COUNTERS = [
   'winchester_handler_duration_seconds',
   'winchester_pipeline_duration_seconds',
   'winchester_redis_transaction_duration_seconds',
-  'winchester_process_cpu_user_seconds_total',
-  'winchester_process_resident_memory_bytes',
-  'winchester_nodejs_heap_size_used_bytes',
+  'process_cpu_user_seconds_total',
+  'process_resident_memory_bytes',
+  'nodejs_heap_size_used_bytes',
 ];
 /** Gauges that read zero once the work is done: each must be seen above zero at some scrape. */
 const TRANSIENT_GAUGES = [
@@ -308,6 +308,6 @@ describe('metrics of every role on real Kafka and Redis', () => {
       'trigger="instance_activity",group="Match",reason="Wrong event type"',
     );
     expect(sampleNames('winchester_trigger_mismatches_total')).not.toContain('trigger="shutdowns"');
-    expect(sampleNames('winchester_consumer_lag')).toMatch(/topic="[^"]+",partition="\d+"/);
+    expect(sampleNames('winchester_consumer_lag')).toMatch(/group="[^"]+",topic="[^"]+",partition="\d+"/);
   });
 });

@@ -93,8 +93,8 @@ describe('Grafana dashboard', () => {
     expect(expressions.length).toBeGreaterThan(20);
     const unknown: string[] = [];
     for (const { where, expr } of expressions) {
-      const names = expr.match(/\bwinchester_[a-z0-9_]+/g) ?? [];
-      if (names.length === 0) unknown.push(`${where}: no winchester metric in ${expr}`);
+      const names = expr.match(/\b(?:winchester|process|nodejs)_[a-z0-9_]+/g) ?? [];
+      if (names.length === 0) unknown.push(`${where}: no known metric in ${expr}`);
       for (const name of names) if (!metrics.has(name)) unknown.push(`${where}: ${name}`);
     }
     expect(unknown).toEqual([]);
@@ -103,10 +103,10 @@ describe('Grafana dashboard', () => {
   test('every label an expression selects or groups by is one its metrics carry', () => {
     const wrong: string[] = [];
     for (const { where, expr } of expressions) {
-      const names = expr.match(/\bwinchester_[a-z0-9_]+/g) ?? [];
+      const names = expr.match(/\b(?:winchester|process|nodejs)_[a-z0-9_]+/g) ?? [];
       const carried = new Set(names.flatMap((n) => [...(metrics.get(n) ?? [])]));
-      const selected = [...expr.matchAll(/\bwinchester_[a-z0-9_]+\{([^}]*)\}/g)].flatMap((m) =>
-        [...m[1].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)/g)].map((l) => l[1]),
+      const selected = [...expr.matchAll(/\b(?:winchester|process|nodejs)_[a-z0-9_]+\{([^}]*)\}/g)].flatMap(
+        (m) => [...m[1].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)/g)].map((l) => l[1]),
       );
       const grouped = [...expr.matchAll(/\bby\s*\(([^)]*)\)/g)].flatMap((m) =>
         m[1].split(',').map((l) => l.trim()),
