@@ -13,6 +13,7 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { repoRoot, writeRoleConfig } from './support';
+import { ensureStack, runBenchmark } from './support/run';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -491,10 +492,9 @@ export async function chaos(opts: Options): Promise<boolean> {
 }
 
 if (require.main === module) {
-  chaos(options(process.argv.slice(2)))
-    .then((ok) => process.exit(ok ? 0 : 1))
-    .catch((error: unknown) => {
-      process.stderr.write(`${(error as Error).stack}\n`);
-      process.exit(2);
-    });
+  runBenchmark('chaos', async () => {
+    const opts = options(process.argv.slice(2));
+    ensureStack();
+    return (await chaos(opts)) ? 0 : 1;
+  });
 }

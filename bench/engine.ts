@@ -1,5 +1,5 @@
 /**
- * End-to-end benchmark on the real local broker and Redis (scripts/stack.sh start first):
+ * End-to-end benchmark on the real local broker and Redis (started when none is running):
  *  1. baseline: a bare kafkajs relay chain with the topology's hops
  *     (notifications → events → repartition → streams), consuming and producing the same bytes;
  *  2. the topology (distiller + matcher roles) on the same notifications, event clock,
@@ -18,7 +18,6 @@ import { gunzipSync } from 'node:zlib';
 import { Kafka, Message } from 'kafkajs';
 import Redis from 'ioredis';
 import { connectionSettings } from '../src/config/environment';
-import { useLocalStackEnv } from '../src/config/stack-env';
 import { loadWinchesterConfig } from '../src/config/winchester-config';
 import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
@@ -31,6 +30,7 @@ import { produceAll } from '../src/topology/role-runner';
 import { startWorker } from '../src/topology/worker-role';
 import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
 import { ensureTopics } from '../src/topology/topics';
+import { ensureStack, runBenchmark } from './support/run';
 
 const repo = join(__dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -316,27 +316,35 @@ async function latencyRun(
 
 /**
  * Upstream Winchester's ingest rate on the same corpus and triggers (--upstream; needs
- * Python 3 and network access for its virtualenv the first time). Upstream manages tens of
- * notifications a second, so it reads only the first `limit` notifications.
+ * Python 3 and PyPI the first time, for its virtualenv and upstream's sources). Upstream
+ * manages tens of notifications a second, so it reads only the first `limit` notifications.
  */
 function upstreamIngest(limit: number): { perSecond: number; notifications: number } {
-  const out = execFileSync(
-    'bash',
-    [
-      join(repo, 'scripts', 'vectors', 'upstream-winchester-ingest.sh'),
-      'topologies/openstack-usage',
-      'data/notifications-openstack-26h.jsonl.gz',
-      String(limit),
-    ],
-    { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  let out: string;
+  try {
+    out = execFileSync(
+      'bash',
+      [
+        join(repo, 'scripts', 'vectors', 'upstream-winchester-ingest.sh'),
+        'topologies/openstack-usage',
+        'data/notifications-openstack-26h.jsonl.gz',
+        String(limit),
+      ],
+      { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+  } catch {
+    // Its own messages (a download, the virtualenv, Python) are already on stderr.
+    throw new Error(
+      'upstream Winchester did not run: scripts/vectors/upstream-winchester-ingest.sh failed (above)',
+    );
+  }
   return JSON.parse(out.trim().split('\n').at(-1)!) as { perSecond: number; notifications: number };
 }
 
 async function main() {
-  useLocalStackEnv(join(repo, '.stack', 'env'));
-  await registerCompressionCodecs();
   const copies = Number(process.argv.find((a) => a.startsWith('--copies='))?.slice(9) ?? 3);
+  ensureStack();
+  await registerCompressionCodecs();
   const connection = connectionSettings();
   const kafka = createKafka(connection.kafkaBrokers, 'bench');
   const runId = `bench${Date.now()}`;
@@ -400,10 +408,6 @@ async function main() {
         `fire latency at ${latency.rate}/s (wall, fire_delay 0): p50 ${latency.p50Ms.toFixed(1)} ms, p99 ${latency.p99Ms.toFixed(1)} ms (${latency.measured} samples)\n`,
     );
   }
-  process.exit(0);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack}\n`);
-  process.exit(1);
-});
+runBenchmark('bench:engine', main);

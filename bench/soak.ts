@@ -21,7 +21,6 @@ import { gunzipSync } from 'node:zlib';
 import Redis from 'ioredis';
 import { Kafka } from 'kafkajs';
 import { connectionSettings } from '../src/config/environment';
-import { useLocalStackEnv } from '../src/config/stack-env';
 import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
 import { groupLag } from '../src/kafka/group-lag';
@@ -29,6 +28,7 @@ import { PartitionKeys } from '../src/streams/redis-store';
 import { defaultTopologySettings } from '../src/topology/settings';
 import { ensureTopics } from '../src/topology/topics';
 import { createProducer } from '../src/topology/role-runner';
+import { ensureStack, runBenchmark } from './support/run';
 
 const repo = repoRoot;
 const cli = join(repo, 'dist', 'src', 'cli', 'main.js');
@@ -87,7 +87,7 @@ async function main() {
   const rate = Number(values.rate);
   const instances = Number(values.instances);
   const sampleMs = Number(values['sample-seconds']) * 1000;
-  useLocalStackEnv(join(repo, '.stack', 'env'));
+  ensureStack();
   await registerCompressionCodecs();
   const connection = connectionSettings();
   const kafka = createKafka(connection.kafkaBrokers, 'soak');
@@ -267,10 +267,6 @@ async function main() {
     for (const s of samples) process.stdout.write(`${columns.map((c) => s[c]).join('\t')}\n`);
     process.stdout.write(`\n${JSON.stringify(summary, null, 2)}\n`);
   }
-  process.exit(0);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack}\n`);
-  process.exit(1);
-});
+runBenchmark('soak', main);

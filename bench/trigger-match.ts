@@ -14,6 +14,7 @@ import { gunzipSync } from 'node:zlib';
 import { isEvent, loadEventDefinitions } from '../src/distiller';
 import { WinchesterEvent } from '../src/events/event';
 import { loadTriggerDefinitions, TriggerDefinition } from '../src/triggers';
+import { runBenchmark } from './support/run';
 
 const ROOT = join(__dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -103,4 +104,4 @@ function main(): void {
   );
 }
 
-main();
+runBenchmark('bench:triggers', main);

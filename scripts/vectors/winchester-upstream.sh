@@ -1,36 +1,33 @@
 #!/usr/bin/env bash
 # Runs scripts/vectors/winchester_upstream.py (arguments passed on) with upstream Winchester and
-# timex checkouts and the virtualenv of winchester-venv.sh. Give the checkouts in WINCHESTER_SRC
-# and TIMEX_SRC, or the script clones them into /tmp. The commits are the last ones with code
-# (each repository's final commit only empties it). The driver copies the code to a temporary
-# directory to run it under Python 3; the checkouts are not changed.
+# timex sources and the virtualenv of winchester-venv.sh. The sources are the releases on PyPI,
+# winchester 0.56 and timex 0.20.0, fetched by upstream-sdist.sh; WINCHESTER_SRC and TIMEX_SRC
+# may name checkouts instead (of openstack/stacktach-winchester and stacktach-timex). The driver
+# copies the code to a temporary directory to run it under Python 3; the sources are not changed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-WINCHESTER_COMMIT=54f3ffc4a8fd84b6fb29ad9b65adb018e8927956
-TIMEX_COMMIT=2c143c84cf91bc18ce9175022f4d9295e1fee18c
-
-# checkout NAME COMMIT DIR PACKAGE: DIR holds NAME at COMMIT (cloned when it lacks PACKAGE).
-checkout() {
-  local name=$1 commit=$2 dir=$3 package=$4
-  if [ ! -d "$dir/$package" ]; then
-    echo "cloning $name into $dir" >&2
-    rm -rf "$dir"
-    git clone --quiet "https://opendev.org/openstack/$name" "$dir"
-    git -C "$dir" checkout --quiet "$commit"
+# source_dir NAME DIR: prints DIR, which must hold the NAME package (a checkout given by the caller).
+source_dir() {
+  local name=$1 dir=$2
+  if [ ! -f "$dir/$name/__init__.py" ]; then
+    echo "winchester-upstream: $dir holds no $name package" >&2
+    exit 1
   fi
-  if git -C "$dir" rev-parse --git-dir >/dev/null 2>&1; then
-    local head
-    head="$(git -C "$dir" rev-parse HEAD)"
-    [ "$head" = "$commit" ] || echo "warning: $dir is at $head, not $commit" >&2
-  fi
+  echo "$dir"
 }
 
-WINCHESTER_SRC="${WINCHESTER_SRC:-/tmp/stacktach-winchester-$WINCHESTER_COMMIT}"
-TIMEX_SRC="${TIMEX_SRC:-/tmp/stacktach-timex-$TIMEX_COMMIT}"
-checkout stacktach-winchester "$WINCHESTER_COMMIT" "$WINCHESTER_SRC" winchester
-checkout stacktach-timex "$TIMEX_COMMIT" "$TIMEX_SRC" timex
-
 PY="$(bash scripts/vectors/winchester-venv.sh)"
+if [ -n "${WINCHESTER_SRC:-}" ]; then
+  WINCHESTER_SRC="$(source_dir winchester "$WINCHESTER_SRC")"
+else
+  WINCHESTER_SRC="$(PYTHON="$PY" bash scripts/vectors/upstream-sdist.sh winchester)"
+fi
+if [ -n "${TIMEX_SRC:-}" ]; then
+  TIMEX_SRC="$(source_dir timex "$TIMEX_SRC")"
+else
+  TIMEX_SRC="$(PYTHON="$PY" bash scripts/vectors/upstream-sdist.sh timex)"
+fi
+
 PYTHONDONTWRITEBYTECODE=1 exec "$PY" scripts/vectors/winchester_upstream.py \
   --winchester-src "$WINCHESTER_SRC" --timex-src "$TIMEX_SRC" "$@"
