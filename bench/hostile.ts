@@ -1,5 +1,5 @@
 /**
- * Hostile-input benchmark on the real local broker (scripts/stack.sh start first): the distiller
+ * Hostile-input benchmark on the real local broker (started when none is running): the distiller
  * role, in process, on
  *  (a) 20,000 clean notifications (the sample corpus, copied with fresh ids),
  *  (b) the same 20,000 with 10% hostile records mixed in: 2,000 drawn in turn from the cases of
@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Kafka, Message } from 'kafkajs';
 import { connectionSettings } from '../src/config/environment';
-import { useLocalStackEnv } from '../src/config/stack-env';
 import { loadEventDefinitions } from '../src/distiller';
 import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
@@ -25,6 +24,7 @@ import { produceAll } from '../src/topology/role-runner';
 import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
 import { ensureTopics } from '../src/topology/topics';
 import { hostileBytes, hostileNotifications, interleave } from '../test/support/hostile';
+import { ensureStack, runBenchmark } from './support/run';
 
 const repo = join(__dirname, '..', '..');
 const args = process.argv.slice(2);
@@ -163,7 +163,7 @@ async function run(
 }
 
 async function main() {
-  useLocalStackEnv(join(repo, '.stack', 'env'));
+  ensureStack();
   await registerCompressionCodecs();
   const connection = connectionSettings();
   const kafka = createKafka(connection.kafkaBrokers, 'bench-hostile');
@@ -240,10 +240,4 @@ async function main() {
   if (!gc) process.stdout.write('(run with node --expose-gc for settled heap figures)\n');
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${(error as Error).stack}\n`);
-    process.exit(1);
-  },
-);
+runBenchmark('bench:hostile', main);

@@ -1,3 +1,4 @@
+import { configureLogging } from '../../src/util/logger';
 import { acquireStack, BenchStack } from './stack';
 
 type Main = () => Promise<number | void> | number | void;
@@ -38,6 +39,8 @@ function exitAfterOutput(code: number): void {
  * The exit is explicit: clients a benchmark leaves connected would keep the process alive.
  */
 export function runBenchmark(name: string, main: Main): void {
+  // The roles' info lines (a logger handler's line per stream) would bury the figures.
+  configureLogging({ level: process.env.LOG_LEVEL ?? 'warn' });
   let finishing = false;
   const finish = (code: number) => {
     // An interrupt may arrive while the run is already ending: the first ending wins.

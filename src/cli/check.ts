@@ -1,8 +1,6 @@
 import { Command } from 'commander';
-import { UPSTREAM_HANDLER_NAMES } from '../config/pipelines-check';
 import { checkTopology, TopologyCheckOptions, TopologyCheckResult } from '../config/topology-check';
-import { HandlerDefinition } from '../pipeline/handler';
-import { builtinHandlers } from '../pipeline/handlers';
+import { builtinHandlerMap } from '../pipeline/handlers';
 import { formatProblem } from '../triggers/errors';
 import { TriggerDefinition } from '../triggers/definition';
 
@@ -79,13 +77,6 @@ export function checkReportJson(result: TopologyCheckResult): object {
   };
 }
 
-/** The project's shipped handlers (their params validated) and the names upstream shipped. */
-function defaultHandlers(): Map<string, HandlerDefinition | null> {
-  const handlers = new Map<string, HandlerDefinition | null>(Object.entries(builtinHandlers));
-  for (const name of UPSTREAM_HANDLER_NAMES) if (!handlers.has(name)) handlers.set(name, null);
-  return handlers;
-}
-
 export function registerCheck(
   program: Command,
   options: Pick<TopologyCheckOptions, 'knownHandlers'> = {},
@@ -102,7 +93,8 @@ export function registerCheck(
     .action((dir: string, opts: { config?: string; json?: boolean }) => {
       const result = checkTopology(dir, {
         configFile: opts.config,
-        knownHandlers: options.knownHandlers ?? defaultHandlers(),
+        // The built-ins roles start from (loadTopology), so check and roles agree.
+        knownHandlers: options.knownHandlers ?? builtinHandlerMap(),
       });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(checkReportJson(result), null, 2)}\n`);

@@ -1,6 +1,6 @@
 import { Kafka } from 'kafkajs';
 import Redis, { RedisOptions } from 'ioredis';
-import { connectionSettings, ConnectionSettings } from '../config/environment';
+import { connectionSettings, ConnectionSettings, redisUrlFrom } from '../config/environment';
 import { createKafka, probeKafka } from '../kafka/client';
 import { registerCompressionCodecs } from '../kafka/codecs';
 import { createRedisClient, probeRedis, redisTarget } from '../redis/client';
@@ -27,6 +27,7 @@ export async function requireKafka(brokers: string[]): Promise<void> {
 
 /** Fails with one line when REDIS_URL does not answer a PING. */
 export async function requireRedis(url: string): Promise<void> {
+  redisUrlFrom({ REDIS_URL: url });
   const problem = await probeRedis(url);
   if (problem) {
     throw new CommandFailure(

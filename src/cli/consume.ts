@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Command } from 'commander';
 import { consumeTopic, resolveTopic, topologyTopics } from '../ops/consume';
-import { asUsageError, opsSetup, OpsOptions, withOpsOptions } from './dlq';
+import { asUsageError, opsSetup, OpsOptions, withOpsOptions } from './ops-options';
 import { positiveNumber, UsageError } from './errors';
 
 interface ConsumeCliOptions extends OpsOptions {

@@ -20,7 +20,7 @@ import { connect, requireRedis } from './connect';
 import { portNumber, positiveNumber } from './errors';
 import { openLines, requireSomeValid } from './input';
 import { createRedisClient } from '../redis/client';
-import { configureLogging, warningsLogged } from '../util/logger';
+import { configureLogging, LogFormat, warningsLogged } from '../util/logger';
 import { workerOptions } from './roles';
 
 const repoRoot = join(__dirname, '..', '..', '..');
@@ -56,10 +56,10 @@ async function readLines(file: string): Promise<string[]> {
 }
 
 /** The roles' log lines go to a file, so the terminal shows only progress and the summary. */
-function logToFile(namespace: string): string {
+function logToFile(namespace: string, format: LogFormat | undefined): string {
   const file = join(process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack'), 'logs', `${namespace}.log`);
   mkdirSync(dirname(file), { recursive: true });
-  configureLogging({ file, format: process.env.LOG_FORMAT === 'json' ? 'json' : undefined });
+  configureLogging({ file, format });
   return file;
 }
 
@@ -109,7 +109,7 @@ export function registerDev(program: Command): void {
         const connected = await connect(config.topology);
         const { kafka, settings, connection } = connected;
         await requireRedis(connection.redisUrl);
-        const logFile = logToFile(namespace);
+        const logFile = logToFile(namespace, program.opts<{ logFormat?: LogFormat }>().logFormat);
         process.stderr.write(`namespace ${namespace}; the roles' log: ${relative(process.cwd(), logFile)}\n`);
         const admin = kafka.admin();
         await admin.connect();

@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import Redis from 'ioredis';
-import { loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
 import {
   DlqListResult,
   DlqRecord,
@@ -12,66 +10,9 @@ import {
   RedriveResult,
   showDlq,
 } from '../ops/dlq';
-import { OpsInputError, ScanReport } from '../ops/scan';
-import { ConfigurationError } from '../config/environment';
-import { connect, Connected } from './connect';
-
-/** Options every operator command takes, read the way the roles read them. */
-export interface OpsOptions {
-  config?: string;
-  topology?: string;
-  namespace?: string;
-}
-
-export const withOpsOptions = (command: Command, topologyRequired = false) => {
-  command.option('-c, --config <file>', 'winchester.yaml', process.env.WINCHESTER_CONFIG);
-  if (topologyRequired) {
-    command.requiredOption(
-      '-t, --topology <dir>',
-      'topology bundle directory (event_definitions, triggers, pipelines)',
-    );
-  } else {
-    command.option(
-      '-t, --topology <dir>',
-      'topology bundle directory (not needed here; accepted for symmetry)',
-    );
-  }
-  return command.option(
-    '--namespace <ns>',
-    'topic/key namespace (default: the config file, WINCHESTER_NAMESPACE)',
-  );
-};
-
-/** The config file (with its env overrides), then connections; `--namespace` acts as WINCHESTER_NAMESPACE. */
-export async function opsSetup(
-  opts: OpsOptions,
-): Promise<{ config: WinchesterConfig; connected: Connected }> {
-  const env =
-    opts.namespace !== undefined ? { ...process.env, WINCHESTER_NAMESPACE: opts.namespace } : process.env;
-  const config = loadWinchesterConfig(opts.config, env);
-  const connected = await connect(config.topology);
-  return { config, connected };
-}
-
-export const positiveInt = (name: string, text: string | undefined): number | undefined => {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1)
-    throw new ConfigurationError(`${name} ${text}: expected a positive integer`);
-  return n;
-};
-
-/** Bad input to an operator command is reported like bad configuration: one line, exit code 2. */
-export function asUsageError<A extends unknown[]>(action: (...args: A) => Promise<void>) {
-  return async (...args: A): Promise<void> => {
-    try {
-      await action(...args);
-    } catch (error) {
-      if (error instanceof OpsInputError) throw new ConfigurationError(error.message);
-      throw error;
-    }
-  };
-}
+import { ScanReport } from '../ops/scan';
+import { connectRedis } from './connect';
+import { asUsageError, opsSetup, OpsOptions, positiveInt, withOpsOptions } from './ops-options';
 
 const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
 
@@ -218,7 +159,7 @@ export function registerDlq(program: Command): void {
   ).action(
     asUsageError(async (opts: ListOptions) => {
       const { connected } = await opsSetup(opts);
-      const redis = new Redis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
+      const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
       try {
         const result = await listDlq(connected.kafka, connected.settings, {
           topic: opts.topic,
@@ -246,7 +187,7 @@ export function registerDlq(program: Command): void {
   ).action(
     asUsageError(async (coordinates: string, opts: OpsOptions & { json?: boolean }) => {
       const { connected } = await opsSetup(opts);
-      const redis = new Redis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
+      const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
       try {
         const shown = await showDlq(connected.kafka, connected.settings, coordinates, redis);
         if (!shown) {
@@ -277,7 +218,7 @@ export function registerDlq(program: Command): void {
   ).action(
     asUsageError(async (opts: RedriveCliOptions) => {
       const { connected } = await opsSetup(opts);
-      const redis = new Redis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
+      const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
       try {
         const result = await redriveDlq(connected.kafka, redis, connected.settings, {
           topic: opts.topic,

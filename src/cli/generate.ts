@@ -205,7 +205,7 @@ export function registerGenerate(program: Command): void {
         const config = loadWinchesterConfig(opts.config, env);
         if (opts.topology) {
           const topology = loadTopology(opts.topology, config);
-          for (const warning of topology.warnings) process.stderr.write(`warning: ${warning}\n`);
+          for (const warning of topology.warnings) process.stderr.write(`${warning}\n`);
         }
         const { kafka, settings } = await connect(config.topology);
         const admin = kafka.admin();

@@ -16,8 +16,15 @@ import { registerDlq } from './dlq';
 import { registerTrace } from './trace';
 import { registerConsume } from './consume';
 import { registerNamespace } from './namespace';
-import { reportFor } from './errors';
-import { configureLogging, LOG_FORMATS, LOG_LEVELS, LogFormat, logger } from '../util/logger';
+import { reportFor, UsageError } from './errors';
+import {
+  configureLogging,
+  invalidLogLevel,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  LogFormat,
+  logger,
+} from '../util/logger';
 
 const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
   version: string;
@@ -48,6 +55,15 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: writeCommanderError })
     .hook('preAction', (command) => {
       const { logFormat, logLevel } = command.opts<{ logFormat?: LogFormat; logLevel?: string }>();
+      if (invalidLogLevel && !logLevel) {
+        throw new UsageError(
+          `LOG_LEVEL=${invalidLogLevel} is not a level: use one of ${LOG_LEVELS.join(', ')}`,
+        );
+      }
+      const formatFromEnv = process.env.LOG_FORMAT;
+      if (formatFromEnv && !(LOG_FORMATS as readonly string[]).includes(formatFromEnv)) {
+        throw new UsageError(`LOG_FORMAT=${formatFromEnv} is not a format: use json or pretty`);
+      }
       configureLogging({ format: logFormat, level: logLevel });
     });
   registerSmoke(program);

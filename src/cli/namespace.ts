@@ -12,7 +12,8 @@ import {
   planNamespaceDeletion,
 } from '../ops/namespace';
 import { connectRedis } from './connect';
-import { asUsageError, opsSetup, safeJson } from './dlq';
+import { safeJson } from './dlq';
+import { asUsageError, opsSetup } from './ops-options';
 import { CommandFailure, UsageError } from './errors';
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;

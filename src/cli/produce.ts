@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { Message, Producer } from 'kafkajs';
 import { connect } from './connect';
+import { opsConfig, OpsOptions, withConfigOptions } from './ops-options';
 import { CommandFailure, UsageError } from './errors';
 import { openLines, requireSomeValid } from './input';
 import { ensureTopics } from '../topology/topics';
@@ -50,15 +51,13 @@ export async function produceLines(
 }
 
 export function registerProduce(program: Command): void {
-  program
-    .command('produce')
+  withConfigOptions(program.command('produce'))
     .description('push a JSON-lines file of notifications (optionally .gz) to the notifications topic')
     .argument('<file>', 'JSON lines, one notification per line; "-" for stdin')
     .option('--topic <name>', 'target topic (default: the first input topic)')
-    .option('--namespace <ns>', 'topic/key namespace', process.env.WINCHESTER_NAMESPACE ?? 'winchester')
-    .action(async (file: string, opts: { topic?: string; namespace: string }) => {
+    .action(async (file: string, opts: OpsOptions & { topic?: string }) => {
       const input = openLines(file);
-      const { kafka, settings } = await connect({ namespace: opts.namespace });
+      const { kafka, settings } = await connect(opsConfig(opts).topology);
       const admin = kafka.admin();
       await admin.connect();
       await ensureTopics(admin, settings);
@@ -74,18 +73,16 @@ export function registerProduce(program: Command): void {
 
 export function registerClock(program: Command): void {
   const clock = program.command('clock').description('the event clock of a replay');
-  clock
-    .command('advance')
+  withConfigOptions(clock.command('advance'))
     .description('move the event clock of every repartition partition forward (end of a replay)')
     .option('--to <iso8601>', 'the time to move to')
     .option('--end', 'past every expiration')
-    .option('--namespace <ns>', 'topic/key namespace', process.env.WINCHESTER_NAMESPACE ?? 'winchester')
-    .action(async (opts: { to?: string; end?: boolean; namespace: string }) => {
+    .action(async (opts: OpsOptions & { to?: string; end?: boolean }) => {
       if (!opts.end && !opts.to) throw new UsageError('give --to <iso8601> or --end');
       const to = opts.end ? END_OF_TIME : parseIso8601(opts.to!);
       if (to === undefined)
         throw new UsageError(`--to ${opts.to}: not an ISO-8601 datetime (e.g. 2026-11-02T02:00:00Z)`);
-      const { kafka, settings } = await connect({ namespace: opts.namespace });
+      const { kafka, settings } = await connect(opsConfig(opts).topology);
       await advanceEventClock(kafka, settings.topics.repartition, to);
       process.stdout.write(`event clock advanced to ${opts.end ? 'the end of time' : opts.to}\n`);
     });

@@ -27,11 +27,19 @@ const withRoleOptions = (command: Command) =>
     .requiredOption(
       '-t, --topology <dir>',
       'topology bundle directory (event_definitions, triggers, pipelines)',
-    )
-    .option(
-      '--metrics-port <port>',
-      'serve /metrics and /healthz here (default: metrics_port, 9464; 0: any free port; off: none)',
     );
+
+const withMetricsPort = (command: Command) =>
+  command.option(
+    '--metrics-port <port>',
+    'serve /metrics and /healthz here (default: METRICS_PORT, else metrics_port, else 9464; 0: any free port; off: none)',
+  );
+
+/** The --metrics-port option checked before anything connects: a port, 'off', or the config's. */
+function metricsPortChoice(text: string | undefined): number | 'off' | undefined {
+  if (text === undefined || text === 'off') return text;
+  return portNumber('--metrics-port', text);
+}
 
 export interface RoleSetup {
   config: WinchesterConfig;
@@ -112,9 +120,9 @@ export async function listenOrExplain(
  * The role's /metrics and /healthz server, listening before the role joins its consumer
  * group: a busy port then fails the process before it costs the group a rebalance.
  */
-async function serveMetrics(setup: RoleSetup, portOption: string | undefined) {
-  if (portOption === 'off') return { close: async () => undefined, markStarted: () => undefined };
-  const port = portOption === undefined ? setup.config.metricsPort : portNumber('--metrics-port', portOption);
+async function serveMetrics(setup: RoleSetup, choice: number | 'off' | undefined) {
+  if (choice === 'off') return { close: async () => undefined, markStarted: () => undefined };
+  const port = choice ?? setup.config.metricsPort;
   let started = false;
   const app = buildApi({
     metrics: setup.metrics,
@@ -134,16 +142,19 @@ type RoleStart = (setup: RoleSetup) => Promise<{ stop: () => Promise<void> }>;
 export function registerRoles(program: Command): void {
   /** A consuming role's command: set up, serve /metrics, start, stop on SIGTERM/SIGINT. */
   const roleCommand = (name: string, description: string, needsRedis: boolean, start: RoleStart) =>
-    withRoleOptions(program.command(name).description(description)).action(async (opts: RoleOptions) => {
-      const setup = await setUpRole(name, opts, needsRedis);
-      const http = await serveMetrics(setup, opts.metricsPort);
-      const role = await start(setup);
-      http.markStarted();
-      stopOnSignals(async () => {
-        await role.stop();
-        await http.close();
-      });
-    });
+    withMetricsPort(withRoleOptions(program.command(name).description(description))).action(
+      async (opts: RoleOptions) => {
+        const metricsPort = metricsPortChoice(opts.metricsPort);
+        const setup = await setUpRole(name, opts, needsRedis);
+        const http = await serveMetrics(setup, metricsPort);
+        const role = await start(setup);
+        http.markStarted();
+        stopOnSignals(async () => {
+          await role.stop();
+          await http.close();
+        });
+      },
+    );
   roleCommand('distiller', 'run the distiller role: notifications → events', false, (setup) =>
     startDistiller(setup.connected.kafka, setup.connected.settings, setup.topology.distill, {
       metrics: setup.metrics,

@@ -1,8 +1,10 @@
 import { Command } from 'commander';
-import Redis from 'ioredis';
-import { connectionSettings } from '../config/environment';
+import { connectionSettings, redisUrlFrom } from '../config/environment';
 import { createKafka } from '../kafka/client';
 import { roundTrip } from '../kafka/round-trip';
+import { redisTarget } from '../redis/client';
+import { connectRedis, requireKafka } from './connect';
+import { positiveNumber } from './errors';
 
 export function registerSmoke(program: Command): void {
   program
@@ -11,17 +13,19 @@ export function registerSmoke(program: Command): void {
     .option('-n, --count <n>', 'records to round-trip', '10000')
     .option('--partitions <n>', 'partitions of the scratch topic', '4')
     .action(async (opts: { count: string; partitions: string }) => {
-      const settings = connectionSettings();
-      const redis = new Redis(settings.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      await redis.connect();
+      const count = positiveNumber('--count', opts.count, true);
+      const partitions = positiveNumber('--partitions', opts.partitions, true);
+      const settings = { ...connectionSettings(), redisUrl: redisUrlFrom() };
+      const redis = await connectRedis(settings.redisUrl, { maxRetriesPerRequest: 2 });
       const pong = await redis.ping();
       redis.disconnect();
+      await requireKafka(settings.kafkaBrokers);
       const kafka = createKafka(settings.kafkaBrokers, settings.clientId);
       const topic = `winchester.smoke.${Date.now()}`;
       const report = await roundTrip(kafka, {
         topic,
-        partitions: Number(opts.partitions),
-        count: Number(opts.count),
+        partitions,
+        count,
         members: 2,
       });
       const admin = kafka.admin();
@@ -29,7 +33,7 @@ export function registerSmoke(program: Command): void {
       await admin.deleteTopics({ topics: [topic] });
       await admin.disconnect();
       process.stdout.write(
-        `redis ${settings.redisUrl}: ${pong}\n` +
+        `redis ${redisTarget(settings.redisUrl)}: ${pong}\n` +
           `kafka ${settings.kafkaBrokers.join(',')}: ${report.produced} produced, ${report.uniqueReceived} received ` +
           `(${report.redelivered} redelivered across the rebalance, ${report.lost} lost) ` +
           `by 2 group members [${report.receivedByMember.join(', ')}] in ${report.seconds.toFixed(2)} s\n`,

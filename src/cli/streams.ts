@@ -1,23 +1,19 @@
 import { Command } from 'commander';
-import { connectionSettings } from '../config/environment';
+import { redisUrlFrom } from '../config/environment';
 import { resetStream } from '../streams/lifecycle';
 import { StreamState } from '../streams/model';
 import { findStreams } from '../streams/query';
 import { formatMicros } from '../time/micros';
 import { connectRedis } from './connect';
 import { positiveNumber } from './errors';
+import { opsConfig, OpsOptions, withConfigOptions } from './ops-options';
 
-const namespaceOption = [
-  '--namespace <ns>',
-  'namespace',
-  process.env.WINCHESTER_NAMESPACE ?? 'winchester',
-] as const;
-
-async function listStreams(opts: { state?: string; trigger?: string; count: string; namespace: string }) {
+async function listStreams(opts: OpsOptions & { state?: string; trigger?: string; count: string }) {
   const count = positiveNumber('--count', opts.count, true);
-  const redis = await connectRedis(connectionSettings().redisUrl);
+  const { namespace } = opsConfig(opts).topology;
+  const redis = await connectRedis(redisUrlFrom());
   try {
-    const found = await findStreams(redis, opts.namespace, {
+    const found = await findStreams(redis, namespace, {
       state: opts.state as StreamState | undefined,
       trigger: opts.trigger,
       count,
@@ -32,10 +28,11 @@ async function listStreams(opts: { state?: string; trigger?: string; count: stri
   }
 }
 
-async function resetOne(id: string, opts: { namespace: string }) {
-  const redis = await connectRedis(connectionSettings().redisUrl);
+async function resetOne(id: string, opts: OpsOptions) {
+  const { namespace } = opsConfig(opts).topology;
+  const redis = await connectRedis(redisUrlFrom());
   try {
-    const meta = await resetStream(redis, opts.namespace, id);
+    const meta = await resetStream(redis, namespace, id);
     process.stdout.write(`${id} is now ${meta.state}; its matcher re-emits it\n`);
   } finally {
     redis.disconnect();
@@ -44,17 +41,13 @@ async function resetOne(id: string, opts: { namespace: string }) {
 
 export function registerStreams(program: Command): void {
   const streams = program.command('streams').description('inspect and retry streams in Redis');
-  streams
-    .command('list')
+  withConfigOptions(streams.command('list'))
     .option('--state <state>', 'only streams in this state (e.g. error)')
     .option('--trigger <name>', 'only streams of this trigger')
     .option('--count <n>', 'at most this many', '100')
-    .option(...namespaceOption)
     .action(listStreams);
-  streams
-    .command('reset')
+  withConfigOptions(streams.command('reset'))
     .description('retry a failed stream: error → retry_fire, expire_error → retry_expire')
     .argument('<id>', 'stream id')
-    .option(...namespaceOption)
     .action(resetOne);
 }

@@ -1,13 +1,14 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
-import Redis from 'ioredis';
 import { escapeText } from '../ops/dlq';
 import { parseSince } from '../ops/scan';
 import { traceMessage, TraceResult } from '../ops/trace';
 import { loadTopology } from '../topology/bundle';
 import { loadTriggerRuntimes } from '../topology/trigger-adapter';
 import { logger } from '../util/logger';
-import { asUsageError, opsSetup, OpsOptions, positiveInt, safeJson, withOpsOptions } from './dlq';
+import { safeJson } from './dlq';
+import { asUsageError, opsSetup, OpsOptions, positiveInt, withOpsOptions } from './ops-options';
+import { connectRedis } from './connect';
 
 const e = escapeText;
 
@@ -126,7 +127,7 @@ export function registerTrace(program: Command): void {
         join(topology.dir, config.files.triggers),
         topology.pipelines,
       );
-      const redis = new Redis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
+      const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
       try {
         const result = await traceMessage(
           {

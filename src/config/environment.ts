@@ -13,6 +13,18 @@ export class ConfigurationError extends Error {
   }
 }
 
+/** REDIS_URL, for a command that uses Redis: set, and a redis:// or rediss:// URL. */
+export function redisUrlFrom(env: NodeJS.ProcessEnv = process.env): string {
+  const redisUrl = env.REDIS_URL ?? '';
+  if (!/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigurationError(
+      `REDIS_URL ${redisUrl ? `"${redisUrl}" is not a redis:// or rediss:// URL` : 'is not set'}` +
+        ' (scripts/stack.sh start prints one for the local Redis)',
+    );
+  }
+  return redisUrl;
+}
+
 export function connectionSettings(env: NodeJS.ProcessEnv = process.env): ConnectionSettings {
   const brokers = (env.KAFKA_BROKERS ?? '')
     .split(',')
@@ -29,12 +41,8 @@ export function connectionSettings(env: NodeJS.ProcessEnv = process.env): Connec
       throw new ConfigurationError(`KAFKA_BROKERS entry "${broker}" is not host:port`);
     }
   }
+  // Checked where Redis is used (redisUrlFrom): commands that only need Kafka run without it.
   const redisUrl = env.REDIS_URL ?? '';
-  if (!/^rediss?:\/\//.test(redisUrl)) {
-    throw new ConfigurationError(
-      `REDIS_URL ${redisUrl ? `"${redisUrl}" is not a redis:// or rediss:// URL` : 'is not set'}`,
-    );
-  }
   return {
     kafkaBrokers: brokers,
     redisUrl,

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Distiller, EventDefinitionError, loadEventDefinitions, loadTraitPluginMap } from '../distiller';
 import { TraitType } from '../events/event';
@@ -16,13 +16,17 @@ import {
   UPSTREAM_HANDLER_NAMES,
 } from './pipelines-check';
 import { configDir, loadWinchesterConfig, WinchesterConfig } from './winchester-config';
+import { withConfiguredHandlers } from '../pipeline/config';
 
 export interface TopologyCheckOptions {
   /** winchester.yaml to use; by default `<dir>/winchester.yaml` when it exists. */
   configFile?: string;
+  /** winchester.yaml already loaded (a role's, with its environment overrides): used instead of configFile. */
+  config?: WinchesterConfig;
   /**
    * Handlers pipelines may use (names, or definitions whose params are validated too); default
-   * UPSTREAM_HANDLER_NAMES. The names under `pipeline_handlers` of winchester.yaml are added.
+   * UPSTREAM_HANDLER_NAMES. The entries under `pipeline_handlers` of winchester.yaml are added
+   * as roles add them (withConfiguredHandlers).
    */
   knownHandlers?: KnownHandlers;
 }
@@ -52,27 +56,30 @@ function problemFromError(error: ConfigurationError, fallbackFile: string): Conf
 /**
  * Loads a topology bundle (event_definitions.yaml, triggers.yaml, pipelines.yaml, and
  * winchester.yaml if any) and collects every problem with its file and line: what
- * `winchester check` reports. Nothing is started; custom handler modules are not loaded.
+ * `winchester check` reports, and what every role loads its bundle through. Nothing is
+ * started; custom handler modules are loaded, as a role loads them.
  */
 export function checkTopology(dir: string, options: TopologyCheckOptions = {}): TopologyCheckResult {
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   const root = resolve(dir);
+  if (!isDirectory(root)) return notABundle(dir);
 
-  let config: WinchesterConfig | null = null;
-  const configFile =
-    options.configFile ??
-    (existsSync(join(root, 'winchester.yaml')) ? join(dir, 'winchester.yaml') : undefined);
-  if (configFile) {
+  let config: WinchesterConfig | null = options.config ?? null;
+  const configFile = options.config
+    ? (options.config.file ?? undefined)
+    : (options.configFile ??
+      (existsSync(join(root, 'winchester.yaml')) ? join(dir, 'winchester.yaml') : undefined));
+  if (!config && configFile) {
     try {
       config = loadWinchesterConfig(configFile, {});
-      for (const w of config.warnings)
-        warnings.push({ ...problemFromError(new ConfigurationError(w), configFile), severity: 'warning' });
     } catch (error) {
       if (!(error instanceof ConfigurationError)) throw error;
       errors.push(problemFromError(error, configFile));
     }
   }
+  for (const w of config?.warnings ?? [])
+    warnings.push({ ...problemFromError(new ConfigurationError(w), configFile ?? ''), severity: 'warning' });
   const names = config?.files ?? {
     eventDefinitions: 'event_definitions.yaml',
     triggers: 'triggers.yaml',
@@ -114,8 +121,11 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
     }
   }
 
-  const knownHandlers = handlerMap(options.knownHandlers ?? UPSTREAM_HANDLER_NAMES);
-  for (const name of Object.keys(config?.pipelineHandlers ?? {})) knownHandlers.set(name, null);
+  const { handlers: knownHandlers, errors: handlerErrors } = withConfiguredHandlers(
+    handlerMap(options.knownHandlers ?? UPSTREAM_HANDLER_NAMES),
+    config,
+  );
+  errors.push(...handlerErrors);
   let pipelines = new Map<string, PipelineHandlerEntry[]>();
   const pipelinesText = read(files.pipelines);
   if (pipelinesText !== null) {
@@ -150,6 +160,25 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
     knownHandlers,
     errors: byFileAndLine(errors),
     warnings: byFileAndLine(warnings),
+  };
+}
+
+const isDirectory = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+
+/** One problem instead of one per missing file, when the path is not a directory at all. */
+function notABundle(dir: string): TopologyCheckResult {
+  const message =
+    'no such topology directory (a bundle is a directory holding event_definitions.yaml, triggers.yaml and pipelines.yaml)';
+  return {
+    dir,
+    config: null,
+    files: { eventDefinitions: '', triggers: '', pipelines: '' },
+    distiller: null,
+    triggers: [],
+    pipelines: new Map(),
+    knownHandlers: new Map(),
+    errors: [{ severity: 'error', file: dir, line: 0, message }],
+    warnings: [],
   };
 }
 

@@ -4,6 +4,16 @@ import { ConfigurationError } from './environment';
 import { loadYaml11, plainFromYaml, YamlDocument } from './yaml11';
 import { defaultTopologySettings, TopologySettings } from '../topology/settings';
 
+/**
+ * One `pipeline_handlers` entry: what it names (a module path `./file.js#Export`, or upstream's
+ * Python `module:Class`) and where, so a handler that cannot be loaded is reported at its line.
+ */
+export interface HandlerReference {
+  target: string;
+  file: string;
+  line: number;
+}
+
 /** etc/winchester.yaml: Winchester's own keys plus a `kafka:` section for the topology. */
 export interface WinchesterConfig {
   file: string | null;
@@ -11,7 +21,7 @@ export interface WinchesterConfig {
   statisticsPeriodSeconds: number;
   catchAllNotifications: boolean;
   distillerTraitPlugins: Record<string, string>;
-  pipelineHandlers: Record<string, string>;
+  pipelineHandlers: Record<string, HandlerReference>;
   purgeCompletedStreams: boolean;
   handlerTimeoutSeconds: number;
   maxPipelineHops: number;
@@ -115,6 +125,13 @@ export function parseWinchesterConfig(
     }
     return v as Record<string, string>;
   };
+  const handlerReferences = (key: string): Record<string, HandlerReference> =>
+    Object.fromEntries(
+      Object.entries(stringMap(key)).map(([name, target]) => [
+        name,
+        { target, file, line: doc.locate([key, name]).line },
+      ]),
+    );
   const str = (key: string, dflt: string): string => {
     const v = raw[key];
     if (v === undefined || v === null) return dflt;
@@ -190,11 +207,11 @@ export function parseWinchesterConfig(
     statisticsPeriodSeconds,
     catchAllNotifications: bool('catch_all_notifications', false),
     distillerTraitPlugins: stringMap('distiller_trait_plugins'),
-    pipelineHandlers: stringMap('pipeline_handlers'),
+    pipelineHandlers: handlerReferences('pipeline_handlers'),
     purgeCompletedStreams: bool('purge_completed_streams', true),
     handlerTimeoutSeconds: num('handler_timeout', 60, 0.001),
     maxPipelineHops: num('max_pipeline_hops', 3, 0),
-    metricsPort: num('metrics_port', Number(env.METRICS_PORT ?? 9464), 0),
+    metricsPort: metricsPortFromEnv(env) ?? num('metrics_port', 9464, 0),
     files: {
       eventDefinitions: str('distiller_config', 'event_definitions.yaml'),
       triggers: str('trigger_definitions', 'triggers.yaml'),
@@ -203,6 +220,16 @@ export function parseWinchesterConfig(
     topology,
     warnings,
   };
+}
+
+/** METRICS_PORT, which wins over the file's metrics_port (environment over file, as everywhere). */
+function metricsPortFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const text = env.METRICS_PORT;
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d+$/.test(text) || Number(text) > 65535) {
+    throw new ConfigurationError(`METRICS_PORT=${text} is not a port number (0: any free port)`);
+  }
+  return Number(text);
 }
 
 export function loadWinchesterConfig(

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { ConfigurationError } from '../config/environment';
 import { readPipelines } from '../config/pipelines-check';
-import { formatProblem } from '../triggers/errors';
+import { configDir, HandlerReference, WinchesterConfig } from '../config/winchester-config';
+import { ConfigProblem, formatProblem } from '../triggers/errors';
 import { HandlerDefinition, PipelineHandler, HandlerContext } from './handler';
+import { builtinHandlers, UPSTREAM_HANDLER_CLASSES } from './handlers';
 import { PipelineStep } from './runner';
 
 export class PipelineConfigError extends ConfigurationError {
@@ -42,48 +44,95 @@ export function loadPipelines(file: string, handlers: ReadonlyMap<string, Handle
 
 type HandlerClass = new (params: Record<string, unknown>, context: HandlerContext) => PipelineHandler;
 
+/** Python's `module.path:Class`, as upstream names handlers (optionally `dir|module:Class`). */
+const PYTHON_CLASS_PATH = /^(?:[^|#]*\|)?[A-Za-z_][\w.]*:[A-Za-z_]\w*$/;
+
+/** A `pipeline_handlers` entry that names no usable handler; `message` says what to write instead. */
+class HandlerReferenceError extends Error {}
+
+/** The handlers pipelines may name once winchester.yaml's `pipeline_handlers` are added. */
+export interface ConfiguredHandlers<V> {
+  /** An entry that could not be loaded stays known (as null), so pipelines naming it are not reported twice. */
+  handlers: Map<string, V | HandlerDefinition | null>;
+  errors: ConfigProblem[];
+}
+
 /**
- * Custom handlers named in winchester.yaml: `name: "./path/or/package#Export"`, a path
- * relative to the config file. The export is a HandlerDefinition ({create}) or a class
- * constructed with (params, context).
+ * The known handlers plus winchester.yaml's `pipeline_handlers`: upstream's Python classes
+ * become the built-ins that do their job, module paths are loaded. Roles and `winchester
+ * check` both go through here, so they accept and refuse the same entries, with the same words.
  */
-export function loadCustomHandlers(
-  spec: Record<string, string>,
-  configFile: string,
-): Map<string, HandlerDefinition> {
-  const out = new Map<string, HandlerDefinition>();
-  for (const [name, target] of Object.entries(spec)) {
-    const [modulePath, exportName = 'default'] = target.split('#');
-    const resolved =
-      modulePath.startsWith('.') || isAbsolute(modulePath)
-        ? resolve(dirname(configFile), modulePath)
-        : modulePath;
-    let loaded: Record<string, unknown>;
+export function withConfiguredHandlers<V>(
+  known: ReadonlyMap<string, V>,
+  config: WinchesterConfig | null,
+): ConfiguredHandlers<V> {
+  const handlers = new Map<string, V | HandlerDefinition | null>(known);
+  const errors: ConfigProblem[] = [];
+  if (!config) return { handlers, errors };
+  for (const [name, reference] of Object.entries(config.pipelineHandlers)) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      loaded = require(resolved) as Record<string, unknown>;
+      handlers.set(name, resolveHandlerReference(reference, configDir(config)));
     } catch (error) {
-      throw new PipelineConfigError(
-        configFile,
-        `pipeline_handlers.${name}: cannot load ${resolved}: ${(error as Error).message}`,
-      );
-    }
-    const exported = loaded[exportName] ?? (exportName === 'default' ? loaded : undefined);
-    if (
-      exported &&
-      typeof exported === 'object' &&
-      typeof (exported as HandlerDefinition).create === 'function'
-    ) {
-      out.set(name, exported as HandlerDefinition);
-    } else if (typeof exported === 'function') {
-      const Class = exported as HandlerClass;
-      out.set(name, { create: (params, context) => new Class(params, context) });
-    } else {
-      throw new PipelineConfigError(
-        configFile,
-        `pipeline_handlers.${name}: ${resolved} has no export "${exportName}" that is a handler class or {create}`,
-      );
+      if (!(error instanceof HandlerReferenceError)) throw error;
+      const message = `pipeline_handlers.${name}: ${error.message}`;
+      errors.push({ severity: 'error', file: reference.file, line: reference.line, message });
+      handlers.set(name, null);
     }
   }
-  return out;
+  return { handlers, errors };
+}
+
+function resolveHandlerReference(reference: HandlerReference, baseDir: string): HandlerDefinition {
+  if (PYTHON_CLASS_PATH.test(reference.target)) return upstreamHandler(reference.target);
+  return loadHandlerModule(reference.target, baseDir);
+}
+
+/** One of upstream's handler classes as the built-in that does its job; any other Python class is refused. */
+function upstreamHandler(target: string): HandlerDefinition {
+  const builtin = UPSTREAM_HANDLER_CLASSES[target.slice(target.indexOf('|') + 1)];
+  if (builtin) return builtinHandlers[builtin];
+  const upstream = Object.entries(UPSTREAM_HANDLER_CLASSES)
+    .map(([path, name]) => `${path.split(':')[1]} → ${name}`)
+    .join(', ');
+  throw new HandlerReferenceError(
+    `${target} is a Python class, which cannot run here. Upstream's own classes (winchester.pipeline_handler:` +
+      `${upstream}) run as built-in handlers, and pipelines can name any built-in without an entry here: ` +
+      `${Object.keys(builtinHandlers).sort().join(', ')}. For a handler of your own, write a JavaScript ` +
+      'module exporting a class with handleEvents(events, env), commit() and rollback() (or an object ' +
+      'with create(params, context)) and name it here as ./path/to/module.js#ExportName, relative to this file',
+  );
+}
+
+/**
+ * A handler module `./path/or/package#Export`, a path relative to winchester.yaml. The export
+ * is a HandlerDefinition ({create}) or a class constructed with (params, context).
+ */
+function loadHandlerModule(target: string, baseDir: string): HandlerDefinition {
+  const [modulePath, exportName = 'default'] = target.split('#');
+  const resolved =
+    modulePath.startsWith('.') || isAbsolute(modulePath) ? resolve(baseDir, modulePath) : modulePath;
+  let loaded: Record<string, unknown>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require(resolved) as Record<string, unknown>;
+  } catch (error) {
+    // Node's message goes on with the require stack: the first line says what is wrong.
+    const reason = String((error as Error)?.message ?? error).split('\n')[0];
+    throw new HandlerReferenceError(`cannot load ${resolved}: ${reason}`);
+  }
+  const exported = loaded[exportName] ?? (exportName === 'default' ? loaded : undefined);
+  if (isHandlerDefinition(exported)) return exported;
+  if (typeof exported === 'function') {
+    const Class = exported as HandlerClass;
+    return { create: (params, context) => new Class(params, context) };
+  }
+  throw new HandlerReferenceError(
+    `${resolved} has no export "${exportName}" that is a handler class or {create}`,
+  );
+}
+
+export function isHandlerDefinition(value: unknown): value is HandlerDefinition {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as HandlerDefinition).create === 'function'
+  );
 }

@@ -65,8 +65,10 @@ export async function runPipeline(
   const handlers: Array<{ name: string; handler: PipelineHandler; abort: AbortController }> = [];
   const handlerSeconds: PipelineRun['handlerSeconds'] = [];
   let current = events;
+  let failedHandler: string | undefined;
   try {
     for (const step of steps) {
+      failedHandler = step.name; // until this step has run, a throw is this step's
       const definition = definitions.get(step.name);
       if (!definition) throw new Error(`unknown handler ${step.name}`);
       // Each handler gets a signal of its own, aborted when one of its calls times out.
@@ -87,6 +89,7 @@ export async function runPipeline(
         throw new Error(`handler ${step.name} returned ${typeof out}, not a list of events`);
       current = out;
     }
+    failedHandler = undefined;
   } catch (error) {
     for (const { name, handler, abort } of handlers) {
       try {
@@ -101,7 +104,7 @@ export async function runPipeline(
     return {
       ok: false,
       error: error as Error,
-      failedHandler: handlers.at(-1)?.name,
+      failedHandler,
       newEvents: [],
       commitFailures: [],
       handlerSeconds,

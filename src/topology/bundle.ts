@@ -1,14 +1,15 @@
-import { join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
-import { WinchesterConfig, configDir } from '../config/winchester-config';
+import { resolve } from 'node:path';
 import { ConfigurationError } from '../config/environment';
-import { Distiller, isDistillError, isDropped, loadEventDefinitions, loadTraitPluginMap } from '../distiller';
+import { PipelineHandlerEntry } from '../config/pipelines-check';
+import { checkTopology, TopologyCheckResult } from '../config/topology-check';
+import { WinchesterConfig } from '../config/winchester-config';
+import { Distiller, isDistillError, isDropped } from '../distiller';
+import { isHandlerDefinition } from '../pipeline/config';
 import { HandlerDefinition } from '../pipeline/handler';
-import { builtinHandlers } from '../pipeline/handlers';
-import { loadCustomHandlers, loadPipelines } from '../pipeline/config';
+import { builtinHandlerMap } from '../pipeline/handlers';
 import { PipelineStep } from '../pipeline/runner';
 import { TriggerRuntime } from '../streams/trigger-runtime';
-import { loadTriggerRuntimes } from './trigger-adapter';
+import { ConfigProblem, formatProblem, triggerRuntime } from '../triggers';
 import { DistillFunction } from './distiller-role';
 
 /** Everything a role needs from a topology bundle directory and winchester.yaml. */
@@ -23,44 +24,61 @@ export interface LoadedTopology {
   warnings: string[];
 }
 
-export function loadTopology(dir: string, config: WinchesterConfig): LoadedTopology {
-  const root = resolve(dir);
-  const file = (name: string) => {
-    const path = join(root, name);
-    if (!existsSync(path)) throw new ConfigurationError(`${path}: missing from the topology bundle ${root}`);
-    return path;
-  };
-  const plugins = loadTraitPluginMap(config.distillerTraitPlugins, configDir(config));
-  const distiller = loadEventDefinitions(file(config.files.eventDefinitions), {
-    catchAll: config.catchAllNotifications,
-    plugins,
-  });
-  const handlers = new Map<string, HandlerDefinition>(Object.entries(builtinHandlers));
-  if (config.file) {
-    for (const [name, definition] of loadCustomHandlers(config.pipelineHandlers, config.file)) {
-      handlers.set(name, definition);
-    }
+/** A bundle a role cannot start with: every error, one `file:line: message` a line, as `winchester check` prints them. */
+export class TopologyConfigError extends ConfigurationError {
+  constructor(
+    readonly problems: readonly ConfigProblem[],
+    readonly warnings: readonly ConfigProblem[],
+  ) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'TopologyConfigError';
   }
-  const pipelines = loadPipelines(file(config.files.pipelines), handlers);
-  const { triggers, warnings: triggerWarnings } = loadTriggerRuntimes(file(config.files.triggers), pipelines);
-  const distill: DistillFunction = (text) => {
+}
+
+/**
+ * Loads a bundle for a role through `winchester check`'s own loader (checkTopology), so a
+ * bundle that check passes starts, and one that fails at start fails check with the same words.
+ */
+export function loadTopology(dir: string, config: WinchesterConfig): LoadedTopology {
+  const checked = checkTopology(dir, { config, knownHandlers: builtinHandlerMap() });
+  if (checked.errors.length > 0 || !checked.distiller) {
+    throw new TopologyConfigError(checked.errors, checked.warnings);
+  }
+  const distiller = checked.distiller;
+  return {
+    dir: resolve(dir),
+    config,
+    distiller,
+    distill: distillFunction(distiller),
+    triggers: checked.triggers.map(triggerRuntime),
+    pipelines: pipelineSteps(checked.pipelines),
+    handlers: handlerDefinitions(checked),
+    warnings: checked.warnings.map(formatProblem),
+  };
+}
+
+function distillFunction(distiller: Distiller): DistillFunction {
+  return (text) => {
     const result = distiller.distillText(text);
     if (isDistillError(result)) return result;
     if (isDropped(result)) return { kind: 'dropped', reason: result.reason };
     return { kind: 'event', event: result };
   };
-  return {
-    dir: root,
-    config,
-    distiller,
-    distill,
-    triggers,
-    pipelines,
-    handlers,
-    warnings: [
-      ...config.warnings,
-      ...distiller.warnings.map((w) => `${w.file}:${w.line}: ${w.message}`),
-      ...triggerWarnings,
-    ],
-  };
+}
+
+function pipelineSteps(pipelines: Map<string, PipelineHandlerEntry[]>): Map<string, PipelineStep[]> {
+  return new Map(
+    [...pipelines].map(([name, entries]) => [name, entries.map(({ name, params }) => ({ name, params }))]),
+  );
+}
+
+/** The check ran with definitions only (built-ins and loaded modules); anything else is a bug here. */
+function handlerDefinitions(checked: TopologyCheckResult): Map<string, HandlerDefinition> {
+  const out = new Map<string, HandlerDefinition>();
+  for (const [name, handler] of checked.knownHandlers) {
+    if (!isHandlerDefinition(handler))
+      throw new Error(`handler '${name}' was checked but has no implementation`);
+    out.set(name, handler);
+  }
+  return out;
 }

@@ -22,13 +22,21 @@ class SwitchableDestination {
 }
 
 // Synchronous: a process that exits right after logging (a failed start) keeps its lines.
+/** LOG_LEVEL as given, when pino knows it; a wrong value must not crash every command at import. */
+const levelFromEnv = (LOG_LEVELS as readonly string[]).includes(process.env.LOG_LEVEL ?? '')
+  ? process.env.LOG_LEVEL
+  : undefined;
+
+/** A LOG_LEVEL pino does not know, for the command line to report as a mistake. */
+export const invalidLogLevel = process.env.LOG_LEVEL && !levelFromEnv ? process.env.LOG_LEVEL : undefined;
+
 const destination = new SwitchableDestination(pino.destination({ fd: 2, sync: true }));
 const linesByLevel = new Map<number, number>();
 
 /** Logs on stderr, so stdout stays free for command output: JSON lines, or pretty on a terminal. */
 export const logger = pino(
   {
-    level: process.env.LOG_LEVEL ?? 'info',
+    level: levelFromEnv ?? 'info',
     base: { pid: process.pid },
     hooks: {
       logMethod(args, method, level) {
@@ -50,7 +58,7 @@ export interface LoggingOptions {
   file?: string;
 }
 
-let levelFixed = Boolean(process.env.LOG_LEVEL);
+let levelFixed = Boolean(levelFromEnv);
 
 function writerFor(format: LogFormat, file: string | undefined): Writer {
   if (format === 'json') {

@@ -19,3 +19,21 @@ export const builtinHandlers: Record<string, HandlerDefinition> = {
   usage_pipeline: usageHandler,
   notabene: notabeneHandler,
 };
+
+/** The built-in handlers by name: what roles and `winchester check` start from. */
+export function builtinHandlerMap(): Map<string, HandlerDefinition> {
+  return new Map(Object.entries(builtinHandlers));
+}
+
+/**
+ * Upstream's own handler classes as its winchester.yaml names them under `pipeline_handlers`
+ * (Python's `module:Class`), and the built-in that does each one's job here, so upstream's
+ * files load unchanged. NotabeneHandler published to RabbitMQ; `notabene` is the Kafka
+ * publisher that accepts its params.
+ */
+export const UPSTREAM_HANDLER_CLASSES: Readonly<Record<string, string>> = {
+  'winchester.pipeline_handler:LoggingHandler': 'logger',
+  'winchester.pipeline_handler:UsageHandler': 'usage',
+  'winchester.pipeline_handler:AtomPubHandler': 'atompub',
+  'winchester.pipeline_handler:NotabeneHandler': 'notabene',
+};

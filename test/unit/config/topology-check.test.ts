@@ -111,6 +111,8 @@ describe('topology check', () => {
       'distiller_config: defs.yaml\ntrigger_definitions: trig.yaml\npipeline_config: pipes.yaml\n' +
         'pipeline_handlers:\n  mine: ./mine.js#Mine\n',
     );
+    // Loaded as a role loads it: a module that is missing would fail the check.
+    write('mine.js', 'exports.Mine = class { handleEvents(e) { return e; } commit() {} rollback() {} };\n');
     write('defs.yaml', '- event_type: "*"\n  traits: {}\n');
     write('pipes.yaml', 'p: [mine]\n');
     write(

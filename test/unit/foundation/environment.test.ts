@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load, YAML11_SCHEMA } from 'js-yaml';
-import { connectionSettings, ConfigurationError } from '../../../src/config/environment';
+import { connectionSettings, ConfigurationError, redisUrlFrom } from '../../../src/config/environment';
 
 const repo = join(__dirname, '..', '..', '..');
 
@@ -17,11 +17,16 @@ describe('connection settings', () => {
     [{ REDIS_URL: 'redis://x' }, /KAFKA_BROKERS is not set/],
     [{ KAFKA_BROKERS: 'nohost', REDIS_URL: 'redis://x' }, /not host:port/],
     [{ KAFKA_BROKERS: '\u001b[0m127.0.0.1:9092', REDIS_URL: 'redis://x' }, /not host:port/],
-    [{ KAFKA_BROKERS: 'a:1' }, /REDIS_URL is not set/],
-    [{ KAFKA_BROKERS: 'a:1', REDIS_URL: 'http://x' }, /not a redis:\/\//],
   ])('rejects %j with an actionable message', (env, message) => {
     expect(() => connectionSettings(env)).toThrow(ConfigurationError);
     expect(() => connectionSettings(env)).toThrow(message);
+  });
+
+  test('Kafka-only commands need no REDIS_URL; commands that use Redis check it', () => {
+    expect(connectionSettings({ KAFKA_BROKERS: 'a:1' }).kafkaBrokers).toEqual(['a:1']);
+    expect(redisUrlFrom({ REDIS_URL: 'rediss://x:6380' })).toBe('rediss://x:6380');
+    expect(() => redisUrlFrom({})).toThrow(/REDIS_URL is not set/);
+    expect(() => redisUrlFrom({ REDIS_URL: 'http://x' })).toThrow(/not a redis:\/\//);
   });
 });
 

@@ -1,0 +1,74 @@
+import { Command } from 'commander';
+import { ConfigurationError } from '../config/environment';
+import { loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
+import { OpsInputError } from '../ops/scan';
+import { connect, Connected } from './connect';
+
+/** Options every operator command takes, read the way the roles read them. */
+export interface OpsOptions {
+  config?: string;
+  topology?: string;
+  namespace?: string;
+}
+
+/** -c and --namespace, read as the roles read them: --namespace acts as WINCHESTER_NAMESPACE. */
+export const withConfigOptions = (command: Command) =>
+  command
+    .option('-c, --config <file>', 'winchester.yaml', process.env.WINCHESTER_CONFIG)
+    .option(
+      '--namespace <ns>',
+      'topic/key namespace (default: WINCHESTER_NAMESPACE, the config file, winchester)',
+    );
+
+export const withOpsOptions = (command: Command, topologyRequired = false) => {
+  if (topologyRequired) {
+    command.requiredOption(
+      '-t, --topology <dir>',
+      'topology bundle directory (event_definitions, triggers, pipelines)',
+    );
+  } else {
+    command.option(
+      '-t, --topology <dir>',
+      'topology bundle directory (not needed here; accepted for symmetry)',
+    );
+  }
+  return withConfigOptions(command);
+};
+
+/** The config file (with its env overrides), then connections; `--namespace` acts as WINCHESTER_NAMESPACE. */
+export async function opsSetup(
+  opts: OpsOptions,
+): Promise<{ config: WinchesterConfig; connected: Connected }> {
+  const env =
+    opts.namespace !== undefined ? { ...process.env, WINCHESTER_NAMESPACE: opts.namespace } : process.env;
+  const config = loadWinchesterConfig(opts.config, env);
+  const connected = await connect(config.topology);
+  return { config, connected };
+}
+
+/** The config file alone, for commands that connect to Redis only or connect later. */
+export function opsConfig(opts: OpsOptions): WinchesterConfig {
+  const env =
+    opts.namespace !== undefined ? { ...process.env, WINCHESTER_NAMESPACE: opts.namespace } : process.env;
+  return loadWinchesterConfig(opts.config, env);
+}
+
+export const positiveInt = (name: string, text: string | undefined): number | undefined => {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigurationError(`${name} ${text}: expected a positive integer`);
+  return n;
+};
+
+/** Bad input to an operator command is reported like bad configuration: one line, exit code 2. */
+export function asUsageError<A extends unknown[]>(action: (...args: A) => Promise<void>) {
+  return async (...args: A): Promise<void> => {
+    try {
+      await action(...args);
+    } catch (error) {
+      if (error instanceof OpsInputError) throw new ConfigurationError(error.message);
+      throw error;
+    }
+  };
+}
