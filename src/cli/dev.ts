@@ -229,7 +229,8 @@ export function registerDev(program: Command): void {
 async function summarize(kafka: import('kafkajs').Kafka, completedTopic: string, eventsTopic: string) {
   const byTrigger = new Map<string, { fired: number; expired: number; completed: number; errored: number }>();
   const newEvents = new Map<string, Set<string>>();
-  const consumer = kafka.consumer({ groupId: `${completedTopic}.summary.${Date.now()}` });
+  const groupId = `${completedTopic}.summary.${Date.now()}`;
+  const consumer = kafka.consumer({ groupId });
   await consumer.connect();
   await consumer.subscribe({ topics: [completedTopic, eventsTopic], fromBeginning: true });
   const seen = new Set<string>();
@@ -257,5 +258,10 @@ async function summarize(kafka: import('kafkajs').Kafka, completedTopic: string,
   });
   while (Date.now() - lastMessage < 2000) await sleep(250);
   await consumer.disconnect();
+  // A throwaway group: leave nothing behind for `namespace list` to find.
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteGroups([groupId]).catch(() => undefined);
+  await admin.disconnect();
   return { byTrigger, newEvents };
 }

@@ -1,57 +1,25 @@
-import { Command } from 'commander';
 import Redis from 'ioredis';
 import { Kafka } from 'kafkajs';
 import { registerConsume } from '../../src/cli/consume';
-import { reportFor } from '../../src/cli/errors';
 import { newTraits, WinchesterEvent } from '../../src/events/event';
 import { consumeTopic, ConsumedRecord } from '../../src/ops/consume';
 import { deleteNamespace, planNamespaceDeletion } from '../../src/ops/namespace';
 import { avroEventSerializer } from '../../src/topology/serialization';
 import { TopologySettings } from '../../src/topology/settings';
+import { runInProcess } from '../support/in-process-cli';
 import { testNamespace } from '../support/namespace';
 import { produce, topologyFixture, waitFor } from '../support/topology-harness';
 
 const ns = testNamespace();
 
-interface CliRun {
-  code: number;
-  stdout: string[];
-  stderr: string;
-}
-
-/** Runs `winchester consume …` in this process, as main() would: one line and an exit code on error. */
-async function runConsume(
-  args: string[],
-  whileRunning?: (stdout: string[]) => Promise<void>,
-): Promise<CliRun> {
-  const program = new Command('winchester').exitOverride();
-  registerConsume(program);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout.push(...String(chunk).split('\n').filter(Boolean));
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr.push(String(chunk));
-    return true;
-  });
-  let code: number;
-  try {
-    const running = program.parseAsync(['consume', ...args, '--namespace', ns.prefix], { from: 'user' });
-    await whileRunning?.(stdout);
-    await running;
-    code = Number(process.exitCode ?? 0);
-  } catch (error) {
-    const report = reportFor(error);
-    stderr.push(`winchester: ${report.message}\n`);
-    code = report.exitCode;
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-  return { code, stdout, stderr: stderr.join('') };
+/** `winchester consume … --namespace <this test's>`, in this process; stdout as its lines. */
+async function runConsume(args: string[], whileRunning?: (stdout: string[]) => Promise<void>) {
+  const run = await runInProcess(
+    registerConsume,
+    ['consume', ...args, '--namespace', ns.prefix],
+    whileRunning,
+  );
+  return { code: run.code, stdout: run.lines, stderr: run.stderr };
 }
 
 const parsed = (lines: string[]) => lines.map((l) => JSON.parse(l) as ConsumedRecord);

@@ -1,11 +1,10 @@
-import { Command } from 'commander';
 import Redis from 'ioredis';
 import { Admin, Consumer, Kafka } from 'kafkajs';
-import { reportFor } from '../../src/cli/errors';
 import { registerNamespace } from '../../src/cli/namespace';
 import { createKafka } from '../../src/kafka/client';
 import { deleteNamespace, namespaceOfName, planNamespaceDeletion } from '../../src/ops/namespace';
 import { defaultTopologySettings } from '../../src/topology/settings';
+import { runInProcess } from '../support/in-process-cli';
 import { testNamespace } from '../support/namespace';
 import { waitFor } from '../support/topology-harness';
 
@@ -17,39 +16,8 @@ const nested = `${ns.prefix}.nested`;
 const DOOMED_KEYS = 2500;
 const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `winchester namespace …` in this process, as main() would: one line and an exit code on error. */
-async function runNamespace(args: string[]): Promise<CliRun> {
-  const program = new Command('winchester').exitOverride();
-  registerNamespace(program);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const capture = (into: string[]) => (chunk: string | Uint8Array) => {
-    into.push(String(chunk));
-    return true;
-  };
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture(stdout));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture(stderr));
-  let code: number;
-  try {
-    await program.parseAsync(['namespace', ...args], { from: 'user' });
-    code = Number(process.exitCode ?? 0);
-  } catch (error) {
-    const report = reportFor(error);
-    stderr.push(`winchester: ${report.message}\n`);
-    code = report.exitCode;
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-  return { code, stdout: stdout.join(''), stderr: stderr.join('') };
-}
+/** `winchester namespace …`, in this process. */
+const runNamespace = (args: string[]) => runInProcess(registerNamespace, ['namespace', ...args]);
 
 describe('winchester namespace on the real broker and Redis', () => {
   const kafka: Kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);

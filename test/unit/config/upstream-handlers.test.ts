@@ -6,34 +6,20 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { registerCheck } from '../../../src/cli/check';
 import { loadWinchesterConfig } from '../../../src/config/winchester-config';
 import { builtinHandlers, UPSTREAM_HANDLER_CLASSES } from '../../../src/pipeline/handlers';
 import { UPSTREAM_HANDLER_NAMES } from '../../../src/config/pipelines-check';
 import { loadTopology, LoadedTopology, TopologyConfigError } from '../../../src/topology/bundle';
 import { makeEvent, recordingContext, testEnv } from '../../fixtures/pipeline/handler-context';
+import { runInProcess } from '../../support/in-process-cli';
 
 const EXAMPLE = join(__dirname, '..', '..', '..', 'topologies', 'example');
 
 /** `winchester check DIR --config FILE` in process: its output lines and exit code. */
 async function runCheck(dir: string, configFile: string): Promise<{ lines: string[]; exitCode: number }> {
-  const program = new Command('winchester').exitOverride();
-  registerCheck(program);
-  const written: string[] = [];
-  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    written.push(String(chunk));
-    return true;
-  });
-  const previousExitCode = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await program.parseAsync(['node', 'winchester', 'check', dir, '--config', configFile]);
-    return { lines: written.join('').trimEnd().split('\n'), exitCode: Number(process.exitCode ?? 0) };
-  } finally {
-    process.exitCode = previousExitCode;
-    write.mockRestore();
-  }
+  const run = await runInProcess(registerCheck, ['check', dir, '--config', configFile]);
+  return { lines: run.stdout.trimEnd().split('\n'), exitCode: run.code };
 }
 
 /** The error lines of check's report: without its warnings and its closing count. */
