@@ -61,7 +61,7 @@ export function buildProgram(): Command {
         );
       }
       const formatFromEnv = process.env.LOG_FORMAT;
-      if (formatFromEnv && !(LOG_FORMATS as readonly string[]).includes(formatFromEnv)) {
+      if (formatFromEnv && !logFormat && !(LOG_FORMATS as readonly string[]).includes(formatFromEnv)) {
         throw new UsageError(`LOG_FORMAT=${formatFromEnv} is not a format: use json or pretty`);
       }
       configureLogging({ format: logFormat, level: logLevel });

@@ -132,7 +132,8 @@ async function serveMetrics(setup: RoleSetup, choice: number | 'off' | undefined
   });
   // METRICS_HOST=0.0.0.0 lets a Prometheus in another container scrape it.
   const host = process.env.METRICS_HOST ?? '127.0.0.1';
-  const address = await listenOrExplain(app, host, port, '--metrics-port');
+  const label = choice === undefined ? 'metrics port (METRICS_PORT, metrics_port)' : '--metrics-port';
+  const address = await listenOrExplain(app, host, port, label);
   logger.info({ address }, `serving ${address}/metrics and /healthz`);
   return { close: () => app.close(), markStarted: () => void (started = true) };
 }
