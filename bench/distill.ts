@@ -6,7 +6,7 @@
  *
  * (a) JSON text in → event out, against upstream's json.loads + distill;
  * (b) distill only, notifications already parsed, against upstream's distill alone.
- * Targets (issue 4): (a) ≥ 20,000/s and ≥ 5× upstream, (b) ≥ 20× upstream. `--check` exits 1
+ * Targets: (a) ≥ 20,000/s and ≥ 5× upstream, (b) ≥ 20× upstream. `--check` exits 1
  * when one is missed. The upstream side runs scripts/vectors/bench-upstream.sh (a temporary
  * Python virtualenv, created on first use).
  */

@@ -23,7 +23,7 @@ import { startDistiller } from '../src/topology/distiller-role';
 import { produceAll } from '../src/topology/role-runner';
 import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
 import { ensureTopics } from '../src/topology/topics';
-import { hostileBytes, hostileNotifications, interleave } from '../test/support/hostile';
+import { hostileBytes, hostileNotifications, interleave } from './support/hostile';
 import { ensureStack, runBenchmark } from './support/run';
 
 const repo = join(__dirname, '..', '..');

@@ -24,7 +24,7 @@ import { connectionSettings } from '../src/config/environment';
 import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
 import { groupLag } from '../src/kafka/group-lag';
-import { PartitionKeys } from '../src/streams/redis-store';
+import { PartitionKeys } from '../src/redis/keys';
 import { defaultTopologySettings } from '../src/topology/settings';
 import { ensureTopics } from '../src/topology/topics';
 import { createProducer } from '../src/topology/role-runner';

@@ -284,7 +284,7 @@ def upstream_kind(error):
 # --- our definitions, as patches to upstream ---------------------------------------------------
 #
 # Where upstream has no answer, the expectation comes from upstream patched with the rules this
-# project defines (DESIGN §4-5, issue 3); each patch records why it was needed.
+# project defines (docs/trigger-language.md); each patch records why it was needed.
 
 FIRED = []
 

@@ -4,17 +4,19 @@ import Redis from 'ioredis';
 import { toCanonicalJson } from '../events/event';
 import { printableDistinguished } from '../streams/simulate';
 import { WinchesterMetrics } from '../metrics/metrics';
-import { resetStream } from '../streams/lifecycle';
+import { StreamLifecycleCode, StreamLifecycleError } from '../redis/errors';
+import { resetStream } from '../redis/lifecycle';
+import { findStreams, getStreamView, StreamQuery, StreamView } from '../redis/query';
 import { StreamState } from '../streams/model';
-import { findStreams, getStreamView, StreamQuery, StreamView } from '../streams/query';
 import { formatMicros, parseIso8601 } from '../time/micros';
 
 export interface ApiOptions {
   metrics: WinchesterMetrics;
-  /** Without Redis, only /metrics and the health endpoints are served (role processes). */
+  /**
+   * Without Redis, only /metrics and the health endpoints are served (role processes). One
+   * client serves concurrent requests: resets are scripts, with no WATCH to share.
+   */
   redis?: Redis;
-  /** A dedicated connection for reset transactions (WATCH is per connection). */
-  redisForTransactions?: Redis;
   kafka?: Kafka;
   namespace: string;
   bearerToken?: string;
@@ -34,6 +36,14 @@ const STATES = new Set<StreamState>([
 ]);
 
 class BadRequest extends Error {}
+
+/** How a refused stream change answers. */
+const LIFECYCLE_STATUS: Record<StreamLifecycleCode, { status: number; error: string }> = {
+  invalid_id: { status: 400, error: 'bad_request' },
+  not_found: { status: 404, error: 'not_found' },
+  wrong_state: { status: 409, error: 'conflict' },
+  conflict: { status: 409, error: 'conflict' },
+};
 
 function view(stream: StreamView) {
   return {
@@ -185,12 +195,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       const { id } = request.params as { id: string };
       if (!/^\d+\.[0-9a-f-]{36}$/.test(id)) throw new BadRequest('a stream id is <partition>.<uuid>');
       try {
-        const meta = await resetStream(options.redisForTransactions ?? redis, options.namespace, id);
-        return view(meta);
+        return view(await resetStream(redis, options.namespace, id));
       } catch (error) {
-        const message = (error as Error).message;
-        if (message.includes('not found')) return reply.code(404).send({ error: 'not_found', message });
-        return reply.code(409).send({ error: 'conflict', message });
+        if (!(error instanceof StreamLifecycleError)) throw error;
+        const { status, error: kind } = LIFECYCLE_STATUS[error.code];
+        return reply.code(status).send({ error: kind, code: error.code, message: error.message });
       }
     });
   }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { checkTopology, TopologyCheckOptions, TopologyCheckResult } from '../config/topology-check';
+import { checkTopology, TopologyCheckOptions, TopologyCheckResult } from '../topology/bundle-check';
 import { builtinHandlerMap } from '../pipeline/handlers';
-import { formatProblem } from '../triggers/errors';
+import { formatProblem } from '../config/errors';
 import { TriggerDefinition } from '../triggers/definition';
 
 const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;

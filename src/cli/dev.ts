@@ -14,7 +14,8 @@ import { startWorker, CompletionRecord } from '../topology/worker-role';
 import { loadTopology } from '../topology/bundle';
 import { ensureTopics } from '../topology/topics';
 import { WinchesterMetrics } from '../metrics/metrics';
-import { advanceEventClock, notificationKey } from './produce';
+import { advanceEventClock } from '../topology/event-clock';
+import { notificationKey } from '../topology/records';
 import { runLiveDemo } from './generate';
 import { connect, requireRedis } from './connect';
 import { portNumber, positiveNumber } from './errors';
@@ -126,8 +127,7 @@ export function registerDev(program: Command): void {
           metrics,
         );
         const redis = createRedisClient(connection.redisUrl);
-        const tx = createRedisClient(connection.redisUrl);
-        const api = buildApi({ metrics, redis, redisForTransactions: tx, kafka, namespace });
+        const api = buildApi({ metrics, redis, kafka, namespace });
         // The default port may be taken by another demo: then any free one will do.
         const address = await api
           .listen({ host: '127.0.0.1', port })
@@ -136,7 +136,6 @@ export function registerDev(program: Command): void {
           await Promise.allSettled([distiller.stop(), matcher.stop(), worker.stop()]);
           await api.close();
           redis.disconnect();
-          tx.disconnect();
           if (startedStack)
             execFileSync('bash', [join(repoRoot, 'scripts', 'stack.sh'), 'stop'], { stdio: 'inherit' });
         };

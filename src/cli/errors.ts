@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { ConfigurationError } from '../config/environment';
+import { ConfigurationError } from '../config/errors';
 
 /**
  * Exit codes, as the README documents them: 2 when the command line or the configuration is

@@ -6,6 +6,7 @@ import { registerSmoke } from './smoke';
 import { registerDistill } from './distill';
 import { registerTimex } from './timex';
 import { registerCheck } from './check';
+import { registerApi } from './api';
 import { registerRoles } from './roles';
 import { registerSimulate } from './simulate';
 import { registerStreams } from './streams';
@@ -29,10 +30,6 @@ import {
 const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
   version: string;
 };
-
-// kafkajs warns on every producer that its default partitioner changed in 2.0; the default
-// (Java-compatible murmur2) is the one the topology relies on, so the warning says nothing.
-process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
 /** Commander's own messages ("unknown option …") as one line, like every other error. */
 function writeCommanderError(text: string, write: (text: string) => void): void {
@@ -72,6 +69,7 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerDev(program);
   registerRoles(program);
+  registerApi(program);
   registerSimulate(program);
   registerStreams(program);
   registerProduce(program);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigurationError } from '../config/environment';
+import { ConfigurationError } from '../config/errors';
 import { loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
 import { OpsInputError } from '../ops/scan';
 import { connect, Connected } from './connect';

@@ -5,17 +5,10 @@ import { opsConfig, OpsOptions, withConfigOptions } from './ops-options';
 import { CommandFailure, UsageError } from './errors';
 import { openLines, requireSomeValid } from './input';
 import { ensureTopics } from '../topology/topics';
-import { encodeRepartition } from '../topology/records';
+import { advanceEventClock, topicExists } from '../topology/event-clock';
+import { notificationKey } from '../topology/records';
 import { parseIso8601 } from '../time/micros';
 import { END_OF_TIME } from '../streams/simulate';
-
-/** Kafka key of a raw notification: its instance, so one instance's notifications stay in order. */
-export function notificationKey(line: string): string | null {
-  const instance = /"instance_id"\s*:\s*"([^"]+)"/.exec(line);
-  if (instance) return instance[1];
-  const id = /"message_id"\s*:\s*"([^"]+)"/.exec(line);
-  return id ? id[1] : null;
-}
 
 /**
  * Sends notification lines to `topic` in batches of up to 1000 lines and 512 KiB (a batch per
@@ -83,36 +76,12 @@ export function registerClock(program: Command): void {
       if (to === undefined)
         throw new UsageError(`--to ${opts.to}: not an ISO-8601 datetime (e.g. 2026-11-02T02:00:00Z)`);
       const { kafka, settings } = await connect(opsConfig(opts).topology);
+      if (!(await topicExists(kafka, settings.topics.repartition))) {
+        throw new CommandFailure(
+          `there is no topic ${settings.topics.repartition}: is the namespace right, and has a matcher run?`,
+        );
+      }
       await advanceEventClock(kafka, settings.topics.repartition, to);
       process.stdout.write(`event clock advanced to ${opts.end ? 'the end of time' : opts.to}\n`);
     });
-}
-
-export async function advanceEventClock(
-  kafka: import('kafkajs').Kafka,
-  repartitionTopic: string,
-  to: number,
-): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const topics = await admin.listTopics();
-  if (!topics.includes(repartitionTopic)) {
-    await admin.disconnect();
-    throw new CommandFailure(
-      `there is no topic ${repartitionTopic}: is the namespace right, and has a matcher run?`,
-    );
-  }
-  const meta = await admin.fetchTopicMetadata({ topics: [repartitionTopic] });
-  await admin.disconnect();
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({
-    topic: repartitionTopic,
-    acks: -1,
-    messages: meta.topics[0].partitions.map((p) => ({
-      partition: p.partitionId,
-      value: encodeRepartition({ type: 'advance', to }),
-    })),
-  });
-  await producer.disconnect();
 }

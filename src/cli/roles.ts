@@ -3,7 +3,6 @@ import { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server';
 import { loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
 import { WinchesterMetrics } from '../metrics/metrics';
-import { createRedisClient } from '../redis/client';
 import { EventSerializer, eventSerializer } from '../topology/serialization';
 import { loadTopology, LoadedTopology } from '../topology/bundle';
 import { startDistiller } from '../topology/distiller-role';
@@ -15,13 +14,13 @@ import { applyConfiguredLevel, logger } from '../util/logger';
 import { connect, Connected, requireRedis } from './connect';
 import { CommandFailure, portNumber } from './errors';
 
-interface RoleOptions {
+export interface RoleOptions {
   config?: string;
   topology: string;
   metricsPort?: string;
 }
 
-const withRoleOptions = (command: Command) =>
+export const withRoleOptions = (command: Command) =>
   command
     .option('-c, --config <file>', 'winchester.yaml', process.env.WINCHESTER_CONFIG)
     .requiredOption(
@@ -182,34 +181,4 @@ export function registerRoles(program: Command): void {
       setup.serializer,
     ),
   );
-  registerApiRole(program);
-}
-
-function registerApiRole(program: Command): void {
-  withRoleOptions(program.command('api').description('serve the query/admin HTTP API, /metrics and /healthz'))
-    .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--port <port>', 'port (0: any free port)', '8080')
-    .option('--token <token>', 'require this bearer token', process.env.WINCHESTER_API_TOKEN)
-    .action(async (opts: RoleOptions & { host: string; port: string; token?: string }) => {
-      const port = portNumber('--port', opts.port);
-      const setup = await setUpRole('api', opts, true);
-      const redisUrl = setup.connected.connection.redisUrl;
-      const redis = createRedisClient(redisUrl);
-      const tx = createRedisClient(redisUrl);
-      const app = buildApi({
-        metrics: setup.metrics,
-        redis,
-        redisForTransactions: tx,
-        kafka: setup.connected.kafka,
-        namespace: setup.connected.settings.namespace,
-        bearerToken: opts.token,
-      });
-      const address = await listenOrExplain(app, opts.host, port, '--port');
-      process.stdout.write(`winchester api on ${address}\n`);
-      stopOnSignals(async () => {
-        await app.close();
-        redis.disconnect();
-        tx.disconnect();
-      });
-    });
 }

@@ -1,11 +1,12 @@
 import { Command } from 'commander';
 import { redisUrlFrom } from '../config/environment';
-import { resetStream } from '../streams/lifecycle';
+import { StreamLifecycleError } from '../redis/errors';
+import { resetStream } from '../redis/lifecycle';
 import { StreamState } from '../streams/model';
-import { findStreams } from '../streams/query';
+import { findStreams } from '../redis/query';
 import { formatMicros } from '../time/micros';
 import { connectRedis } from './connect';
-import { positiveNumber } from './errors';
+import { CommandFailure, positiveNumber } from './errors';
 import { opsConfig, OpsOptions, withConfigOptions } from './ops-options';
 
 async function listStreams(opts: OpsOptions & { state?: string; trigger?: string; count: string }) {
@@ -34,6 +35,10 @@ async function resetOne(id: string, opts: OpsOptions) {
   try {
     const meta = await resetStream(redis, namespace, id);
     process.stdout.write(`${id} is now ${meta.state}; its matcher re-emits it\n`);
+  } catch (error) {
+    // A refused reset (no such stream, wrong state, …) is one line for the operator.
+    if (error instanceof StreamLifecycleError) throw new CommandFailure(error.message);
+    throw error;
   } finally {
     redis.disconnect();
   }

@@ -1,16 +1,10 @@
+import { ConfigurationError } from './errors';
 /** Connection settings shared by every role, taken from the environment (see README). */
 export interface ConnectionSettings {
   kafkaBrokers: string[];
   redisUrl: string;
   schemaRegistryUrl?: string;
   clientId: string;
-}
-
-export class ConfigurationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigurationError';
-  }
 }
 
 /** REDIS_URL, for a command that uses Redis: set, and a redis:// or rediss:// URL. */

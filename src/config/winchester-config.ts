@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigurationError } from './environment';
+import { ConfigurationError } from './errors';
 import { loadYaml11, plainFromYaml, YamlDocument } from './yaml11';
 import { defaultTopologySettings, TopologySettings } from '../topology/settings';
 

@@ -19,7 +19,7 @@ import {
   YAMLException,
 } from 'js-yaml';
 import { civilToMicros, daysInMonth, Micros, MICROS_PER_MINUTE } from '../time/micros';
-import { ConfigurationError } from './environment';
+import { ConfigurationError } from './errors';
 
 /**
  * YAML as Winchester and StackDistiller read it: PyYAML's `safe_load`, i.e. YAML 1.1 with

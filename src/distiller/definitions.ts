@@ -1,4 +1,4 @@
-import { ConfigurationError } from '../config/environment';
+import { ConfigurationError } from '../config/errors';
 import { plainFromYaml, SourcePosition, YamlDocument } from '../config/yaml11';
 import { TraitType } from '../events/event';
 import { Converter, CONVERTERS } from './convert';
@@ -12,7 +12,7 @@ import {
   PathNode,
 } from './jsonpath';
 import { instantiatePlugin, TraitPlugin, TraitPluginProvider } from './plugins';
-import { compileTraitRunner, TraitRunner } from './runner';
+import { CompiledTrait, compileTraitRunner, TraitRunner } from './runner';
 import {
   fnmatchToRegExp,
   isDict,
@@ -58,22 +58,6 @@ export interface CompileOptions {
 const TRAIT_TYPES: readonly TraitType[] = ['text', 'int', 'float', 'datetime'];
 /** Traits named like the envelope: Winchester keeps the envelope's values, so these count but are not stored. */
 const ENVELOPE_NAMES = new Set(['message_id', 'event_type', 'timestamp']);
-
-/** One trait of a definition, ready to run. */
-export interface CompiledTrait {
-  readonly name: string;
-  readonly type: TraitType;
-  /** Named message_id, event_type or timestamp: counts as a trait, but the envelope wins. */
-  readonly envelopeName: boolean;
-  readonly fields: readonly string[];
-  readonly plugin?: string;
-  /** Without a plugin and with plain key paths: the key chains, which the trait runner reads inline. */
-  readonly chains?: readonly (readonly string[])[];
-  /** The value before conversion; undefined or null when the trait is absent. May throw PathFailure. */
-  readonly extract: (body: unknown) => unknown;
-  /** Throws ConversionFailure. */
-  readonly convert: Converter;
-}
 
 /** One entry of event_definitions.yaml, compiled. */
 export class EventDefinition {

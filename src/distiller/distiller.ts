@@ -1,12 +1,7 @@
 import { newTraits, WinchesterEvent } from '../events/event';
 import { Micros, parseIso8601Python } from '../time/micros';
-import {
-  CompiledDefinitions,
-  CompiledTrait,
-  ConfigWarning,
-  EventDefinition,
-  PluginFailure,
-} from './definitions';
+import { CompiledDefinitions, ConfigWarning, EventDefinition, PluginFailure } from './definitions';
+import { CompiledTrait } from './runner';
 import { parseJsonExact } from './exact-json';
 import { PathFailure } from './jsonpath';
 import {

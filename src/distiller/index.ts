@@ -1,6 +1,6 @@
 /**
  * The distiller: StackDistiller-compatible event definitions turning OpenStack notifications
- * into flat events. Pure: no Kafka, no Redis. See DESIGN §5 (Distiller).
+ * into flat events. Pure: no Kafka, no Redis. See docs/distiller.md.
  *
  *   const distiller = loadEventDefinitions('topologies/openstack-usage/event_definitions.yaml');
  *   const result = distiller.distillText(line); // WinchesterEvent | DistillDropped | DistillError
@@ -13,7 +13,8 @@ import { Distiller, DistillerOptions } from './distiller';
 export { Distiller } from './distiller';
 export type { DistillerOptions } from './distiller';
 export { EventDefinition, EventDefinitionError, compileEventDefinitions } from './definitions';
-export type { CompileOptions, CompiledTrait, ConfigWarning } from './definitions';
+export type { CompileOptions, ConfigWarning } from './definitions';
+export type { CompiledTrait } from './runner';
 export { DistillDropped, DistillError, isDistillError, isDropped, isEvent, newDistillStats } from './outcome';
 export type {
   DistillErrorCategory,

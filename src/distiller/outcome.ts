@@ -19,7 +19,7 @@ export type DistillErrorCategory =
 
 /**
  * A notification that cannot become an event: it belongs on the DLQ with this reason. Returned,
- * never thrown. Shaped like the distiller role's `DistillOutcome` error.
+ * never thrown. Also what the distiller role makes of a record that is no notification text.
  */
 export class DistillError {
   readonly kind = 'error' as const;
@@ -57,7 +57,7 @@ export class DistillDropped {
 /** What `distill` returns: the event, or why there is none. */
 export type DistillResult = WinchesterEvent | DistillDropped | DistillError;
 
-/** The same, tagged, as the distiller role consumes it. */
+/** The same, tagged: what the distiller role, bundles and `simulate` work with. */
 export type DistillOutcome = { kind: 'event'; event: WinchesterEvent } | DistillDropped | DistillError;
 
 export function isDistillError(result: DistillResult): result is DistillError {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
-import { ConfigurationError } from '../config/environment';
+import { ConfigurationError } from '../config/errors';
 import { PathMatch } from './jsonpath';
 
 /**

@@ -1,6 +1,22 @@
-import { Trait } from '../events/event';
-import { CompiledTrait } from './definitions';
+import { Trait, TraitType } from '../events/event';
+import { Converter } from './convert';
 import { chainSource } from './jsonpath';
+
+/** One trait of a definition, ready to run. */
+export interface CompiledTrait {
+  readonly name: string;
+  readonly type: TraitType;
+  /** Named message_id, event_type or timestamp: counts as a trait, but the envelope wins. */
+  readonly envelopeName: boolean;
+  readonly fields: readonly string[];
+  readonly plugin?: string;
+  /** Without a plugin and with plain key paths: the key chains, which the trait runner reads inline. */
+  readonly chains?: readonly (readonly string[])[];
+  /** The value before conversion; undefined or null when the trait is absent. May throw PathFailure. */
+  readonly extract: (body: unknown) => unknown;
+  /** Throws ConversionFailure. */
+  readonly convert: Converter;
+}
 
 /**
  * Extracts and converts every trait of one definition into `traits`; returns how many had a

@@ -1,6 +1,10 @@
 import { Kafka, logLevel, LogEntry } from 'kafkajs';
 import { logger } from '../util/logger';
 
+// kafkajs warns on every producer that its default partitioner changed in 2.0; the default
+// (Java-compatible murmur2) is the one the topology relies on, so the warning says nothing.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
 /**
  * Protocol errors kafkajs logs at error level although they are part of normal group
  * membership (a rebalance, a restarted member, a new group's coordinator still loading):

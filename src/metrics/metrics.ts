@@ -1,6 +1,5 @@
 import { Counter, Gauge, Histogram, LabelValues, Registry, collectDefaultMetrics } from 'prom-client';
 import { newDistillStats } from '../distiller/outcome';
-import type { LoadedTopology } from '../topology/bundle';
 import type { TopologySettings } from '../topology/settings';
 import { triggerDebugger } from '../triggers/debug';
 import { buildInfo } from './build-info';
@@ -13,7 +12,11 @@ export const DLQ_REASON = {
 } as const;
 
 /** What initialiseLabels reads from a loaded topology bundle. */
-type KnownTopology = Pick<LoadedTopology, 'triggers' | 'pipelines'>;
+/** What a topology tells of its label values: trigger objects (names, debug levels) and pipeline steps. */
+interface KnownTopology {
+  triggers: readonly ({ name: string } & object)[];
+  pipelines: ReadonlyMap<string, readonly { name: string }[]>;
+}
 
 /** The criteria groups every trigger checks (TriggerDefinition's debug groups). */
 const CRITERIA_GROUPS = ['Match', 'Fire'];

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import Redis from 'ioredis';
+import { redriveLogKey } from '../redis/keys';
 import { createProducer } from '../topology/role-runner';
 import { TopologySettings } from '../topology/settings';
 import { partitionCount } from '../topology/topics';
@@ -284,16 +285,6 @@ async function collect(
       (BigInt(a.record.offset) < BigInt(b.record.offset) ? -1 : 1),
   );
   return { found, scan };
-}
-
-/**
- * Redrive log: a Redis hash keyed by DLQ coordinates. A DLQ topic cannot be annotated in
- * place, and a header on the redriven copy could only be found again by reading the whole
- * source topic; one small hash per namespace answers "already redriven?" in one call and
- * lets two operators not redrive the same record twice (HSETNX before sending).
- */
-export function redriveLogKey(namespace: string): string {
-  return `${namespace}:ops:dlq:redriven`;
 }
 
 function fingerprint(message: KafkaMessage): string {

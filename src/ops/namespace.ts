@@ -1,5 +1,6 @@
 import { Admin, Kafka, KafkaJSDeleteGroupsError } from 'kafkajs';
 import Redis from 'ioredis';
+import { namespaceKeyPattern } from '../redis/keys';
 import { defaultTopologySettings, TopologySettings } from '../topology/settings';
 import { OpsInputError } from './scan';
 
@@ -132,8 +133,6 @@ export interface NamespacePlan {
   outsideTopics: string[];
 }
 
-const redisPattern = (namespace: string) => `${namespace}:*`;
-
 /** Visits the keys matching a pattern in SCAN batches (never KEYS, which blocks Redis). */
 async function scanKeys(
   redis: Redis,
@@ -181,7 +180,7 @@ export async function planNamespaceDeletion(
     namespace,
     topics: inventory.topics.filter((t) => ownedBy(t, namespace, nested)),
     groups,
-    redisKeys: await countKeys(redis, redisPattern(namespace), options.scanBatch ?? 1000),
+    redisKeys: await countKeys(redis, namespaceKeyPattern(namespace), options.scanBatch ?? 1000),
     nested,
     outsideTopics: configured.filter((t) => !t.startsWith(`${namespace}.`) && inventory.topics.includes(t)),
   };
@@ -245,7 +244,7 @@ export async function deleteNamespace(
     if (plan.topics.length) await admin.deleteTopics({ topics: plan.topics, timeout: 30000 });
     return failed;
   });
-  const redisKeys = await unlinkKeys(redis, redisPattern(namespace), options.scanBatch ?? 1000);
+  const redisKeys = await unlinkKeys(redis, namespaceKeyPattern(namespace), options.scanBatch ?? 1000);
   const failed = new Set(failedGroups.map((g) => g.groupId));
   return {
     topics: plan.topics,

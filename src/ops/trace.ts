@@ -3,10 +3,10 @@ import { Kafka, KafkaMessage } from 'kafkajs';
 import Redis from 'ioredis';
 import { canonicalTraitValue, toCanonicalJson, WinchesterEvent } from '../events/event';
 import { decodeEvent } from '../events/wire';
-import { keysForStream, partitionOfStreamId, readTombstone } from '../streams/lifecycle';
+import { keysForStream, partitionOfStreamId } from '../redis/keys';
+import { readTombstone } from '../redis/lifecycle';
+import { locateStreamHolding } from '../redis/query';
 import { StreamMeta } from '../streams/model';
-import { repartitionPartitions } from '../streams/query';
-import { PartitionKeys } from '../streams/redis-store';
 import { printableDistinguished } from '../streams/simulate';
 import { formatMicros } from '../time/micros';
 import { DistillFunction } from '../topology/distiller-role';
@@ -211,60 +211,6 @@ function streamView(meta: StreamMeta, foundBy: TracedStream['foundBy']): TracedS
   };
 }
 
-/**
- * Finds the stream of one trigger that holds a message id. The store keeps a seen-set per
- * stream key (`seen:<key>`), so the key computed from the trigger definitions names the
- * partition; the key's active pointer is tried first, then every stream of the trigger
- * (needed once the stream left `active`, or when triggers.yaml changed the key).
- */
-async function locateStream(
-  redis: Redis,
-  namespace: string,
-  trigger: string,
-  key: string | null,
-  messageId: string,
-): Promise<{ seenIn: number | null; meta: StreamMeta | null; foundBy: TracedStream['foundBy'] | null }> {
-  const partitions = await repartitionPartitions(redis, namespace);
-  const all = Array.from({ length: partitions }, (_, p) => p);
-  let seenIn: number | null = null;
-  if (key !== null) {
-    for (const p of all) {
-      if ((await redis.zscore(new PartitionKeys(namespace, p).seen(key), messageId)) !== null) {
-        seenIn = p;
-        break;
-      }
-    }
-  }
-  const order = seenIn === null ? all : [seenIn, ...all.filter((p) => p !== seenIn)];
-  const parse = (raw: string | null) => (raw ? (JSON.parse(raw) as StreamMeta) : null);
-  if (key !== null) {
-    for (const p of order) {
-      const k = new PartitionKeys(namespace, p);
-      const active = await redis.get(k.active(key));
-      if (active && (await redis.hexists(k.events(active), messageId))) {
-        const meta = parse(await redis.get(k.stream(active)));
-        if (meta) return { seenIn, meta, foundBy: 'active pointer' };
-      }
-    }
-  }
-  for (const p of order) {
-    const k = new PartitionKeys(namespace, p);
-    const ids = await redis.smembers(k.ids);
-    for (let i = 0; i < ids.length; i += 500) {
-      const chunk = ids.slice(i, i + 500);
-      const metas = (await redis.mget(...chunk.map((id) => k.stream(id)))).map(parse);
-      const candidates = metas.filter((m): m is StreamMeta => m !== null && m.trigger === trigger);
-      if (!candidates.length) continue;
-      const pipeline = redis.pipeline();
-      for (const m of candidates) pipeline.hexists(k.events(m.id), messageId);
-      const replies = (await pipeline.exec()) ?? [];
-      const hit = candidates.find((_, j) => replies[j]?.[1] === 1);
-      if (hit) return { seenIn, meta: hit, foundBy: 'stream scan' };
-    }
-  }
-  return { seenIn, meta: null, foundBy: null };
-}
-
 function verdictSummary(result: Omit<TraceResult, 'summary'>): string {
   const id = result.messageId;
   switch (result.verdict) {
@@ -416,7 +362,7 @@ export async function traceMessage(
   for (const t of triggers) {
     const fromCompletion = completions.find((c) => c.record.trigger === t.trigger);
     if (!t.matched && !fromCompletion) continue;
-    const found = await locateStream(redis, settings.namespace, t.trigger, t.streamKey, messageId);
+    const found = await locateStreamHolding(redis, settings.namespace, t.trigger, t.streamKey, messageId);
     t.seenInPartition = found.seenIn;
     if (found.meta && found.foundBy) {
       t.stream = streamView(found.meta, found.foundBy);

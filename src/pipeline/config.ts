@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { ConfigurationError } from '../config/environment';
-import { readPipelines } from '../config/pipelines-check';
+import { readPipelines } from './pipelines-file';
 import { configDir, HandlerReference, WinchesterConfig } from '../config/winchester-config';
-import { ConfigProblem, formatProblem } from '../triggers/errors';
+import { ConfigProblem, ConfigurationError, formatProblem } from '../config/errors';
 import { HandlerDefinition, PipelineHandler, HandlerContext } from './handler';
 import { builtinHandlers, UPSTREAM_HANDLER_CLASSES } from './handlers';
 import { PipelineStep } from './runner';

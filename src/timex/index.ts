@@ -7,7 +7,7 @@
  *   parseTimex('day').evaluate({ timestamp: t }).contains(other);
  *
  * Semantics are upstream's (openstack/stacktach-timex) where it has an answer; where it
- * crashes, see DESIGN §4–5 and docs in values.ts.
+ * crashes, see docs/trigger-language.md and the notes in values.ts.
  */
 export { parseTimex, TimexExpression, DEFAULT_VARIABLE } from './expression';
 export type { TimexVariables } from './expression';

@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
-import { ConfigurationError } from '../config/environment';
-import { PipelineHandlerEntry } from '../config/pipelines-check';
-import { checkTopology, TopologyCheckResult } from '../config/topology-check';
+import { ConfigurationError } from '../config/errors';
+import { PipelineHandlerEntry } from '../pipeline/pipelines-file';
+import { checkTopology, TopologyCheckResult } from './bundle-check';
 import { WinchesterConfig } from '../config/winchester-config';
-import { Distiller, isDistillError, isDropped } from '../distiller';
+import { Distiller } from '../distiller';
 import { isHandlerDefinition } from '../pipeline/config';
 import { HandlerDefinition } from '../pipeline/handler';
 import { builtinHandlerMap } from '../pipeline/handlers';
@@ -58,12 +58,7 @@ export function loadTopology(dir: string, config: WinchesterConfig): LoadedTopol
 }
 
 function distillFunction(distiller: Distiller): DistillFunction {
-  return (text) => {
-    const result = distiller.distillText(text);
-    if (isDistillError(result)) return result;
-    if (isDropped(result)) return { kind: 'dropped', reason: result.reason };
-    return { kind: 'event', event: result };
-  };
+  return (text) => distiller.outcome(text);
 }
 
 function pipelineSteps(pipelines: Map<string, PipelineHandlerEntry[]>): Map<string, PipelineStep[]> {

@@ -1,17 +1,17 @@
 import { isUtf8 } from 'node:buffer';
-import { EachBatchPayload, Kafka, Message, Consumer, Producer } from 'kafkajs';
+import { Consumer, Kafka, Message, Producer } from 'kafkajs';
+import { DistillError, DistillErrorCategory, DistillOutcome, DropReason } from '../distiller/outcome';
 import { WinchesterEvent } from '../events/event';
+import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
+import { Logger, roleLogger } from '../util/logger';
+import { BatchLoop, BatchPayload, ChunkOutput, Rejection, SourceRecord } from './batch-loop';
+import { RoleEvents } from './role-events';
+import { createProducer, createRoleConsumer, disconnectAll, messageBytes } from './role-runner';
 import { EventSerializer, jsonEventSerializer } from './serialization';
-import { roleLogger } from '../util/logger';
-import { deadLetter } from './records';
-import { createRoleConsumer, createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
-import { WinchesterMetrics } from '../metrics/metrics';
 
-export type DistillOutcome =
-  | { kind: 'event'; event: WinchesterEvent }
-  | { kind: 'dropped'; reason: string }
-  | { kind: 'error'; reason: string; messageId?: string; eventType?: string; trait?: string };
+// The one outcome type is the distiller's; re-exported for the role's callers.
+export type { DistillOutcome } from '../distiller/outcome';
 
 /** Raw notification text → outcome; the pure distiller behind an adapter. */
 export type DistillFunction = (text: string) => DistillOutcome;
@@ -20,10 +20,10 @@ export type DistillFunction = (text: string) => DistillOutcome;
  * The text of a notification record, or why it has none. JSON on the wire is UTF-8 (RFC 8259);
  * decoding invalid bytes would silently turn them into U+FFFD and distill altered data.
  */
-export function notificationText(value: Buffer | null): string | Extract<DistillOutcome, { kind: 'error' }> {
-  if (value === null) return { kind: 'error', reason: 'invalid-json: the record has no value (null)' };
-  if (value.length === 0) return { kind: 'error', reason: 'invalid-json: the record value is empty' };
-  if (!isUtf8(value)) return { kind: 'error', reason: 'invalid-json: the record value is not valid UTF-8' };
+export function notificationText(value: Buffer | null): string | DistillError {
+  if (value === null) return new DistillError('invalid-json', 'the record has no value (null)');
+  if (value.length === 0) return new DistillError('invalid-json', 'the record value is empty');
+  if (!isUtf8(value)) return new DistillError('invalid-json', 'the record value is not valid UTF-8');
   return value.toString('utf8');
 }
 
@@ -34,11 +34,32 @@ export interface DistillerCounters {
   dlq: Map<string, number>;
 }
 
-export interface DistillerRole {
-  consumer: Consumer;
-  producer: Producer;
-  counters: DistillerCounters;
-  stop(): Promise<void>;
+/** What the distiller role makes of each record, for counters, metrics and logs to record. */
+export type DistillerOutcomes = {
+  /** A notification was read from an input topic. */
+  consumed: SourceRecord;
+  /** It became an event, bound for `events`. */
+  distilled: { source: SourceRecord; event: WinchesterEvent };
+  /** The definitions make no event of it (no definition, no traits): counted, not an error. */
+  dropped: { source: SourceRecord; reason: DropReason };
+  /** It goes to the DLQ: `category` counts it, `reason` is its `dlq.reason` header. */
+  deadLettered: {
+    source: SourceRecord;
+    category: DistillErrorCategory | typeof DLQ_REASON.oversized;
+    reason: string;
+    messageId?: string;
+    eventType?: string;
+  };
+  /** A chunk of `records` records is produced and its offsets resolved. */
+  chunkDone: { records: number };
+  /** A whole batch of `records` records is done. */
+  batchDone: { records: number };
+};
+
+export interface DistillerHooks {
+  onCounters?: (c: DistillerCounters) => void;
+  metrics?: WinchesterMetrics;
+  serializer?: EventSerializer;
 }
 
 /**
@@ -50,127 +71,177 @@ export async function startDistiller(
   kafka: Kafka,
   settings: TopologySettings,
   distill: DistillFunction,
-  hooks: {
-    onCounters?: (c: DistillerCounters) => void;
-    metrics?: WinchesterMetrics;
-    serializer?: EventSerializer;
-  } = {},
+  hooks: DistillerHooks = {},
 ): Promise<DistillerRole> {
-  const counters: DistillerCounters = { consumed: 0, distilled: 0, dropped: 0, dlq: new Map() };
-  const producer = createProducer(kafka);
-  const consumer = createRoleConsumer(kafka, settings, 'distiller', hooks.metrics);
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({
-    topics: settings.inputPattern ? [new RegExp(settings.inputPattern)] : settings.inputTopics,
-    fromBeginning: true,
-  });
-  const log = roleLogger('distiller');
-  // Produce requests stay within the record limit the topics are sized for.
-  const sendLimit = { maxBytes: settings.maxRecordBytes };
-  // Ids and types in logs come from the bad input: keep a log line small whatever it sent.
-  const short = (v: string | undefined) => (v && v.length > 256 ? `${v.slice(0, 255)}…` : v);
-  const metrics = hooks.metrics;
-  const serializer = hooks.serializer ?? jsonEventSerializer;
-  const toDlq = (
-    reason: string,
-    source: { topic: string; partition: number; message: { offset: string } },
-    fields: object,
-  ) => {
-    counters.dlq.set(reason, (counters.dlq.get(reason) ?? 0) + 1);
-    metrics?.dlqRecords.inc({ topic: settings.topics.notificationsDlq, reason });
-    log.warn(
-      { ...fields, topic: source.topic, partition: source.partition, offset: source.message.offset },
-      'notification sent to the DLQ',
+  const clients = {
+    consumer: createRoleConsumer(kafka, settings, 'distiller', hooks.metrics),
+    producer: createProducer(kafka),
+  };
+  return new DistillerRole(clients, settings, distill, hooks).start();
+}
+
+/** The distiller role as its stages: decode a record, route its outcome; the batch loop does the rest. */
+export class DistillerRole {
+  readonly counters: DistillerCounters = { consumed: 0, distilled: 0, dropped: 0, dlq: new Map() };
+  readonly events = new RoleEvents<DistillerOutcomes>();
+  readonly consumer: Consumer;
+  readonly producer: Producer;
+  private readonly serializer: EventSerializer;
+  private readonly loop: BatchLoop<DistillOutcome>;
+
+  constructor(
+    clients: { consumer: Consumer; producer: Producer },
+    private readonly settings: TopologySettings,
+    private readonly distill: DistillFunction,
+    hooks: DistillerHooks = {},
+  ) {
+    this.consumer = clients.consumer;
+    this.producer = clients.producer;
+    this.serializer = hooks.serializer ?? jsonEventSerializer;
+    recordDistillerOutcomes(this.events, {
+      counters: this.counters,
+      metrics: hooks.metrics,
+      log: roleLogger('distiller'),
+      dlqTopic: settings.topics.notificationsDlq,
+      onCounters: hooks.onCounters,
+    });
+    this.loop = new BatchLoop<DistillOutcome>(
+      {
+        decode: (source) => this.decode(source),
+        undecodable: (source, error) => this.undecodable(source, error),
+        route: (outcome, source, out) => this.route(outcome, source, out),
+        chunkDone: (records) => this.events.emit('chunkDone', { records }),
+        batchDone: (batch) => this.events.emit('batchDone', { records: batch.messages.length }),
+      },
+      {
+        producer: this.producer,
+        topics: { output: settings.topics.events, dlq: settings.topics.notificationsDlq },
+        maxRecordBytes: settings.maxRecordBytes,
+      },
     );
+  }
+
+  async start(): Promise<this> {
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({
+      topics: this.settings.inputPattern
+        ? [new RegExp(this.settings.inputPattern)]
+        : this.settings.inputTopics,
+      fromBeginning: true,
+    });
+    await this.consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: true,
+      partitionsConsumedConcurrently: 3,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    return this;
+  }
+
+  /** Bound, so callers may pass it around as a function. */
+  readonly stop = async (): Promise<void> => {
+    await this.consumer.stop();
+    await disconnectAll(this.consumer, this.producer);
   };
 
-  await consumer.run({
-    eachBatchAutoResolve: false,
-    autoCommit: true,
-    partitionsConsumedConcurrently: 3,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
-      const chunkSize = 500;
-      for (let start = 0; start < batch.messages.length; start += chunkSize) {
-        if (!isRunning() || isStale()) return;
-        const chunk = batch.messages.slice(start, start + chunkSize);
-        const events: Message[] = [];
-        const dead: Message[] = [];
-        for (const message of chunk) {
-          counters.consumed++;
-          metrics?.notificationsConsumed.inc();
-          const source = { topic: batch.topic, partition: batch.partition, message };
-          const text = notificationText(message.value);
-          let outcome: DistillOutcome;
-          try {
-            outcome = typeof text === 'string' ? distill(text) : text;
-          } catch (error) {
-            // The distiller promises typed outcomes; anything else is still one record's problem.
-            outcome = { kind: 'error', reason: `internal: ${(error as Error).message}` };
-          }
-          if (outcome.kind === 'event') {
-            const out: Message = {
-              key: message.key ?? outcome.event.message_id,
-              value: await serializer.encode(outcome.event),
-              headers: { 'winchester.source': `${batch.topic}/${batch.partition}/${message.offset}` },
-            };
-            if (messageBytes(out) > settings.maxRecordBytes) {
-              dead.push(
-                deadLetter(
-                  source,
-                  'oversized',
-                  { 'message-id': outcome.event.message_id },
-                  settings.maxRecordBytes,
-                ),
-              );
-              toDlq('oversized', source, {
-                message_id: short(outcome.event.message_id),
-                reason: 'oversized',
-              });
-            } else {
-              events.push(out);
-              counters.distilled++;
-              metrics?.notificationsDistilled.inc();
-            }
-          } else if (outcome.kind === 'dropped') {
-            counters.dropped++;
-            metrics?.notificationsDropped.inc({ reason: outcome.reason });
-            log.debug({ reason: outcome.reason, offset: message.offset }, 'notification dropped');
-          } else {
-            const category = outcome.reason.split(':')[0];
-            dead.push(
-              deadLetter(
-                source,
-                outcome.reason,
-                { 'message-id': outcome.messageId, 'event-type': outcome.eventType, trait: outcome.trait },
-                settings.maxRecordBytes,
-              ),
-            );
-            toDlq(category, source, {
-              message_id: short(outcome.messageId),
-              event_type: short(outcome.eventType),
-              reason: outcome.reason,
-            });
-          }
-        }
-        await sendAll(producer, settings.topics.events, events, sendLimit);
-        await sendAll(producer, settings.topics.notificationsDlq, dead, sendLimit);
-        resolveOffset(chunk[chunk.length - 1].offset);
-        await heartbeat();
-        hooks.onCounters?.(counters);
-      }
-      if (counters.consumed % 10000 < batch.messages.length) {
+  /** One consumed batch (kafkajs's `eachBatch`). */
+  eachBatch(payload: BatchPayload): Promise<void> {
+    return this.loop.run(payload);
+  }
+
+  /** Bytes → text → outcome. A throw from `distill` is caught by the loop (`undecodable`). */
+  private decode(source: SourceRecord): DistillOutcome {
+    this.events.emit('consumed', source);
+    const text = notificationText(source.message.value);
+    return typeof text === 'string' ? this.distill(text) : text;
+  }
+
+  /** The distiller promises typed outcomes; anything it throws is still one record's problem. */
+  private undecodable(source: SourceRecord, error: unknown): Rejection {
+    return this.rejection(source, new DistillError('internal', (error as Error).message));
+  }
+
+  private async route(outcome: DistillOutcome, source: SourceRecord, out: ChunkOutput): Promise<void> {
+    if (outcome.kind === 'event') await this.routeEvent(outcome.event, source, out);
+    else if (outcome.kind === 'dropped') this.events.emit('dropped', { source, reason: outcome.reason });
+    else out.reject(source, this.rejection(source, outcome));
+  }
+
+  /** An event goes to `events` unless its record is over the limit, which sends it to the DLQ. */
+  private async routeEvent(event: WinchesterEvent, source: SourceRecord, out: ChunkOutput): Promise<void> {
+    const { topic, partition, message } = source;
+    const record: Message = {
+      key: message.key ?? event.message_id,
+      value: await this.serializer.encode(event),
+      headers: { 'winchester.source': `${topic}/${partition}/${message.offset}` },
+    };
+    if (messageBytes(record) <= this.settings.maxRecordBytes) {
+      out.send(record);
+      this.events.emit('distilled', { source, event });
+      return;
+    }
+    const reason = DLQ_REASON.oversized;
+    out.reject(source, { reason, detail: { 'message-id': event.message_id } });
+    this.events.emit('deadLettered', { source, category: reason, reason, messageId: event.message_id });
+  }
+
+  private rejection(source: SourceRecord, error: DistillError): Rejection {
+    const { category, reason, messageId, eventType, trait } = error;
+    this.events.emit('deadLettered', { source, category, reason, messageId, eventType });
+    return { reason, detail: { 'message-id': messageId, 'event-type': eventType, trait } };
+  }
+}
+
+/** The distiller's counters, metrics and log lines, each fed by the outcomes it records. */
+export function recordDistillerOutcomes(
+  events: RoleEvents<DistillerOutcomes>,
+  { counters, metrics, log, dlqTopic, onCounters }: DistillerRecorders,
+): void {
+  // Ids and types in logs come from the bad input: keep a log line small whatever it sent.
+  const short = (v: string | undefined) => (v && v.length > 256 ? `${v.slice(0, 255)}…` : v);
+  events
+    .on('consumed', () => {
+      counters.consumed++;
+      metrics?.notificationsConsumed.inc();
+    })
+    .on('distilled', () => {
+      counters.distilled++;
+      metrics?.notificationsDistilled.inc();
+    })
+    .on('dropped', ({ source, reason }) => {
+      counters.dropped++;
+      metrics?.notificationsDropped.inc({ reason });
+      log.debug({ reason, offset: source.message.offset }, 'notification dropped');
+    })
+    .on('deadLettered', ({ source, category, reason, messageId, eventType }) => {
+      counters.dlq.set(category, (counters.dlq.get(category) ?? 0) + 1);
+      metrics?.dlqRecords.inc({ topic: dlqTopic, reason: category });
+      const { topic, partition, message } = source;
+      log.warn(
+        {
+          message_id: short(messageId),
+          event_type: short(eventType),
+          reason,
+          topic,
+          partition,
+          offset: message.offset,
+        },
+        'notification sent to the DLQ',
+      );
+    })
+    .on('chunkDone', () => onCounters?.(counters))
+    .on('batchDone', ({ records }) => {
+      if (counters.consumed % 10000 < records) {
         log.debug({ consumed: counters.consumed, distilled: counters.distilled }, 'progress');
       }
-    },
-  });
-  return {
-    consumer,
-    producer,
-    counters,
-    stop: async () => {
-      await consumer.stop();
-      await disconnectAll(consumer, producer);
-    },
-  };
+    });
+}
+
+interface DistillerRecorders {
+  counters: DistillerCounters;
+  metrics?: WinchesterMetrics;
+  log: Logger;
+  dlqTopic: string;
+  onCounters?: (c: DistillerCounters) => void;
 }

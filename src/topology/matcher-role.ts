@@ -5,11 +5,15 @@ import { EventSerializer, jsonEventSerializer } from './serialization';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { MatchedEvent, StreamRecord } from '../streams/model';
 import { PartitionProcessor } from '../streams/processor';
-import { checkPartitionCount, LostOwnershipError, RedisPartitionStore } from '../streams/redis-store';
+import { LostOwnershipError } from '../redis/errors';
+import { checkPartitionCount, RedisPartitionStore } from '../redis/partition-store';
 import { TriggerRuntime } from '../streams/trigger-runtime';
 import { Micros } from '../time/micros';
 import { roleLogger } from '../util/logger';
-import { deadLetter, decodeRepartition, encodeRepartition, encodeStreamRecord, shortReason } from './records';
+import { BatchLoop } from './batch-loop';
+import { EventRouter, EventRouterOutcomes, recordEventRouterOutcomes } from './event-router';
+import { deadLetter, decodeRepartition, encodeStreamRecord } from './records';
+import { RoleEvents } from './role-events';
 import { createRoleConsumer, createProducer, disconnectAll, messageBytes, sendAll } from './role-runner';
 import { TopologySettings } from './settings';
 import { partitionCount } from './topics';
@@ -210,7 +214,6 @@ export async function startMatcher(
     log.info({ partition: p, epoch: st.store.ownerEpoch, appliedUpTo: stored }, 'claimed partition');
   };
 
-  const watermarks = new Map<number, Micros>();
   // debug_level statistics of the checks stage 1 (Match) and the stream engine (Fire) make.
   const debugReporting = reportTriggerDebugging(triggers, {
     log,
@@ -218,83 +221,16 @@ export async function startMatcher(
     periodMs: settings.statisticsPeriodMs,
   });
 
-  const stage1 = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
-    const chunkSize = 500;
-    for (let start = 0; start < batch.messages.length; start += chunkSize) {
-      if (!isRunning() || isStale()) return;
-      const chunk = batch.messages.slice(start, start + chunkSize);
-      const out: Message[] = [];
-      const dead: Message[] = [];
-      let watermark = watermarks.get(batch.partition) ?? -Infinity;
-      for (const message of chunk) {
-        counters.eventsConsumed++;
-        metrics?.eventsConsumed.inc();
-        let event;
-        let wire: string | undefined;
-        try {
-          event = await serializer.decode(message.value ?? Buffer.alloc(0));
-          // JSON events travel on as the text they came in (decoding just validated it).
-          if (serializer.format === 'json') wire = message.value?.toString('utf8');
-        } catch (error) {
-          dead.push(
-            deadLetter(
-              { topic: batch.topic, partition: batch.partition, message },
-              (error as Error).message,
-              {},
-              settings.maxRecordBytes,
-            ),
-          );
-          bump(counters.dlq, 'undecodable event');
-          metrics?.dlqRecords.inc({ topic: settings.topics.eventsDlq, reason: 'undecodable event' });
-          log.warn(
-            {
-              topic: batch.topic,
-              partition: batch.partition,
-              offset: message.offset,
-              reason: shortReason(error),
-            },
-            'undecodable event sent to the DLQ',
-          );
-          continue;
-        }
-        watermark = Math.max(watermark, event.timestamp);
-        let any = false;
-        for (const trigger of triggers) {
-          const match = trigger.match(event);
-          if (!match) continue;
-          any = true;
-          bump(counters.matched, trigger.name);
-          metrics?.eventsMatched.inc({ trigger: trigger.name });
-          const matched: MatchedEvent = {
-            trigger: trigger.name,
-            key: match.key,
-            distinguished: match.distinguished,
-            event,
-            wire,
-          };
-          out.push({ key: match.key, value: encodeRepartition({ type: 'event', matched }) });
-        }
-        if (!any) {
-          counters.unmatched++;
-          metrics?.eventsUnmatched.inc();
-        }
-      }
-      if (settings.clock === 'event' && Number.isFinite(watermark)) {
-        // Markers follow the chunk's events in the same produce: each partition gets them in order.
-        watermarks.set(batch.partition, watermark);
-        for (let p = 0; p < repartitionCount; p++) {
-          out.push({
-            partition: p,
-            value: encodeRepartition({ type: 'marker', source: batch.partition, watermark }),
-          });
-        }
-      }
-      await sendAll(producer, settings.topics.repartition, out, sendLimit);
-      await sendAll(producer, settings.topics.eventsDlq, dead, sendLimit);
-      resolveOffset(chunk[chunk.length - 1].offset);
-      await heartbeat();
-    }
-  };
+  const routerEvents = new RoleEvents<EventRouterOutcomes>();
+  recordEventRouterOutcomes(routerEvents, { counters, metrics, log, dlqTopic: settings.topics.eventsDlq });
+  const stage1 = new BatchLoop(
+    new EventRouter(routerEvents, settings, triggers, serializer, repartitionCount),
+    {
+      producer,
+      topics: { output: settings.topics.repartition, dlq: settings.topics.eventsDlq },
+      maxRecordBytes: settings.maxRecordBytes,
+    },
+  );
 
   const stage2 = async (payload: EachBatchPayload) => {
     const st = ownedPartition(payload.batch.partition);
@@ -402,7 +338,7 @@ export async function startMatcher(
     // batches are all handled, so a slow stage-2 batch must not hold stage 1's back.
     partitionsConsumedConcurrently: sourceCount + repartitionCount,
     eachBatch: async (payload) => {
-      if (payload.batch.topic === settings.topics.events) await stage1(payload);
+      if (payload.batch.topic === settings.topics.events) await stage1.run(payload);
       else await stage2(payload);
     },
   });

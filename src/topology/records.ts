@@ -129,3 +129,11 @@ export function headerString(headers: IHeaders | undefined, name: string): strin
   if (value === undefined) return undefined;
   return Array.isArray(value) ? String(value[0]) : String(value);
 }
+
+/** Kafka key of a raw notification: its instance, so one instance's notifications stay in order. */
+export function notificationKey(line: string): string | null {
+  const instance = /"instance_id"\s*:\s*"([^"]+)"/.exec(line);
+  if (instance) return instance[1];
+  const id = /"message_id"\s*:\s*"([^"]+)"/.exec(line);
+  return id ? id[1] : null;
+}

@@ -5,9 +5,9 @@ import { EventSerializer, jsonEventSerializer } from './serialization';
 import { HandlerContext, HandlerDefinition, PipelineEnv } from '../pipeline/handler';
 import { PipelineStep, runPipeline } from '../pipeline/runner';
 import { RedisConnectionPool } from '../redis/connection-pool';
-import { claimStream, finishStream, readTombstone, renewClaim } from '../streams/lifecycle';
+import { PartitionKeys } from '../redis/keys';
+import { claimStream, finishStream, readTombstone, renewClaim } from '../redis/lifecycle';
 import { StreamRecord } from '../streams/model';
-import { PartitionKeys } from '../streams/redis-store';
 import { roleLogger } from '../util/logger';
 import { RecentSamples } from '../util/recent-samples';
 import { deadLetter, decodeStreamRecord, shortReason } from './records';
@@ -84,6 +84,7 @@ export async function startWorker(
     pipelineSeconds: new RecentSamples(),
     handlerSeconds: new Map(),
   };
+  // Finishing and renewing are scripts (no WATCH): the pool is here for its round-trip timing.
   const pool = new RedisConnectionPool(
     redisUrl,
     4,

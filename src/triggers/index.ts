@@ -31,8 +31,9 @@ export { encodeStreamKey } from './stream-key';
 export { TriggerDebugger, DebugGroup, triggerDebugger } from './debug';
 export type { DebugListener, DebugSnapshot } from './debug';
 export { triggerRuntime } from './runtime';
-export { TriggerConfigError, formatProblem } from './errors';
-export type { ConfigProblem } from './errors';
+export { TriggerConfigError } from './errors';
+export { formatProblem } from '../config/errors';
+export type { ConfigProblem } from '../config/errors';
 export {
   compileTriggerDefinitions,
   loadTriggerDefinitions,

@@ -22,7 +22,8 @@ import {
   TraitCriterion,
 } from './criteria';
 import { DistinguishingTrait, TriggerDefinition } from './definition';
-import { ConfigProblem, TriggerConfigError } from './errors';
+import { TriggerConfigError } from './errors';
+import { ConfigProblem } from '../config/errors';
 
 /** The keys a trigger may have: upstream's, which it read without checking any. */
 export const TRIGGER_KEYS = [

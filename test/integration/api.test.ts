@@ -2,9 +2,9 @@ import Redis from 'ioredis';
 import { buildApi } from '../../src/api/server';
 import { WinchesterMetrics } from '../../src/metrics/metrics';
 import { RedisConnectionPool } from '../../src/redis/connection-pool';
-import { finishStream } from '../../src/streams/lifecycle';
+import { finishStream } from '../../src/redis/lifecycle';
 import { PartitionProcessor } from '../../src/streams/processor';
-import { checkPartitionCount, RedisPartitionStore } from '../../src/streams/redis-store';
+import { checkPartitionCount, RedisPartitionStore } from '../../src/redis/partition-store';
 import { StreamRecord } from '../../src/streams/model';
 import { testNamespace } from '../support/namespace';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
@@ -13,12 +13,10 @@ const ns = testNamespace();
 
 describe('admin API against real Redis', () => {
   const redis = new Redis(ns.settings.redisUrl);
-  const tx = new Redis(ns.settings.redisUrl);
   const pool = new RedisConnectionPool(ns.settings.redisUrl, 2);
   const app = buildApi({
     metrics: new WinchesterMetrics('api'),
     redis,
-    redisForTransactions: tx,
     namespace: ns.prefix,
     bearerToken: 's3cret',
   });
@@ -37,7 +35,6 @@ describe('admin API against real Redis', () => {
     await app.close();
     await pool.close();
     redis.disconnect();
-    tx.disconnect();
   });
 
   test('lists, filters, pages, shows and resets streams; rejects bad parameters', async () => {

@@ -23,7 +23,7 @@ import {
   hostileNotifications,
   roleExpectation,
   interleave,
-} from '../support/hostile';
+} from '../../bench/support/hostile';
 import { testNamespace } from '../support/namespace';
 import { groupLag } from '../support/processes';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { ChildProcess } from 'node:child_process';
 import { loadWinchesterConfig } from '../../src/config/winchester-config';
-import { notificationKey } from '../../src/cli/produce';
+import { notificationKey } from '../../src/topology/records';
 import { END_OF_TIME, Simulation, streamSummary } from '../../src/streams/simulate';
 import { loadTopology } from '../../src/topology/bundle';
 import { testNamespace, TestNamespace } from '../support/namespace';

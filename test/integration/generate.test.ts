@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerGenerate } from '../../src/cli/generate';
-import { notificationKey } from '../../src/cli/produce';
+import { notificationKey } from '../../src/topology/records';
 import { generateNotifications } from '../../src/generate';
 import { createKafka } from '../../src/kafka/client';
 import { testNamespace } from '../support/namespace';

@@ -9,7 +9,7 @@ import { WinchesterEvent } from '../../src/events/event';
 import { encodeEvent } from '../../src/events/wire';
 import { WinchesterMetrics } from '../../src/metrics/metrics';
 import { HandlerDefinition } from '../../src/pipeline/handler';
-import { PartitionKeys } from '../../src/streams/redis-store';
+import { PartitionKeys } from '../../src/redis/keys';
 import { END_OF_TIME } from '../../src/streams/simulate';
 import { loadTopology } from '../../src/topology/bundle';
 import { startDistiller } from '../../src/topology/distiller-role';

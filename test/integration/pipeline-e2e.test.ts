@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { ChildProcess } from 'node:child_process';
 import { Kafka } from 'kafkajs';
-import { notificationKey } from '../../src/cli/produce';
+import { notificationKey } from '../../src/topology/records';
 import { eventSerializer } from '../../src/topology/serialization';
 import { END_OF_TIME } from '../../src/streams/simulate';
 import { CompletionRecord } from '../../src/topology/worker-role';

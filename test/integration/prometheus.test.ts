@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Admin, Kafka } from 'kafkajs';
-import { notificationKey } from '../../src/cli/produce';
+import { notificationKey } from '../../src/topology/records';
 import { END_OF_TIME } from '../../src/streams/simulate';
 import { TopologySettings } from '../../src/topology/settings';
 import { sampleCorpus } from '../support/corpus';

@@ -6,7 +6,7 @@ import { Kafka } from 'kafkajs';
 import { formatTrace } from '../../src/cli/trace';
 import { loadWinchesterConfig } from '../../src/config/winchester-config';
 import { traceMessage, TraceContext } from '../../src/ops/trace';
-import { findStreams } from '../../src/streams/query';
+import { findStreams } from '../../src/redis/query';
 import { loadTopology } from '../../src/topology/bundle';
 import { DistillerRole, startDistiller } from '../../src/topology/distiller-role';
 import { MatcherRole, startMatcher } from '../../src/topology/matcher-role';

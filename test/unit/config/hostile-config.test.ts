@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigurationError } from '../../../src/config/environment';
+import { ConfigurationError } from '../../../src/config/errors';
 import { loadWinchesterConfig, WinchesterConfig } from '../../../src/config/winchester-config';
 import { Distiller, EventDefinitionError, loadEventDefinitions } from '../../../src/distiller';
 import { loadPipelines } from '../../../src/pipeline/config';

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readPipelines, UPSTREAM_HANDLER_NAMES } from '../../../src/config/pipelines-check';
-import { checkTopology } from '../../../src/config/topology-check';
+import { readPipelines, UPSTREAM_HANDLER_NAMES } from '../../../src/pipeline/pipelines-file';
+import { checkTopology } from '../../../src/topology/bundle-check';
 import { formatProblem } from '../../../src/triggers';
 
 describe('pipelines.yaml check', () => {

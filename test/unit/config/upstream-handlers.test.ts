@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { registerCheck } from '../../../src/cli/check';
 import { loadWinchesterConfig } from '../../../src/config/winchester-config';
 import { builtinHandlers, UPSTREAM_HANDLER_CLASSES } from '../../../src/pipeline/handlers';
-import { UPSTREAM_HANDLER_NAMES } from '../../../src/config/pipelines-check';
+import { UPSTREAM_HANDLER_NAMES } from '../../../src/pipeline/pipelines-file';
 import { loadTopology, LoadedTopology, TopologyConfigError } from '../../../src/topology/bundle';
 import { makeEvent, recordingContext, testEnv } from '../../fixtures/pipeline/handler-context';
 import { runInProcess } from '../../support/in-process-cli';

@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigurationError } from '../../../src/config/environment';
+import { ConfigurationError } from '../../../src/config/errors';
 import {
   Distiller,
   EventDefinitionError,

@@ -26,7 +26,7 @@ import {
   hostileBytes,
   hostileNotifications,
   roleExpectation,
-} from '../../support/hostile';
+} from '../../../bench/support/hostile';
 
 const NOW = parseIso8601Python('2030-01-01T00:00:00Z') as number;
 const definitions = join(

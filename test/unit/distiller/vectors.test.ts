@@ -112,7 +112,7 @@ describe('the sample definitions over the 26-hour corpus (7,943 notifications)',
 });
 
 /**
- * Where this distiller deliberately differs from upstream (DESIGN §5 and the distiller's docs),
+ * Where this distiller deliberately differs from upstream (docs/distiller.md),
  * by message id: it returns this error category where upstream made an event.
  */
 const DEVIATIONS: Record<string, { category: DistillErrorCategory; why: string }> = {

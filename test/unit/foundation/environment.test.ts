@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load, YAML11_SCHEMA } from 'js-yaml';
-import { connectionSettings, ConfigurationError, redisUrlFrom } from '../../../src/config/environment';
+import { connectionSettings, redisUrlFrom } from '../../../src/config/environment';
+import { ConfigurationError } from '../../../src/config/errors';
 
 const repo = join(__dirname, '..', '..', '..');
 

@@ -1,6 +1,6 @@
 import { builtinHandlers } from '../../../src/pipeline/handlers';
 import { parsePipelines, PipelineConfigError } from '../../../src/pipeline/config';
-import { ConfigurationError } from '../../../src/config/environment';
+import { ConfigurationError } from '../../../src/config/errors';
 
 const handlers = new Map(Object.entries(builtinHandlers));
 

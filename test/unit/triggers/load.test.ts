@@ -6,7 +6,7 @@ import {
   readTriggerDefinitions,
   TriggerConfigError,
 } from '../../../src/triggers';
-import { ConfigurationError } from '../../../src/config/environment';
+import { ConfigurationError } from '../../../src/config/errors';
 import { dt, event } from './helpers';
 
 const ROOT = join(__dirname, '..', '..', '..');

@@ -2,11 +2,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Distiller, EventDefinitionError, loadEventDefinitions, loadTraitPluginMap } from '../distiller';
 import { TraitType } from '../events/event';
-import { ConfigProblem } from '../triggers/errors';
 import { readTriggerDefinitions } from '../triggers/load';
 import { TriggerDefinition } from '../triggers/definition';
 import { TimeCriterion } from '../triggers/criteria';
-import { ConfigurationError } from './environment';
+import { ConfigProblem, ConfigurationError } from '../config/errors';
 import {
   handlerMap,
   HandlerParamsValidator,
@@ -14,8 +13,8 @@ import {
   PipelineHandlerEntry,
   readPipelines,
   UPSTREAM_HANDLER_NAMES,
-} from './pipelines-check';
-import { configDir, loadWinchesterConfig, WinchesterConfig } from './winchester-config';
+} from '../pipeline/pipelines-file';
+import { configDir, loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
 import { withConfiguredHandlers } from '../pipeline/config';
 
 export interface TopologyCheckOptions {

@@ -1,74 +1,23 @@
 import Redis, { ChainableCommander } from 'ioredis';
-import { decodeEvent, encodeEvent } from '../events/wire';
-import { RedisConnectionPool } from '../redis/connection-pool';
-import { Micros } from '../time/micros';
-import { applyEventsToKey, buildStreamRecord, ClockMode, KeyApplyResult, transitionForTimer } from './engine';
-import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
-import { KeyBatchEntry, KeyGroup, PartitionStore, partitionClock } from './store';
-import { TriggerRuntime } from './trigger-runtime';
 import { randomUUID } from 'node:crypto';
-
-/** States whose stream record is (re-)produced to `streams` for the workers. */
-export const EMITTABLE_STATES = new Set<StreamState>(['firing', 'expiring', 'retry_fire', 'retry_expire']);
-
-export class LostOwnershipError extends Error {
-  constructor(partition: number) {
-    super(`partition ${partition} is now owned by another instance (owner epoch changed)`);
-    this.name = 'LostOwnershipError';
-  }
-}
-
-export class TransactionConflictError extends Error {
-  constructor(what: string, attempts: number) {
-    super(`${what}: gave up after ${attempts} conflicting attempts`);
-    this.name = 'TransactionConflictError';
-  }
-}
-
-/**
- * Key layout of one repartition partition. Every key carries the partition's hash tag, so
- * a stream, its key's active pointer, the partition's timers, clock, offset and owner epoch
- * can change in one MULTI/EXEC, also on Redis Cluster.
- */
-export class PartitionKeys {
-  readonly base: string;
-  constructor(namespace: string, partition: number) {
-    this.base = `${namespace}:{${namespace}.p${partition}}:`;
-  }
-  active = (key: string) => `${this.base}active:${key}`;
-  stream = (id: string) => `${this.base}s:${id}`;
-  events = (id: string) => `${this.base}e:${id}`;
-  seen = (key: string) => `${this.base}seen:${key}`;
-  get ids() {
-    return `${this.base}ids`;
-  }
-  get fireTimers() {
-    return `${this.base}t:fire`;
-  }
-  get expireTimers() {
-    return `${this.base}t:expire`;
-  }
-  get pending() {
-    return `${this.base}pending`;
-  }
-  get epoch() {
-    return `${this.base}epoch`;
-  }
-  get offset() {
-    return `${this.base}offset`;
-  }
-  get clock() {
-    return `${this.base}clock`;
-  }
-  get lease() {
-    return `${this.base}lease`;
-  }
-  claim = (id: string) => `${this.base}claim:${id}`;
-  done = (id: string) => `${this.base}done:${id}`;
-}
-
-/** Deletes KEYS[1] only if it still holds ARGV[1]: runs inside MULTI, so the check is atomic with it. */
-const COMPARE_AND_DELETE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+import { decodeEvent, encodeEvent } from '../events/wire';
+import {
+  applyEventsToKey,
+  buildStreamRecord,
+  ClockMode,
+  KeyApplyResult,
+  transitionForTimer,
+} from '../streams/engine';
+import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from '../streams/model';
+import { KeyBatchEntry, KeyGroup, PartitionStore, partitionClock } from '../streams/store';
+import { TriggerRuntime } from '../streams/trigger-runtime';
+import { Micros } from '../time/micros';
+import { RedisConnectionPool } from './connection-pool';
+import { LostOwnershipError, TransactionConflictError } from './errors';
+import { PartitionKeys, repartitionPartitionsKey } from './keys';
+import { Attempt, CONFLICT, retryOnConflict } from './retry';
+import { scripts } from './scripts';
+import { EMITTABLE_STATES, parseStreamMeta, readStreamMeta, streamMetaText } from './stream-meta';
 
 /** A transaction's plan: the MULTI to run, and its result (or how to read it from EXEC's replies). */
 type Planned<T> =
@@ -123,44 +72,47 @@ export class RedisPartitionStore implements PartitionStore {
     body: (c: Redis, reads: unknown[]) => Promise<Planned<T>>,
     options: { trigger?: string; read?: (pipeline: ChainableCommander) => void; attempts?: number } = {},
   ): Promise<T> {
-    const attempts = options.attempts ?? this.options.maxAttempts;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const outcome = await this.pool.with(async (c) => {
-        const pipeline = c
-          .pipeline()
-          .watch(this.keys.epoch, ...watchKeys)
-          .get(this.keys.epoch);
-        options.read?.(pipeline);
-        const replies = (await pipeline.exec()) ?? [];
-        const failedRead = replies.find(([error]) => error);
-        if (failedRead) throw failedRead[0];
-        const epoch = replies[1]?.[1];
-        if (this.epoch === null || epoch !== this.epoch) {
-          await c.unwatch();
-          throw new LostOwnershipError(this.partition);
-        }
-        const planned = await body(
-          c,
-          replies.slice(2).map(([, value]) => value),
-        );
-        if ('abort' in planned) {
-          await c.unwatch();
-          return { done: true as const, value: planned.abort };
-        }
-        const exec = await planned.multi.exec();
-        if (exec === null) return { done: false as const };
-        const failed = exec.find(([error]) => error);
-        if (failed) throw failed[0];
-        const value = planned.fromExec ? planned.fromExec(exec.map(([, reply]) => reply)) : planned.result;
-        return { done: true as const, value };
-      });
-      if (outcome.done) return outcome.value as T;
-      this.options.onConflict?.(options.trigger ?? '');
-      if (attempt < attempts) {
-        await new Promise((r) => setTimeout(r, Math.min(50, attempt * 2 + Math.random() * 5)));
-      }
+    return retryOnConflict(
+      what,
+      options.attempts ?? this.options.maxAttempts,
+      () => this.pool.with((c) => this.attemptTransaction(c, watchKeys, body, options.read)),
+      () => this.options.onConflict?.(options.trigger ?? ''),
+    );
+  }
+
+  /** One attempt: WATCH and read, plan, EXEC; CONFLICT when a watched key changed. */
+  private async attemptTransaction<T>(
+    c: Redis,
+    watchKeys: string[],
+    body: (c: Redis, reads: unknown[]) => Promise<Planned<T>>,
+    read?: (pipeline: ChainableCommander) => void,
+  ): Promise<Attempt<T>> {
+    const pipeline = c
+      .pipeline()
+      .watch(this.keys.epoch, ...watchKeys)
+      .get(this.keys.epoch);
+    read?.(pipeline);
+    const replies = (await pipeline.exec()) ?? [];
+    const failedRead = replies.find(([error]) => error);
+    if (failedRead) throw failedRead[0];
+    const epoch = replies[1]?.[1];
+    if (this.epoch === null || epoch !== this.epoch) {
+      await c.unwatch();
+      throw new LostOwnershipError(this.partition);
     }
-    throw new TransactionConflictError(what, attempts);
+    const planned = await body(
+      c,
+      replies.slice(2).map(([, value]) => value),
+    );
+    if ('abort' in planned) {
+      await c.unwatch();
+      return planned.abort;
+    }
+    const exec = await planned.multi.exec();
+    if (exec === null) return CONFLICT;
+    const failed = exec.find(([error]) => error);
+    if (failed) throw failed[0];
+    return planned.fromExec ? planned.fromExec(exec.map(([, reply]) => reply)) : planned.result;
   }
 
   async applyKey(
@@ -273,7 +225,7 @@ export class RedisPartitionStore implements PartitionStore {
   ): KeyApplyResult {
     const k = this.keys;
     const ids = batch.map((b) => b.event.message_id);
-    const active = snapshot.activeRaw ? (JSON.parse(snapshot.activeRaw) as StreamMeta) : null;
+    const active = parseStreamMeta(snapshot.activeRaw);
     const alreadySeen = new Set(ids.filter((_, i) => snapshot.seenScores[i] !== null));
     const applied = applyEventsToKey({ active, alreadySeen }, batch, trigger, {
       clock,
@@ -287,7 +239,7 @@ export class RedisPartitionStore implements PartitionStore {
     for (const entry of batch) if (entry.wire !== undefined) wireText.set(entry.event.message_id, entry.wire);
     for (const change of applied.changes) {
       const id = change.meta.id;
-      multi.set(k.stream(id), JSON.stringify(change.meta));
+      multi.set(k.stream(id), streamMetaText(change.meta));
       if (change.created) multi.sadd(k.ids, id);
       const fields: string[] = [];
       for (const event of change.added) {
@@ -365,7 +317,7 @@ export class RedisPartitionStore implements PartitionStore {
       async (c, reads) => {
         const multi = c.multi();
         const moved = timers.map((timer, i) =>
-          this.planTake(multi, timer, reads[i] ? (JSON.parse(reads[i] as string) as StreamMeta) : null),
+          this.planTake(multi, timer, parseStreamMeta(reads[i] as string | null)),
         );
         // The events are read in the same EXEC: each record matches the state it moved. Their
         // HVALS go last, in timer order, so their replies are the EXEC's tail.
@@ -406,11 +358,11 @@ export class RedisPartitionStore implements PartitionStore {
       }
       return null;
     }
-    multi.set(k.stream(next.id), JSON.stringify(next));
+    multi.set(k.stream(next.id), streamMetaText(next));
     multi.zrem(k.fireTimers, next.id);
     multi.zrem(k.expireTimers, next.id);
     // Compare-and-delete at EXEC time: only drop the pointer if it still names this stream.
-    multi.eval(COMPARE_AND_DELETE, 1, k.active(meta.key), next.id);
+    scripts.queueCompareAndDeletePointer(multi, k, meta.key, next.id);
     multi.sadd(k.pending, next.id);
     return next;
   }
@@ -516,8 +468,7 @@ export class RedisPartitionStore implements PartitionStore {
   }
 
   async getStream(streamId: string): Promise<StreamMeta | null> {
-    const raw = await this.pool.with((c) => c.get(this.keys.stream(streamId)));
-    return raw ? (JSON.parse(raw) as StreamMeta) : null;
+    return this.pool.with((c) => readStreamMeta(c, this.keys, streamId));
   }
 
   async listStreams(filter?: { state?: StreamState }): Promise<StreamMeta[]> {
@@ -564,7 +515,7 @@ export async function checkPartitionCount(
   namespace: string,
   partitions: number,
 ): Promise<void> {
-  const key = `${namespace}:meta:repartition-partitions`;
+  const key = repartitionPartitionsKey(namespace);
   await redis.set(key, String(partitions), 'NX');
   const stored = Number(await redis.get(key));
   if (stored !== partitions) {

@@ -1,5 +1,5 @@
-import { entriesOf, isMapping, loadYaml11, plainFromYaml, YamlSyntaxError } from './yaml11';
-import { ConfigProblem } from '../triggers/errors';
+import { entriesOf, isMapping, loadYaml11, plainFromYaml, YamlSyntaxError } from '../config/yaml11';
+import { ConfigProblem } from '../config/errors';
 import { TriggerSource } from '../triggers/load';
 
 /**

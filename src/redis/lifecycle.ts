@@ -1,0 +1,146 @@
+import Redis from 'ioredis';
+import { StreamMeta, StreamState } from '../streams/model';
+import { StreamLifecycleError, TransactionConflictError } from './errors';
+import { keysForStream, PartitionKeys } from './keys';
+import { CONFLICT, retryOnConflict } from './retry';
+import { scripts } from './scripts';
+import {
+  EMITTABLE_STATES,
+  parseStreamMeta,
+  parseTombstone,
+  streamMetaText,
+  Tombstone,
+  tombstoneText,
+} from './stream-meta';
+
+/** Attempts of a lifecycle move whose stream keeps changing between its read and its write. */
+const LIFECYCLE_ATTEMPTS = 20;
+
+export type ClaimResult = 'claimed' | 'held-by-other' | 'not-runnable';
+
+/** A stream's metadata with the exact text it was read from: the guard of the compare-and-set scripts. */
+interface MetaSnapshot {
+  meta: StreamMeta;
+  text: string;
+}
+
+async function readSnapshot(
+  redis: Redis,
+  keys: PartitionKeys,
+  streamId: string,
+): Promise<MetaSnapshot | null> {
+  const text = await redis.get(keys.stream(streamId));
+  const meta = parseStreamMeta(text);
+  return meta && text ? { meta, text } : null;
+}
+
+/** Whether a stream record of this serial may still run: its stream awaits a worker at that serial. */
+const runnableAt = (snapshot: MetaSnapshot | null, serial: number): snapshot is MetaSnapshot =>
+  snapshot !== null && snapshot.meta.serial === serial && EMITTABLE_STATES.has(snapshot.meta.state);
+
+const claimValue = (holder: string, serial: number) => `${holder}|${serial}`;
+
+/**
+ * A worker's claim on a stream before its pipeline runs: a fenced, expiring key. The
+ * holder renews it while the pipeline runs; a dead holder's claim lapses.
+ */
+export function claimStream(
+  redis: Redis,
+  keys: PartitionKeys,
+  streamId: string,
+  serial: number,
+  holder: string,
+  ttlMs: number,
+): Promise<ClaimResult> {
+  return retryOnConflict(`claim stream ${streamId}`, LIFECYCLE_ATTEMPTS, async () => {
+    const snapshot = await readSnapshot(redis, keys, streamId);
+    if (!runnableAt(snapshot, serial)) return 'not-runnable';
+    const value = claimValue(holder, serial);
+    const reply = await scripts.claimStream(redis, keys, streamId, { metaText: snapshot.text, value, ttlMs });
+    return reply === 'changed' ? CONFLICT : reply;
+  });
+}
+
+/** Extends the claim only if this holder still has it. */
+export function renewClaim(
+  redis: Redis,
+  keys: PartitionKeys,
+  streamId: string,
+  serial: number,
+  holder: string,
+  ttlMs: number,
+): Promise<boolean> {
+  return scripts.renewClaim(redis, keys, streamId, { value: claimValue(holder, serial), ttlMs });
+}
+
+/**
+ * Moves a stream out of firing/expiring (or retry_*) when its state serial still equals
+ * the record's: an optimistic transition, so a stale or duplicate record changes nothing.
+ */
+export function finishStream(
+  redis: Redis,
+  keys: PartitionKeys,
+  streamId: string,
+  serial: number,
+  to: Extract<StreamState, 'completed' | 'error' | 'expire_error'>,
+  opts: { purge: boolean; tombstoneSeconds: number; outcome: string },
+): Promise<'finished' | 'stale'> {
+  return retryOnConflict(`finish stream ${streamId}`, LIFECYCLE_ATTEMPTS, async () => {
+    const snapshot = await readSnapshot(redis, keys, streamId);
+    if (!runnableAt(snapshot, serial)) return 'stale';
+    const next: StreamMeta = { ...snapshot.meta, state: to, serial: serial + 1 };
+    const tombstone: Tombstone = { state: to, serial: next.serial, outcome: opts.outcome };
+    const reply = await scripts.finishStream(redis, keys, streamId, {
+      metaText: snapshot.text,
+      nextMetaText: to === 'completed' && opts.purge ? null : streamMetaText(next),
+      tombstoneText: tombstoneText(tombstone),
+      tombstoneSeconds: opts.tombstoneSeconds,
+    });
+    return reply === 'changed' ? CONFLICT : 'finished';
+  });
+}
+
+export async function readTombstone(
+  redis: Redis,
+  keys: PartitionKeys,
+  streamId: string,
+): Promise<Tombstone | null> {
+  return parseTombstone(await redis.get(keys.done(streamId)));
+}
+
+const RESET_TO: Partial<Record<StreamState, StreamState>> = {
+  error: 'retry_fire',
+  expire_error: 'retry_expire',
+};
+
+/**
+ * `streams reset`: error → retry_fire, expire_error → retry_expire; the matcher that owns
+ * the partition re-emits the stream to `streams`. Refusals are StreamLifecycleErrors.
+ */
+export async function resetStream(redis: Redis, namespace: string, streamId: string): Promise<StreamMeta> {
+  const keys = keysForStream(namespace, streamId);
+  try {
+    return await retryOnConflict(`reset stream ${streamId}`, LIFECYCLE_ATTEMPTS, async () => {
+      const snapshot = await readSnapshot(redis, keys, streamId);
+      if (!snapshot) {
+        throw new StreamLifecycleError(
+          'not_found',
+          `stream ${streamId} not found (completed streams are purged)`,
+        );
+      }
+      const to = RESET_TO[snapshot.meta.state];
+      if (!to) {
+        throw new StreamLifecycleError(
+          'wrong_state',
+          `stream ${streamId} is ${snapshot.meta.state}; only error and expire_error streams can be reset`,
+        );
+      }
+      const next: StreamMeta = { ...snapshot.meta, state: to, serial: snapshot.meta.serial + 1 };
+      const move = { metaText: snapshot.text, nextMetaText: streamMetaText(next) };
+      return (await scripts.resetStream(redis, keys, streamId, move)) === 'changed' ? CONFLICT : next;
+    });
+  } catch (error) {
+    if (error instanceof TransactionConflictError) throw new StreamLifecycleError('conflict', error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,166 @@
+import Redis from 'ioredis';
+import { WinchesterEvent } from '../events/event';
+import { decodeEvent } from '../events/wire';
+import { Micros } from '../time/micros';
+import { compareStreamOrder, StreamMeta, StreamState } from '../streams/model';
+import { keysForStream, PartitionKeys, repartitionPartitionsKey } from './keys';
+import { parseStreamMeta } from './stream-meta';
+
+/** Upstream's find_streams filters. */
+export interface StreamQuery {
+  state?: StreamState;
+  trigger?: string;
+  /** Distinguishing trait values that must all equal (compared as text). */
+  distinguished?: Record<string, string>;
+  /** Streams whose first event is older / younger than this time. */
+  olderThan?: Micros;
+  youngerThan?: Micros;
+  /** Page size and the last id of the previous page. */
+  count: number;
+  marker?: string;
+  includeEvents?: boolean;
+}
+
+export interface StreamView extends StreamMeta {
+  events?: WinchesterEvent[];
+}
+
+export async function repartitionPartitions(redis: Redis, namespace: string): Promise<number> {
+  const stored = await redis.get(repartitionPartitionsKey(namespace));
+  return stored === null ? 0 : Number(stored);
+}
+
+function distinguishedText(meta: StreamMeta, name: string): string | undefined {
+  const value = meta.distinguished[name];
+  if (!value) return undefined;
+  return 'begin' in value ? String(value.begin) : String(value.value);
+}
+
+function matchesQuery(meta: StreamMeta, query: StreamQuery): boolean {
+  if (query.state && meta.state !== query.state) return false;
+  if (query.trigger && meta.trigger !== query.trigger) return false;
+  if (query.olderThan !== undefined && !(meta.first < query.olderThan)) return false;
+  if (query.youngerThan !== undefined && !(meta.first > query.youngerThan)) return false;
+  return (
+    !query.distinguished ||
+    Object.entries(query.distinguished).every(([name, value]) => distinguishedText(meta, name) === value)
+  );
+}
+
+/** Lists streams across all partitions of a namespace, ordered by id, with marker pagination. */
+export async function findStreams(
+  redis: Redis,
+  namespace: string,
+  query: StreamQuery,
+): Promise<StreamView[]> {
+  const partitions = await repartitionPartitions(redis, namespace);
+  const ids: string[] = [];
+  for (let p = 0; p < partitions; p++)
+    ids.push(...(await redis.smembers(new PartitionKeys(namespace, p).ids)));
+  ids.sort();
+  const out: StreamView[] = [];
+  for (const id of ids) {
+    if (query.marker !== undefined && id <= query.marker) continue;
+    const meta = parseStreamMeta(await redis.get(keysForStream(namespace, id).stream(id)));
+    if (!meta || !matchesQuery(meta, query)) continue;
+    out.push(query.includeEvents ? { ...meta, events: await streamEvents(redis, namespace, id) } : meta);
+    if (out.length >= query.count) break;
+  }
+  return out;
+}
+
+export async function getStreamView(redis: Redis, namespace: string, id: string): Promise<StreamView | null> {
+  const meta = parseStreamMeta(await redis.get(keysForStream(namespace, id).stream(id)));
+  if (!meta) return null;
+  return { ...meta, events: await streamEvents(redis, namespace, id) };
+}
+
+async function streamEvents(redis: Redis, namespace: string, id: string): Promise<WinchesterEvent[]> {
+  const raw = await redis.hvals(keysForStream(namespace, id).events(id));
+  return raw.map(decodeEvent).sort(compareStreamOrder);
+}
+
+export interface LocatedStream {
+  /** The partition whose seen-set for the stream key holds the message id. */
+  seenIn: number | null;
+  meta: StreamMeta | null;
+  foundBy: 'active pointer' | 'stream scan' | null;
+}
+
+/** How many streams' metadata one MGET reads while scanning a partition. */
+const SCAN_CHUNK = 500;
+
+/**
+ * Finds the stream of one trigger that holds a message id. The store keeps a seen-set per
+ * stream key, so the key computed from the trigger definitions names the partition; the
+ * key's active pointer is tried first, then every stream of the trigger (needed once the
+ * stream left `active`, or when triggers.yaml changed the key).
+ */
+export async function locateStreamHolding(
+  redis: Redis,
+  namespace: string,
+  trigger: string,
+  key: string | null,
+  messageId: string,
+): Promise<LocatedStream> {
+  const partitions = await repartitionPartitions(redis, namespace);
+  const all = Array.from({ length: partitions }, (_, p) => p);
+  const seenIn = key === null ? null : await partitionThatSaw(redis, namespace, all, key, messageId);
+  const order = seenIn === null ? all : [seenIn, ...all.filter((p) => p !== seenIn)];
+  if (key !== null) {
+    for (const p of order) {
+      const meta = await activeStreamHolding(redis, new PartitionKeys(namespace, p), key, messageId);
+      if (meta) return { seenIn, meta, foundBy: 'active pointer' };
+    }
+  }
+  for (const p of order) {
+    const meta = await scanForStreamHolding(redis, new PartitionKeys(namespace, p), trigger, messageId);
+    if (meta) return { seenIn, meta, foundBy: 'stream scan' };
+  }
+  return { seenIn, meta: null, foundBy: null };
+}
+
+async function partitionThatSaw(
+  redis: Redis,
+  namespace: string,
+  partitions: number[],
+  key: string,
+  messageId: string,
+): Promise<number | null> {
+  for (const p of partitions) {
+    if ((await redis.zscore(new PartitionKeys(namespace, p).seen(key), messageId)) !== null) return p;
+  }
+  return null;
+}
+
+async function activeStreamHolding(
+  redis: Redis,
+  keys: PartitionKeys,
+  key: string,
+  messageId: string,
+): Promise<StreamMeta | null> {
+  const active = await redis.get(keys.active(key));
+  if (!active || !(await redis.hexists(keys.events(active), messageId))) return null;
+  return parseStreamMeta(await redis.get(keys.stream(active)));
+}
+
+async function scanForStreamHolding(
+  redis: Redis,
+  keys: PartitionKeys,
+  trigger: string,
+  messageId: string,
+): Promise<StreamMeta | null> {
+  const ids = await redis.smembers(keys.ids);
+  for (let i = 0; i < ids.length; i += SCAN_CHUNK) {
+    const chunk = ids.slice(i, i + SCAN_CHUNK);
+    const metas = (await redis.mget(...chunk.map((id) => keys.stream(id)))).map(parseStreamMeta);
+    const candidates = metas.filter((m): m is StreamMeta => m !== null && m.trigger === trigger);
+    if (!candidates.length) continue;
+    const pipeline = redis.pipeline();
+    for (const m of candidates) pipeline.hexists(keys.events(m.id), messageId);
+    const replies = (await pipeline.exec()) ?? [];
+    const hit = candidates.find((_, j) => replies[j]?.[1] === 1);
+    if (hit) return hit;
+  }
+  return null;
+}

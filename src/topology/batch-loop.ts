@@ -1,0 +1,140 @@
+import { KafkaMessage, Message, Producer } from 'kafkajs';
+import { deadLetter } from './records';
+import { sendAll } from './role-runner';
+
+/** Records per chunk: a chunk is produced and its offsets resolved before the next one starts. */
+export const CHUNK_SIZE = 500;
+
+/** Marks a record `decode` rejected: a symbol, so no decoded record can be mistaken for it. */
+const REJECTED: unique symbol = Symbol('rejected');
+
+/** What the loop uses of kafkajs's EachBatchPayload (which satisfies it, and a test can fake it). */
+export interface BatchPayload {
+  batch: BatchOrigin & { messages: KafkaMessage[] };
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+export interface BatchOrigin {
+  topic: string;
+  partition: number;
+}
+
+/** One consumed record and where it came from, as DLQ headers and log lines name it. */
+export interface SourceRecord extends BatchOrigin {
+  message: KafkaMessage;
+}
+
+/** Why a record goes to the DLQ: its `dlq.reason` header, and `dlq.<name>` headers for details. */
+export interface Rejection {
+  reason: string;
+  detail?: Record<string, string | undefined>;
+}
+
+/** What one chunk produces: records for the role's output topic, and records for its DLQ. */
+export class ChunkOutput {
+  readonly records: Message[] = [];
+  readonly deadLetters: Message[] = [];
+
+  constructor(private readonly maxRecordBytes: number) {}
+
+  send(record: Message): void {
+    this.records.push(record);
+  }
+
+  /** The original record goes to the DLQ with the reason in its headers, cut to fit the topic. */
+  reject(source: SourceRecord, rejection: Rejection): void {
+    this.deadLetters.push(deadLetter(source, rejection.reason, rejection.detail, this.maxRecordBytes));
+  }
+}
+
+/** The parts of a consuming role that differ from role to role, over records of type R. */
+export interface BatchStages<R> {
+  /** A consumed record → R. A throw rejects this record alone (see `undecodable`); the rest go on. */
+  decode(source: SourceRecord): R | Promise<R>;
+  /** Why a record `decode` threw on goes to the DLQ. */
+  undecodable(source: SourceRecord, error: unknown): Rejection;
+  /** A decoded record → what it sends (or rejects) into its chunk's output. A throw fails the batch. */
+  route(record: R, source: SourceRecord, out: ChunkOutput): void | Promise<void>;
+  /** After a chunk's records are routed: what the chunk as a whole adds to its output. */
+  endChunk?(chunk: { batch: BatchOrigin; records: R[]; out: ChunkOutput }): void;
+  /** A chunk of `records` records is produced and its offsets resolved. */
+  chunkDone?(records: number): void;
+  /** Every chunk of the batch is done (not called when the loop stopped early). */
+  batchDone?(batch: BatchPayload['batch']): void;
+}
+
+export interface BatchLoopOptions {
+  producer: Producer;
+  /** Where a chunk's records go, and where its rejected records go. */
+  topics: { output: string; dlq: string };
+  /** The record limit the topics are sized for: DLQ records and produce requests stay within it. */
+  maxRecordBytes: number;
+  chunkSize?: number;
+}
+
+/**
+ * One consumed batch, chunk by chunk, at least once: each record is decoded and routed by the
+ * role's stages, the chunk's output is produced (acknowledged by every in-sync replica), and
+ * only then are its offsets resolved. In kafkajs a throw from `eachBatch` redelivers the whole
+ * batch, so a bad record is a DLQ record, never a throw; a failed send does throw, leaving that
+ * chunk's offsets unresolved: kafkajs commits the chunks before it and delivers the rest again.
+ */
+export class BatchLoop<R> {
+  private readonly chunkSize: number;
+
+  constructor(
+    private readonly stages: BatchStages<R>,
+    private readonly options: BatchLoopOptions,
+  ) {
+    this.chunkSize = options.chunkSize ?? CHUNK_SIZE;
+  }
+
+  /** kafkajs's `eachBatch` (with `eachBatchAutoResolve: false`). */
+  async run({ batch, resolveOffset, heartbeat, isRunning, isStale }: BatchPayload): Promise<void> {
+    for (let start = 0; start < batch.messages.length; start += this.chunkSize) {
+      // Stopping, or a seek after a rebalance: what is not resolved yet is delivered again.
+      if (!isRunning() || isStale()) return;
+      const chunk = batch.messages.slice(start, start + this.chunkSize);
+      const out = await this.processChunk(batch, chunk);
+      await this.send(out);
+      resolveOffset(chunk[chunk.length - 1].offset);
+      // A long batch must not outlast the session timeout.
+      await heartbeat();
+      this.stages.chunkDone?.(chunk.length);
+    }
+    this.stages.batchDone?.(batch);
+  }
+
+  private async processChunk(batch: BatchOrigin, chunk: KafkaMessage[]): Promise<ChunkOutput> {
+    const out = new ChunkOutput(this.options.maxRecordBytes);
+    const records: R[] = [];
+    for (const message of chunk) {
+      const source: SourceRecord = { topic: batch.topic, partition: batch.partition, message };
+      const record = await this.decode(source, out);
+      if (record === REJECTED) continue;
+      records.push(record);
+      await this.stages.route(record, source, out);
+    }
+    this.stages.endChunk?.({ batch, records, out });
+    return out;
+  }
+
+  private async decode(source: SourceRecord, out: ChunkOutput): Promise<R | typeof REJECTED> {
+    try {
+      return await this.stages.decode(source);
+    } catch (error) {
+      out.reject(source, this.stages.undecodable(source, error));
+      return REJECTED;
+    }
+  }
+
+  /** Records before DLQ records; each in produce requests bounded by count and bytes. */
+  private async send(out: ChunkOutput): Promise<void> {
+    const { producer, topics, maxRecordBytes } = this.options;
+    await sendAll(producer, topics.output, out.records, { maxBytes: maxRecordBytes });
+    await sendAll(producer, topics.dlq, out.deadLetters, { maxBytes: maxRecordBytes });
+  }
+}

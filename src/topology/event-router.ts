@@ -1,0 +1,136 @@
+import { WinchesterEvent } from '../events/event';
+import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
+import { TriggerRuntime } from '../streams/trigger-runtime';
+import { Micros } from '../time/micros';
+import { Logger } from '../util/logger';
+import { BatchOrigin, BatchStages, ChunkOutput, Rejection, SourceRecord } from './batch-loop';
+import { encodeRepartition, shortReason } from './records';
+import { RoleEvents } from './role-events';
+import { EventSerializer } from './serialization';
+import { TopologySettings } from './settings';
+
+/** What the matcher's first stage makes of each event, for counters, metrics and logs to record. */
+export type EventRouterOutcomes = {
+  /** An event was read from `events`. */
+  consumed: SourceRecord;
+  /** It could not be decoded: it goes to the events DLQ. */
+  undecodable: { source: SourceRecord; error: unknown };
+  /** `trigger` matched it: one repartition record, keyed by the stream key. */
+  matched: { trigger: string };
+  /** No trigger matched it. */
+  unmatched: SourceRecord;
+};
+
+/** An event as stage 1 routes it; JSON events keep the text they came in. */
+export interface RoutedEvent {
+  event: WinchesterEvent;
+  wire?: string;
+}
+
+/**
+ * The matcher's stage 1 as batch-loop stages: `events` → one repartition record per (event,
+ * matching trigger), keyed by stream key, and under the event clock a watermark marker to
+ * every repartition partition after each chunk.
+ */
+export class EventRouter implements BatchStages<RoutedEvent> {
+  /** Highest event time sent on from each source partition (event clock). */
+  private readonly watermarks = new Map<number, Micros>();
+
+  constructor(
+    private readonly events: RoleEvents<EventRouterOutcomes>,
+    private readonly settings: Pick<TopologySettings, 'clock'>,
+    private readonly triggers: readonly TriggerRuntime[],
+    private readonly serializer: EventSerializer,
+    private readonly repartitionCount: number,
+  ) {}
+
+  async decode(source: SourceRecord): Promise<RoutedEvent> {
+    this.events.emit('consumed', source);
+    const value = source.message.value;
+    const event = await this.serializer.decode(value ?? Buffer.alloc(0));
+    // JSON events travel on as the text they came in (decoding just validated it).
+    return { event, wire: this.serializer.format === 'json' ? value?.toString('utf8') : undefined };
+  }
+
+  undecodable(source: SourceRecord, error: unknown): Rejection {
+    this.events.emit('undecodable', { source, error });
+    return { reason: (error as Error).message };
+  }
+
+  route({ event, wire }: RoutedEvent, source: SourceRecord, out: ChunkOutput): void {
+    let any = false;
+    for (const trigger of this.triggers) {
+      const match = trigger.match(event);
+      if (!match) continue;
+      any = true;
+      this.events.emit('matched', { trigger: trigger.name });
+      const matched = {
+        trigger: trigger.name,
+        key: match.key,
+        distinguished: match.distinguished,
+        event,
+        wire,
+      };
+      out.send({ key: match.key, value: encodeRepartition({ type: 'event', matched }) });
+    }
+    if (!any) this.events.emit('unmatched', source);
+  }
+
+  /** Markers follow the chunk's events in the same produce: each partition gets them in order. */
+  endChunk({ batch, records, out }: { batch: BatchOrigin; records: RoutedEvent[]; out: ChunkOutput }): void {
+    if (this.settings.clock !== 'event') return;
+    let watermark = this.watermarks.get(batch.partition) ?? -Infinity;
+    for (const { event } of records) watermark = Math.max(watermark, event.timestamp);
+    if (!Number.isFinite(watermark)) return;
+    this.watermarks.set(batch.partition, watermark);
+    for (let p = 0; p < this.repartitionCount; p++) {
+      out.send({
+        partition: p,
+        value: encodeRepartition({ type: 'marker', source: batch.partition, watermark }),
+      });
+    }
+  }
+}
+
+/** Stage 1's counters, metrics and log lines, each fed by the outcomes it records. */
+export function recordEventRouterOutcomes(
+  events: RoleEvents<EventRouterOutcomes>,
+  { counters, metrics, log, dlqTopic }: EventRouterRecorders,
+): void {
+  const reason = DLQ_REASON.undecodableEvent;
+  events
+    .on('consumed', () => {
+      counters.eventsConsumed++;
+      metrics?.eventsConsumed.inc();
+    })
+    .on('undecodable', ({ source, error }) => {
+      counters.dlq.set(reason, (counters.dlq.get(reason) ?? 0) + 1);
+      metrics?.dlqRecords.inc({ topic: dlqTopic, reason });
+      const { topic, partition, message } = source;
+      log.warn(
+        { topic, partition, offset: message.offset, reason: shortReason(error) },
+        'undecodable event sent to the DLQ',
+      );
+    })
+    .on('matched', ({ trigger }) => {
+      counters.matched.set(trigger, (counters.matched.get(trigger) ?? 0) + 1);
+      metrics?.eventsMatched.inc({ trigger });
+    })
+    .on('unmatched', () => {
+      counters.unmatched++;
+      metrics?.eventsUnmatched.inc();
+    });
+}
+
+interface EventRouterRecorders {
+  /** The matcher's counters that stage 1 keeps. */
+  counters: {
+    eventsConsumed: number;
+    unmatched: number;
+    matched: Map<string, number>;
+    dlq: Map<string, number>;
+  };
+  metrics?: WinchesterMetrics;
+  log: Logger;
+  dlqTopic: string;
+}

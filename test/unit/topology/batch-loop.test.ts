@@ -1,0 +1,188 @@
+/** The batch loop every role runs its stages in, driven by a fake batch and a fake producer. */
+import { BatchLoop, BatchStages, CHUNK_SIZE } from '../../../src/topology/batch-loop';
+import { fakeBatch, FakeProducer, fakeProducer, header } from './fakes';
+
+const OUT = 'out';
+const DLQ = 'dlq';
+
+/** Stages over numbers: decode parses JSON (throwing on anything else), route sends the double. */
+function numberStages(overrides: Partial<BatchStages<number>> = {}): BatchStages<number> {
+  return {
+    decode: ({ message }) => {
+      const n: unknown = JSON.parse(message.value!.toString());
+      if (typeof n !== 'number') throw new Error(`not a number: ${String(n)}`);
+      return n;
+    },
+    undecodable: (_source, error) => ({ reason: (error as Error).message, detail: { kind: 'number' } }),
+    route: (n, _source, out) => out.send({ value: String(n * 2) }),
+    ...overrides,
+  };
+}
+
+function loopOf(stages: BatchStages<number>, kafka: FakeProducer, chunkSize?: number) {
+  return new BatchLoop(stages, {
+    producer: kafka.producer,
+    topics: { output: OUT, dlq: DLQ },
+    maxRecordBytes: 1024 * 1024,
+    chunkSize,
+  });
+}
+
+const values = (kafka: FakeProducer, topic: string) => kafka.sentTo(topic).map((m) => String(m.value));
+const numbers = (n: number, from = 0) => Array.from({ length: n }, (_, i) => String(from + i));
+
+describe('BatchLoop', () => {
+  it('sends a record decode throws on to the DLQ with its reason and source, and the rest on', async () => {
+    const kafka = fakeProducer();
+    const payload = fakeBatch(['1', '{oops', '3', '"text"'], { topic: 'in', partition: 2, firstOffset: 40 });
+    await loopOf(numberStages(), kafka).run(payload);
+
+    expect(values(kafka, OUT)).toEqual(['2', '6']);
+    const dead = kafka.sentTo(DLQ);
+    expect(dead.map((m) => String(m.value))).toEqual(['{oops', '"text"']);
+    expect(header(dead[0], 'dlq.reason')).toMatch(/JSON/);
+    expect(header(dead[1], 'dlq.reason')).toBe('not a number: text');
+    expect(header(dead[1], 'dlq.kind')).toBe('number');
+    expect([header(dead[1], 'dlq.source.topic'), header(dead[1], 'dlq.source.partition')]).toEqual([
+      'in',
+      '2',
+    ]);
+    expect(header(dead[1], 'dlq.source.offset')).toBe('43');
+    // The chunk's records are produced before its DLQ records, and both before its offset is resolved.
+    expect(kafka.requests.map((r) => r.topic)).toEqual([OUT, DLQ]);
+    expect(payload.resolved).toEqual(['43']);
+  });
+
+  it('produces, resolves and heartbeats chunk by chunk', async () => {
+    const kafka = fakeProducer();
+    const chunkDone = jest.fn();
+    const batchDone = jest.fn();
+    const payload = fakeBatch(numbers(7), { firstOffset: 100 });
+    payload.resolveOffset.mockImplementation((offset) => {
+      // Each chunk's records are acknowledged before its last offset is resolved.
+      payload.resolved.push(`${offset} after ${kafka.sentTo(OUT).length} sent`);
+    });
+    await loopOf(numberStages({ chunkDone, batchDone }), kafka, 3).run(payload);
+
+    expect(payload.resolved).toEqual(['102 after 3 sent', '105 after 6 sent', '106 after 7 sent']);
+    expect(kafka.requests.map((r) => r.messages.length)).toEqual([3, 3, 1]);
+    expect(payload.heartbeat).toHaveBeenCalledTimes(3);
+    expect(chunkDone.mock.calls).toEqual([[3], [3], [1]]);
+    expect(batchDone).toHaveBeenCalledTimes(1);
+  });
+
+  it('heartbeats after every chunk of a long batch (500 records a chunk)', async () => {
+    const kafka = fakeProducer();
+    const payload = fakeBatch(numbers(2 * CHUNK_SIZE + 1));
+    await loopOf(numberStages(), kafka).run(payload);
+
+    expect(CHUNK_SIZE).toBe(500);
+    expect(payload.resolved).toEqual(['499', '999', '1000']);
+    expect(payload.heartbeat).toHaveBeenCalledTimes(3);
+    expect(kafka.sentTo(OUT)).toHaveLength(1001);
+  });
+
+  it('stops when the partition goes stale mid-batch, resolving nothing further', async () => {
+    const kafka = fakeProducer();
+    const decode = jest.fn(numberStages().decode);
+    const batchDone = jest.fn();
+    const payload = fakeBatch(numbers(9));
+    // A seek (a rebalance) after the first chunk: the rest belongs to whoever reads from there.
+    payload.isStale.mockImplementation(() => payload.resolved.length > 0);
+    await loopOf(numberStages({ decode, batchDone }), kafka, 3).run(payload);
+
+    expect(payload.resolved).toEqual(['2']);
+    expect(decode).toHaveBeenCalledTimes(3);
+    expect(values(kafka, OUT)).toEqual(['0', '2', '4']);
+    expect(batchDone).not.toHaveBeenCalled();
+  });
+
+  it('stops when the consumer is no longer running', async () => {
+    const kafka = fakeProducer();
+    const stopped = fakeBatch(numbers(4));
+    stopped.isRunning.mockReturnValue(false);
+    await loopOf(numberStages(), kafka, 3).run(stopped);
+    expect(stopped.resolved).toEqual([]);
+    expect(kafka.requests).toEqual([]);
+
+    const stopping = fakeBatch(numbers(7));
+    stopping.isRunning.mockImplementation(() => stopping.resolved.length < 2);
+    await loopOf(numberStages(), kafka, 3).run(stopping);
+    expect(stopping.resolved).toEqual(['2', '5']);
+    expect(kafka.sentTo(OUT)).toHaveLength(6);
+  });
+
+  it('a failed send throws and leaves the offsets of the unsent chunk unresolved', async () => {
+    const kafka = fakeProducer();
+    const payload = fakeBatch(['1', '2', 'x', '4', '5', 'y']);
+    let chunks = 0;
+    const failing = numberStages({
+      chunkDone: () => void (++chunks === 1 && kafka.failNext(new Error('no leader'))),
+    });
+    await expect(loopOf(failing, kafka, 3).run(payload)).rejects.toThrow('no leader');
+
+    // kafkajs commits what was resolved and delivers the rest again; the failed chunk's DLQ
+    // record was never sent, and no heartbeat followed the failure.
+    expect(payload.resolved).toEqual(['2']);
+    expect(values(kafka, OUT)).toEqual(['2', '4']);
+    expect(kafka.sentTo(DLQ).map((m) => String(m.value))).toEqual(['x']);
+    expect(payload.heartbeat).toHaveBeenCalledTimes(1);
+
+    // Delivered again from the first unresolved offset, the chunk goes through whole.
+    const again = fakeBatch(['4', '5', 'y'], { firstOffset: 3 });
+    await loopOf(numberStages(), kafka, 3).run(again);
+    expect(again.resolved).toEqual(['5']);
+    expect(values(kafka, OUT)).toEqual(['2', '4', '8', '10']);
+  });
+
+  it('a failed DLQ send also leaves the chunk unresolved, so its records are produced again', async () => {
+    const kafka = fakeProducer();
+    kafka.failNext(new Error('dlq down'), DLQ);
+    const payload = fakeBatch(['1', 'x']);
+    await expect(loopOf(numberStages(), kafka).run(payload)).rejects.toThrow('dlq down');
+    expect(payload.resolved).toEqual([]);
+    expect(values(kafka, OUT)).toEqual(['2']);
+
+    await loopOf(numberStages(), kafka).run(fakeBatch(['1', 'x']));
+    // At least once: the chunk's records twice, its DLQ record once.
+    expect(values(kafka, OUT)).toEqual(['2', '2']);
+    expect(kafka.sentTo(DLQ)).toHaveLength(1);
+  });
+
+  it('a throw from route is not a record problem: the batch fails, nothing of the chunk is sent', async () => {
+    const kafka = fakeProducer();
+    const route = jest.fn(() => {
+      throw new Error('schema registry unreachable');
+    });
+    const payload = fakeBatch(['1', '2']);
+    await expect(loopOf(numberStages({ route }), kafka).run(payload)).rejects.toThrow('unreachable');
+    expect(kafka.requests).toEqual([]);
+    expect(payload.resolved).toEqual([]);
+  });
+
+  it("endChunk sees the chunk's decoded records and sends after them", async () => {
+    const kafka = fakeProducer();
+    const endChunk = jest.fn<void, Parameters<NonNullable<BatchStages<number>['endChunk']>>>(
+      ({ batch, records, out }) =>
+        out.send({ partition: batch.partition, value: `sum ${records.join('+')}` }),
+    );
+    await loopOf(numberStages({ endChunk }), kafka, 2).run(fakeBatch(['1', 'bad', '3'], { partition: 1 }));
+    expect(values(kafka, OUT)).toEqual(['2', 'sum 1', '6', 'sum 3']);
+    expect(kafka.sentTo(OUT)[1].partition).toBe(1);
+  });
+
+  it('keeps produce requests within the record limit', async () => {
+    const kafka = fakeProducer();
+    const loop = new BatchLoop(
+      numberStages({ route: (_n, _s, out) => out.send({ value: 'x'.repeat(400) }) }),
+      {
+        producer: kafka.producer,
+        topics: { output: OUT, dlq: DLQ },
+        maxRecordBytes: 1000,
+      },
+    );
+    await loop.run(fakeBatch(numbers(5)));
+    expect(kafka.requests.map((r) => r.messages.length)).toEqual([2, 2, 1]);
+    expect(kafka.requests.every((r) => r.acks === -1)).toBe(true);
+  });
+});
