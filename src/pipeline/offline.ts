@@ -3,22 +3,17 @@ import { StreamRecord } from '../streams/model';
 import { Simulation } from '../streams/simulate';
 import { Micros } from '../time/micros';
 import { Logger } from '../util/logger';
-import { HandlerContext, HandlerDefinition, PipelineEnv } from './handler';
-import { PipelineStep, runPipeline } from './runner';
+import { HandlerContext } from './handler';
+import { runStream, StreamOutcome, StreamRunOptions } from './stream-run';
 
-export interface OfflinePipelineOptions {
-  pipelines: ReadonlyMap<string, PipelineStep[]>;
-  handlers: ReadonlyMap<string, HandlerDefinition>;
-  handlerTimeoutMs: number;
-  /** The loop guard: new events of a generation beyond this are not fed back. */
-  maxHops: number;
+export interface OfflinePipelineOptions extends StreamRunOptions {
   logger: Logger;
   /** The pipeline's idea of now (the simulation clock under the event clock). */
   now: () => Micros;
 }
 
 export interface OfflineOutcome {
-  outcome: 'completed' | 'error' | 'expire_error';
+  outcome: StreamOutcome;
   /** New events to feed back, with their generation (`hops`) set as the worker sets it. */
   newEvents: WinchesterEvent[];
   /** New events the loop guard held back. */
@@ -35,9 +30,6 @@ export async function runPipelineOffline(
   record: StreamRecord,
   options: OfflinePipelineOptions,
 ): Promise<OfflineOutcome> {
-  const steps = record.pipeline ? options.pipelines.get(record.pipeline) : undefined;
-  // A trigger without a pipeline for this kind completes its streams with nothing run.
-  if (!steps) return { outcome: 'completed', newEvents: [], loopGuardDropped: 0 };
   const log = options.logger.child({ stream_id: record.stream_id, trigger: record.trigger });
   const context: HandlerContext = {
     logger: log,
@@ -47,38 +39,18 @@ export async function runPipelineOffline(
     },
     now: options.now,
   };
-  const env: PipelineEnv = {
-    stream_id: record.stream_id,
-    stream_name: record.trigger,
-    state_serial: record.serial,
-    trigger: record.trigger,
-    kind: record.kind,
-  };
-  const run = await runPipeline(steps, options.handlers, record.events, env, context, {
-    handlerTimeoutMs: options.handlerTimeoutMs,
-  });
-  if (!run.ok) {
-    return {
-      outcome: record.kind === 'expired' ? 'expire_error' : 'error',
-      newEvents: [],
-      loopGuardDropped: 0,
-      error: `${run.failedHandler}: ${run.error?.message}`,
-    };
-  }
-  const hops = Math.max(0, ...record.events.map((e) => e.hops ?? 0)) + 1;
-  if (hops > options.maxHops) {
-    if (run.newEvents.length) {
-      log.error(
-        { hops, new_events: run.newEvents.length },
-        'loop guard: new events not fed back (too many pipeline generations)',
-      );
-    }
-    return { outcome: 'completed', newEvents: [], loopGuardDropped: run.newEvents.length };
+  const run = await runStream(record, options, context);
+  if (run.heldBack.length) {
+    log.error(
+      { hops: run.hops, new_events: run.heldBack.length },
+      'loop guard: new events not fed back (too many pipeline generations)',
+    );
   }
   return {
-    outcome: 'completed',
-    newEvents: run.newEvents.map((event) => ({ ...event, hops })),
-    loopGuardDropped: 0,
+    outcome: run.outcome,
+    newEvents: run.newEvents,
+    loopGuardDropped: run.heldBack.length,
+    ...(run.error === undefined ? {} : { error: run.error }),
   };
 }
 

@@ -9,9 +9,15 @@ export const CHUNK_SIZE = 500;
 const REJECTED: unique symbol = Symbol('rejected');
 
 /** What the loop uses of kafkajs's EachBatchPayload (which satisfies it, and a test can fake it). */
-export interface BatchPayload {
+export interface BatchPayload extends BatchLiveness {
   batch: BatchOrigin & { messages: KafkaMessage[] };
   resolveOffset(offset: string): void;
+  /** Commits the resolved offsets when kafkajs's auto-commit interval or threshold says so. */
+  commitOffsetsIfNecessary?(): Promise<void>;
+}
+
+/** Whether the batch in hand is still this consumer's, and keeping its session alive meanwhile. */
+export interface BatchLiveness {
   heartbeat(): Promise<void>;
   isRunning(): boolean;
   isStale(): boolean;
@@ -37,6 +43,8 @@ export interface Rejection {
 export class ChunkOutput {
   readonly records: Message[] = [];
   readonly deadLetters: Message[] = [];
+  /** Set by `abandon`. */
+  abandoned = false;
 
   constructor(private readonly maxRecordBytes: number) {}
 
@@ -48,6 +56,14 @@ export class ChunkOutput {
   reject(source: SourceRecord, rejection: Rejection): void {
     this.deadLetters.push(deadLetter(source, rejection.reason, rejection.detail, this.maxRecordBytes));
   }
+
+  /**
+   * Gives the chunk up (say, its partition was taken away while a record was processed): the
+   * loop sends and resolves nothing of it and stops the batch, so kafkajs delivers it again.
+   */
+  abandon(): void {
+    this.abandoned = true;
+  }
 }
 
 /** The parts of a consuming role that differ from role to role, over records of type R. */
@@ -56,8 +72,11 @@ export interface BatchStages<R> {
   decode(source: SourceRecord): R | Promise<R>;
   /** Why a record `decode` threw on goes to the DLQ. */
   undecodable(source: SourceRecord, error: unknown): Rejection;
-  /** A decoded record → what it sends (or rejects) into its chunk's output. A throw fails the batch. */
-  route(record: R, source: SourceRecord, out: ChunkOutput): void | Promise<void>;
+  /**
+   * A decoded record → what it sends (or rejects) into its chunk's output. A throw fails the
+   * batch. `batch` is for a record that takes long: heartbeat, and see whether the batch is stale.
+   */
+  route(record: R, source: SourceRecord, out: ChunkOutput, batch: BatchLiveness): void | Promise<void>;
   /** After a chunk's records are routed: what the chunk as a whole adds to its output. */
   endChunk?(chunk: { batch: BatchOrigin; records: R[]; out: ChunkOutput }): void;
   /** A chunk of `records` records is produced and its offsets resolved. */
@@ -73,6 +92,11 @@ export interface BatchLoopOptions {
   /** The record limit the topics are sized for: DLQ records and produce requests stay within it. */
   maxRecordBytes: number;
   chunkSize?: number;
+  /**
+   * After each chunk, also commit if kafkajs's auto-commit interval or threshold is due (when
+   * the consumer sets one): for roles whose chunks take long, so fewer run again after a crash.
+   */
+  commitEachChunk?: boolean;
 }
 
 /**
@@ -81,6 +105,7 @@ export interface BatchLoopOptions {
  * only then are its offsets resolved. In kafkajs a throw from `eachBatch` redelivers the whole
  * batch, so a bad record is a DLQ record, never a throw; a failed send does throw, leaving that
  * chunk's offsets unresolved: kafkajs commits the chunks before it and delivers the rest again.
+ * A stage that abandons a chunk stops the batch the same way, without the throw.
  */
 export class BatchLoop<R> {
   private readonly chunkSize: number;
@@ -93,14 +118,17 @@ export class BatchLoop<R> {
   }
 
   /** kafkajs's `eachBatch` (with `eachBatchAutoResolve: false`). */
-  async run({ batch, resolveOffset, heartbeat, isRunning, isStale }: BatchPayload): Promise<void> {
+  async run(payload: BatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     for (let start = 0; start < batch.messages.length; start += this.chunkSize) {
       // Stopping, or a seek after a rebalance: what is not resolved yet is delivered again.
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(start, start + this.chunkSize);
-      const out = await this.processChunk(batch, chunk);
+      const out = await this.processChunk(batch, chunk, { heartbeat, isRunning, isStale });
+      if (out.abandoned) return;
       await this.send(out);
       resolveOffset(chunk[chunk.length - 1].offset);
+      if (this.options.commitEachChunk) await payload.commitOffsetsIfNecessary?.();
       // A long batch must not outlast the session timeout.
       await heartbeat();
       this.stages.chunkDone?.(chunk.length);
@@ -108,7 +136,11 @@ export class BatchLoop<R> {
     this.stages.batchDone?.(batch);
   }
 
-  private async processChunk(batch: BatchOrigin, chunk: KafkaMessage[]): Promise<ChunkOutput> {
+  private async processChunk(
+    batch: BatchOrigin,
+    chunk: KafkaMessage[],
+    liveness: BatchLiveness,
+  ): Promise<ChunkOutput> {
     const out = new ChunkOutput(this.options.maxRecordBytes);
     const records: R[] = [];
     for (const message of chunk) {
@@ -116,7 +148,8 @@ export class BatchLoop<R> {
       const record = await this.decode(source, out);
       if (record === REJECTED) continue;
       records.push(record);
-      await this.stages.route(record, source, out);
+      await this.stages.route(record, source, out, liveness);
+      if (out.abandoned) return out;
     }
     this.stages.endChunk?.({ batch, records, out });
     return out;

@@ -6,7 +6,13 @@ import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
 import { Logger, roleLogger } from '../util/logger';
 import { BatchLoop, BatchPayload, ChunkOutput, Rejection, SourceRecord } from './batch-loop';
 import { RoleEvents } from './role-events';
-import { createProducer, createRoleConsumer, disconnectAll, messageBytes } from './role-runner';
+import {
+  createProducer,
+  createRoleConsumer,
+  messageBytes,
+  startConsuming,
+  stopConsuming,
+} from './role-runner';
 import { EventSerializer, jsonEventSerializer } from './serialization';
 import { TopologySettings } from './settings';
 
@@ -122,28 +128,15 @@ export class DistillerRole {
   }
 
   async start(): Promise<this> {
-    await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({
-      topics: this.settings.inputPattern
-        ? [new RegExp(this.settings.inputPattern)]
-        : this.settings.inputTopics,
-      fromBeginning: true,
-    });
-    await this.consumer.run({
-      eachBatchAutoResolve: false,
-      autoCommit: true,
-      partitionsConsumedConcurrently: 3,
-      eachBatch: (payload) => this.eachBatch(payload),
-    });
+    const { inputPattern, inputTopics } = this.settings;
+    await startConsuming(this, inputPattern ? [new RegExp(inputPattern)] : inputTopics, (payload) =>
+      this.eachBatch(payload),
+    );
     return this;
   }
 
   /** Bound, so callers may pass it around as a function. */
-  readonly stop = async (): Promise<void> => {
-    await this.consumer.stop();
-    await disconnectAll(this.consumer, this.producer);
-  };
+  readonly stop = (): Promise<void> => stopConsuming(this);
 
   /** One consumed batch (kafkajs's `eachBatch`). */
   eachBatch(payload: BatchPayload): Promise<void> {

@@ -1,4 +1,12 @@
-import { Consumer, Kafka, Message, Partitioners, Producer, CompressionTypes } from 'kafkajs';
+import {
+  Consumer,
+  EachBatchPayload,
+  Kafka,
+  Message,
+  Partitioners,
+  Producer,
+  CompressionTypes,
+} from 'kafkajs';
 import { trackConsumerLag } from '../metrics/consumer-lag';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { logger } from '../util/logger';
@@ -117,4 +125,35 @@ export function stopOnSignals(stop: () => Promise<void>, deadlineMs = 10000): vo
 
 export async function disconnectAll(...clients: Array<Consumer | Producer | undefined>): Promise<void> {
   for (const client of clients) await client?.disconnect().catch(() => undefined);
+}
+
+/** A consuming role's Kafka clients: what it reads with and what it writes with. */
+export interface RoleClients {
+  consumer: Consumer;
+  producer: Producer;
+}
+
+/**
+ * Connects a role's clients and runs its batch handler: offsets resolved by the role (its
+ * batch loop) and committed by kafkajs, three partitions consumed concurrently.
+ */
+export async function startConsuming(
+  clients: RoleClients,
+  topics: Array<string | RegExp>,
+  eachBatch: (payload: EachBatchPayload) => Promise<void>,
+): Promise<void> {
+  await clients.producer.connect();
+  await clients.consumer.connect();
+  await clients.consumer.subscribe({ topics, fromBeginning: true });
+  await clients.consumer.run({
+    eachBatchAutoResolve: false,
+    autoCommit: true,
+    partitionsConsumedConcurrently: 3,
+    eachBatch,
+  });
+}
+
+export async function stopConsuming(clients: RoleClients): Promise<void> {
+  await clients.consumer.stop();
+  await disconnectAll(clients.consumer, clients.producer);
 }

@@ -1,29 +1,37 @@
 import { randomUUID } from 'node:crypto';
-import { EachBatchPayload, Kafka, Message } from 'kafkajs';
+import Redis from 'ioredis';
+import { Consumer, Kafka, Producer } from 'kafkajs';
+import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
+import { HandlerContext } from '../pipeline/handler';
+import { StreamOutcome, StreamRun } from '../pipeline/stream-run';
 import { createRedisClient } from '../redis/client';
-import { EventSerializer, jsonEventSerializer } from './serialization';
-import { HandlerContext, HandlerDefinition, PipelineEnv } from '../pipeline/handler';
-import { PipelineStep, runPipeline } from '../pipeline/runner';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { PartitionKeys } from '../redis/keys';
 import { claimStream, finishStream, readTombstone, renewClaim } from '../redis/lifecycle';
 import { StreamRecord } from '../streams/model';
-import { roleLogger } from '../util/logger';
+import { Logger, roleLogger } from '../util/logger';
 import { RecentSamples } from '../util/recent-samples';
-import { deadLetter, decodeStreamRecord, shortReason } from './records';
-import { createRoleConsumer, createProducer, disconnectAll, sendAll } from './role-runner';
+import { BatchLoop, BatchPayload } from './batch-loop';
+import { shortReason } from './records';
+import { RoleEvents } from './role-events';
+import { createProducer, createRoleConsumer, sendAll, startConsuming, stopConsuming } from './role-runner';
+import { EventSerializer, jsonEventSerializer } from './serialization';
 import { TopologySettings } from './settings';
-import { WinchesterMetrics } from '../metrics/metrics';
+import {
+  ClaimTiming,
+  FinishOptions,
+  StreamJob,
+  StreamJobOptions,
+  StreamLifecycle,
+  WorkerOutcomes,
+} from './stream-job';
 
-export interface WorkerOptions {
-  pipelines: ReadonlyMap<string, PipelineStep[]>;
-  handlers: ReadonlyMap<string, HandlerDefinition>;
-  purgeCompletedStreams: boolean;
-  handlerTimeoutMs: number;
-  claimTtlMs: number;
-  /** Loop guard: new events more pipeline generations deep than this are not produced. */
-  maxHops: number;
-}
+// The completion record is the stream run's; re-exported for the role's callers.
+export type { CompletionRecord } from '../pipeline/stream-run';
+export type { WorkerOutcomes } from './stream-job';
+
+/** The pipelines and handlers to run, the loop guard (`maxHops`), claims and purging. */
+export type WorkerOptions = StreamJobOptions;
 
 export interface WorkerCounters {
   streamsCompleted: Map<string, number>;
@@ -37,24 +45,12 @@ export interface WorkerCounters {
   handlerSeconds: Map<string, RecentSamples>;
 }
 
-export interface CompletionRecord {
-  stream_id: string;
-  trigger: string;
-  kind: StreamRecord['kind'];
-  pipeline: string | null;
-  serial: number;
-  outcome: 'completed' | 'error' | 'expire_error';
-  message_ids: string[];
-  new_event_ids: string[];
-  error?: string;
-}
+/** A claim is renewed every second while its stream runs; one held elsewhere is tried again every 250 ms. */
+const CLAIM_TIMING = { renewEveryMs: 1000, claimRetryMs: 250 };
 
-const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
-
-class StalePartitionError extends Error {
-  constructor() {
-    super('the streams partition was reassigned while the pipeline ran');
-  }
+/** The lifecycle scripts on Redis, and what closes their connections. */
+export interface ClosableLifecycle extends StreamLifecycle {
+  close(): Promise<void>;
 }
 
 /**
@@ -69,12 +65,23 @@ export async function startWorker(
   options: WorkerOptions,
   metrics?: WinchesterMetrics,
   serializer: EventSerializer = jsonEventSerializer,
-) {
-  const log = roleLogger('worker');
-  // Produce requests stay within the record limit the topics are sized for.
-  const sendLimit = { maxBytes: settings.maxRecordBytes };
-  const holder = randomUUID();
-  const counters: WorkerCounters = {
+): Promise<WorkerRole> {
+  const clients = {
+    lifecycle: new RedisStreamLifecycle(redisUrl, settings.namespace, metrics),
+    producer: createProducer(kafka),
+    consumer: createRoleConsumer(kafka, settings, 'worker', metrics),
+  };
+  return new WorkerRole(clients, settings, options, { metrics, serializer }).start();
+}
+
+/**
+ * The worker role on the batch loop: one stream record per chunk (a chunk is one pipeline
+ * run), its offset resolved once the stream is finished or skipped. The job produces its own
+ * records (new events before the finish script, the completion record after it), so the loop
+ * brings decoding and the DLQ, stop checks, offsets and heartbeats.
+ */
+export class WorkerRole {
+  readonly counters: WorkerCounters = {
     streamsCompleted: new Map(),
     streamsErrored: new Map(),
     duplicatesSkipped: 0,
@@ -84,220 +91,207 @@ export async function startWorker(
     pipelineSeconds: new RecentSamples(),
     handlerSeconds: new Map(),
   };
-  // Finishing and renewing are scripts (no WATCH): the pool is here for its round-trip timing.
-  const pool = new RedisConnectionPool(
-    redisUrl,
-    4,
-    {},
-    metrics && ((seconds) => metrics.redisSeconds.observe(seconds)),
-  );
-  const redis = createRedisClient(redisUrl, { maxRetriesPerRequest: 20 });
-  const producer = createProducer(kafka);
-  await producer.connect();
-  const consumer = createRoleConsumer(kafka, settings, 'worker', metrics);
-  await consumer.connect();
-  await consumer.subscribe({ topics: [settings.topics.streams], fromBeginning: true });
-  const context: HandlerContext = {
-    logger: log,
-    dryRun: false,
-    publish: (topic, messages) => sendAll(producer, topic, messages, sendLimit),
-    now: () => Date.now() * 1000,
-  };
-  const publishCompletion = (c: CompletionRecord) =>
-    sendAll(producer, settings.topics.completed, [{ key: c.stream_id, value: JSON.stringify(c) }], sendLimit);
+  readonly events = new RoleEvents<WorkerOutcomes>();
+  readonly consumer: Consumer;
+  readonly producer: Producer;
+  private readonly lifecycle: ClosableLifecycle;
+  private readonly loop: BatchLoop<StreamRecord>;
 
-  const handleRecord = async (record: StreamRecord, payload: EachBatchPayload): Promise<'done' | 'stale'> => {
-    const keys = new PartitionKeys(settings.namespace, record.partition);
-    const tombstone = await readTombstone(redis, keys, record.stream_id);
-    if (tombstone && tombstone.serial === record.serial + 1) {
-      // Finished before a crash kept its offset from being committed: re-announce, run nothing.
-      await publishCompletion(JSON.parse(tombstone.outcome) as CompletionRecord);
+  constructor(
+    clients: { consumer: Consumer; producer: Producer; lifecycle: ClosableLifecycle },
+    private readonly settings: TopologySettings,
+    options: WorkerOptions,
+    hooks: { metrics?: WinchesterMetrics; serializer?: EventSerializer; timing?: Partial<ClaimTiming> } = {},
+  ) {
+    this.consumer = clients.consumer;
+    this.producer = clients.producer;
+    this.lifecycle = clients.lifecycle;
+    const log = roleLogger('worker');
+    const dlqTopic = settings.topics.streamsDlq;
+    recordWorkerOutcomes(this.events, { counters: this.counters, metrics: hooks.metrics, log, dlqTopic });
+    const job = new StreamJob(
+      {
+        lifecycle: this.lifecycle,
+        producer: this.producer,
+        serializer: hooks.serializer ?? jsonEventSerializer,
+        events: this.events,
+        context: this.handlerContext(log),
+      },
+      settings,
+      options,
+      { holder: randomUUID(), ...CLAIM_TIMING, ...hooks.timing },
+    );
+    this.loop = new BatchLoop(job, {
+      producer: this.producer,
+      // The job sends its completion records itself: nothing reaches the loop's output.
+      topics: { output: settings.topics.completed, dlq: dlqTopic },
+      maxRecordBytes: settings.maxRecordBytes,
+      chunkSize: 1,
+      commitEachChunk: true,
+    });
+  }
+
+  async start(): Promise<this> {
+    await startConsuming(this, [this.settings.topics.streams], (payload) => this.eachBatch(payload));
+    return this;
+  }
+
+  /** Bound, so callers may pass it around as a function. */
+  readonly stop = async (): Promise<void> => {
+    await stopConsuming(this);
+    await this.lifecycle.close();
+  };
+
+  /** One consumed batch (kafkajs's `eachBatch`). */
+  eachBatch(payload: BatchPayload): Promise<void> {
+    return this.loop.run(payload);
+  }
+
+  /** Handlers log as the worker, publish through its producer and live on the wall clock. */
+  private handlerContext(log: Logger): HandlerContext {
+    const sendLimit = { maxBytes: this.settings.maxRecordBytes };
+    return {
+      logger: log,
+      dryRun: false,
+      publish: (topic, messages) => sendAll(this.producer, topic, messages, sendLimit),
+      now: () => Date.now() * 1000,
+    };
+  }
+}
+
+/**
+ * The lifecycle scripts on Redis. Claims and tombstones are read on one client; renewing and
+ * finishing go through a pool, for its round-trip timing (they are scripts, so need no WATCH).
+ */
+class RedisStreamLifecycle implements ClosableLifecycle {
+  private readonly redis: Redis;
+  private readonly pool: RedisConnectionPool;
+
+  constructor(
+    redisUrl: string,
+    private readonly namespace: string,
+    metrics?: WinchesterMetrics,
+  ) {
+    const onRoundTrip = metrics && ((seconds: number) => metrics.redisSeconds.observe(seconds));
+    this.pool = new RedisConnectionPool(redisUrl, 4, {}, onRoundTrip);
+    this.redis = createRedisClient(redisUrl, { maxRetriesPerRequest: 20 });
+  }
+
+  readTombstone(record: StreamRecord) {
+    return readTombstone(this.redis, this.keys(record), record.stream_id);
+  }
+
+  claim(record: StreamRecord, holder: string, ttlMs: number) {
+    return claimStream(this.redis, this.keys(record), record.stream_id, record.serial, holder, ttlMs);
+  }
+
+  renew(record: StreamRecord, holder: string, ttlMs: number) {
+    const { stream_id, serial } = record;
+    return this.pool.with((c) => renewClaim(c, this.keys(record), stream_id, serial, holder, ttlMs));
+  }
+
+  finish(record: StreamRecord, to: StreamOutcome, opts: FinishOptions) {
+    const { stream_id, serial } = record;
+    return this.pool.with((c) => finishStream(c, this.keys(record), stream_id, serial, to, opts));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+    this.redis.disconnect();
+  }
+
+  private keys(record: StreamRecord): PartitionKeys {
+    return new PartitionKeys(this.namespace, record.partition);
+  }
+}
+
+interface WorkerRecorders {
+  counters: WorkerCounters;
+  metrics?: WinchesterMetrics;
+  log: Logger;
+  dlqTopic: string;
+}
+
+const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
+
+/** The worker's counters, metrics and log lines, each fed by the outcomes it records. */
+export function recordWorkerOutcomes(events: RoleEvents<WorkerOutcomes>, recorders: WorkerRecorders): void {
+  const { counters, metrics, log, dlqTopic } = recorders;
+  const about = (r: StreamRecord) => ({ trigger: r.trigger, stream_id: r.stream_id, serial: r.serial });
+  events
+    .on('undecodable', ({ source, error }) => {
+      metrics?.dlqRecords.inc({ topic: dlqTopic, reason: DLQ_REASON.undecodableStreamRecord });
+      const { topic, partition, message } = source;
+      const where = { topic, partition, offset: message.offset };
+      log.warn(
+        { stream_id: message.key?.toString(), ...where, reason: shortReason(error) },
+        'undecodable stream record sent to the DLQ',
+      );
+    })
+    .on('reannounced', ({ record }) => {
       counters.duplicatesSkipped++;
+      log.debug(about(record), 'stream already finished: completion announced again');
+    })
+    .on('skipped', ({ record, why }) => {
+      counters.duplicatesSkipped++;
+      metrics?.duplicateStreamRecords.inc();
       log.debug(
-        { trigger: record.trigger, stream_id: record.stream_id, serial: record.serial },
-        'stream already finished: completion announced again',
+        about(record),
+        why === 'not-runnable'
+          ? 'duplicate or stale stream record skipped'
+          : 'stream moved on while its pipeline ran: outcome dropped',
       );
-      return 'done';
-    }
-    for (;;) {
-      const claim = await claimStream(
-        redis,
-        keys,
-        record.stream_id,
-        record.serial,
-        holder,
-        options.claimTtlMs,
+    })
+    .on('ran', ({ run }) => recordRun(run, recorders))
+    .on('heldBack', ({ record, event, hops }) => {
+      counters.loopGuardDropped++;
+      metrics?.loopGuardDropped.inc();
+      log.error(
+        { trigger: record.trigger, stream_id: record.stream_id, message_id: event.message_id, hops },
+        'loop guard: new event not produced (too many pipeline generations)',
       );
-      if (claim === 'claimed') break;
-      if (claim === 'not-runnable') {
-        counters.duplicatesSkipped++;
-        metrics?.duplicateStreamRecords.inc();
-        log.debug(
-          { trigger: record.trigger, stream_id: record.stream_id, serial: record.serial },
-          'duplicate or stale stream record skipped',
-        );
-        return 'done';
-      }
-      // A live claim elsewhere: that worker finishes it, or its claim lapses and we take over.
-      if (payload.isStale() || !payload.isRunning()) return 'stale';
-      await payload.heartbeat();
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    const keepAlive = setInterval(() => {
-      payload.heartbeat().catch(() => undefined);
-      pool
-        .with((c) => renewClaim(c, keys, record.stream_id, record.serial, holder, options.claimTtlMs))
-        .catch(() => undefined);
-    }, 1000);
-    const started = process.hrtime.bigint();
-    try {
-      const steps = record.pipeline ? options.pipelines.get(record.pipeline) : undefined;
-      const env: PipelineEnv = {
-        stream_id: record.stream_id,
-        stream_name: record.trigger,
-        state_serial: record.serial,
-        trigger: record.trigger,
-        kind: record.kind,
-      };
-      const run = steps
-        ? await runPipeline(steps, options.handlers, record.events, env, context, {
-            handlerTimeoutMs: options.handlerTimeoutMs,
-            beforeEachHandler: async () => {
-              if (payload.isStale()) throw new StalePartitionError();
-            },
-          })
-        : { ok: true, newEvents: [], commitFailures: [], handlerSeconds: [] };
-      if (!run.ok && run.error instanceof StalePartitionError) return 'stale';
-      for (const { handler, seconds } of run.handlerSeconds) {
-        let samples = counters.handlerSeconds.get(handler);
-        if (!samples) counters.handlerSeconds.set(handler, (samples = new RecentSamples()));
-        samples.push(seconds);
-        metrics?.handlerSeconds.observe({ handler }, seconds);
-      }
-      counters.commitFailures += run.commitFailures.length;
-      for (const failure of run.commitFailures) metrics?.commitFailures.inc({ handler: failure.handler });
-      const hops = Math.max(0, ...record.events.map((e) => e.hops ?? 0)) + 1;
-      const fresh: Message[] = [];
-      for (const event of run.newEvents) {
-        if (hops > options.maxHops) {
-          counters.loopGuardDropped++;
-          metrics?.loopGuardDropped.inc();
-          log.error(
-            { trigger: record.trigger, stream_id: record.stream_id, message_id: event.message_id, hops },
-            'loop guard: new event not produced (too many pipeline generations)',
-          );
-          continue;
-        }
-        fresh.push({ key: event.message_id, value: await serializer.encode({ ...event, hops }) });
-      }
-      await sendAll(producer, settings.topics.events, fresh, sendLimit);
-      counters.newEvents += fresh.length;
-      metrics?.newEvents.inc(fresh.length);
-      const outcome = run.ok ? 'completed' : record.kind === 'expired' ? 'expire_error' : 'error';
-      const completion: CompletionRecord = {
-        stream_id: record.stream_id,
-        trigger: record.trigger,
-        kind: record.kind,
-        pipeline: record.pipeline,
-        serial: record.serial,
-        outcome,
-        message_ids: record.events.map((e) => e.message_id),
-        new_event_ids: run.newEvents.map((e) => e.message_id),
-        ...(run.ok ? {} : { error: `${run.failedHandler}: ${run.error?.message}` }),
-      };
-      const finished = await pool.with((c) =>
-        finishStream(c, keys, record.stream_id, record.serial, outcome, {
-          purge: options.purgeCompletedStreams,
-          tombstoneSeconds: settings.seenRetentionSeconds,
-          outcome: JSON.stringify(completion),
-        }),
-      );
-      if (finished === 'stale') {
-        counters.duplicatesSkipped++;
-        metrics?.duplicateStreamRecords.inc();
-        log.debug(
-          { trigger: record.trigger, stream_id: record.stream_id, serial: record.serial },
-          'stream moved on while its pipeline ran: outcome dropped',
-        );
-        return 'done';
-      }
-      await publishCompletion(completion);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const logged = {
-        trigger: record.trigger,
-        stream_id: record.stream_id,
-        kind: record.kind,
-        pipeline: record.pipeline,
-        events: record.events.length,
-        new_events: fresh.length,
-        seconds,
-      };
-      if (run.ok) {
-        bump(counters.streamsCompleted, record.trigger);
-        metrics?.streamsCompleted.inc({ trigger: record.trigger });
-        log.debug(logged, 'pipeline completed');
-      } else {
-        metrics?.streamsErrored.inc({ trigger: record.trigger });
-        bump(counters.streamsErrored, record.trigger);
-        log.warn({ ...logged, handler: run.failedHandler, error: completion.error }, 'pipeline failed');
-      }
-      counters.pipelineSeconds.push(seconds);
-      metrics?.pipelineSeconds.observe({ pipeline: record.pipeline ?? '(none)' }, seconds);
-      return 'done';
-    } finally {
-      clearInterval(keepAlive);
-    }
-  };
+    })
+    .on('newEventsSent', ({ count }) => {
+      counters.newEvents += count;
+      metrics?.newEvents.inc(count);
+    })
+    .on('finished', (finished) => recordFinished(finished, recorders));
+}
 
-  await consumer.run({
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 3,
-    eachBatch: async (payload) => {
-      for (const message of payload.batch.messages) {
-        if (!payload.isRunning() || payload.isStale()) return;
-        let record: StreamRecord;
-        try {
-          record = decodeStreamRecord(message.value!);
-        } catch (error) {
-          // With its source in the headers, so `dlq redrive` can put it back once mended.
-          await sendAll(producer, settings.topics.streamsDlq, [
-            deadLetter(
-              { topic: payload.batch.topic, partition: payload.batch.partition, message },
-              `undecodable stream record: ${(error as Error).message}`,
-              {},
-              settings.maxRecordBytes,
-            ),
-          ]);
-          metrics?.dlqRecords.inc({ topic: settings.topics.streamsDlq, reason: 'undecodable stream record' });
-          log.warn(
-            {
-              stream_id: message.key?.toString(),
-              topic: payload.batch.topic,
-              partition: payload.batch.partition,
-              offset: message.offset,
-              reason: shortReason(error),
-            },
-            'undecodable stream record sent to the DLQ',
-          );
-          payload.resolveOffset(message.offset);
-          continue;
-        }
-        if ((await handleRecord(record, payload)) === 'stale') return;
-        payload.resolveOffset(message.offset);
-        await payload.commitOffsetsIfNecessary();
-        await payload.heartbeat();
-      }
-    },
-  });
+/** Handler times and failed commits of a run, whether it completed or failed. */
+function recordRun(run: StreamRun, { counters, metrics }: WorkerRecorders): void {
+  for (const { handler, seconds } of run.handlerSeconds) {
+    let samples = counters.handlerSeconds.get(handler);
+    if (!samples) counters.handlerSeconds.set(handler, (samples = new RecentSamples()));
+    samples.push(seconds);
+    metrics?.handlerSeconds.observe({ handler }, seconds);
+  }
+  counters.commitFailures += run.commitFailures.length;
+  for (const failure of run.commitFailures) metrics?.commitFailures.inc({ handler: failure.handler });
+}
 
-  return {
-    counters,
-    consumer,
-    stop: async () => {
-      await consumer.stop();
-      await disconnectAll(consumer, producer);
-      await pool.close();
-      redis.disconnect();
-    },
+function recordFinished(
+  { record, run, newEvents, seconds }: WorkerOutcomes['finished'],
+  { counters, metrics, log }: WorkerRecorders,
+): void {
+  const logged = {
+    trigger: record.trigger,
+    stream_id: record.stream_id,
+    kind: record.kind,
+    pipeline: record.pipeline,
+    events: record.events.length,
+    new_events: newEvents,
+    seconds,
   };
+  if (run.outcome === 'completed') {
+    bump(counters.streamsCompleted, record.trigger);
+    metrics?.streamsCompleted.inc({ trigger: record.trigger });
+    log.debug(logged, 'pipeline completed');
+  } else {
+    metrics?.streamsErrored.inc({ trigger: record.trigger });
+    bump(counters.streamsErrored, record.trigger);
+    log.warn({ ...logged, handler: run.failedHandler, error: run.error }, 'pipeline failed');
+  }
+  counters.pipelineSeconds.push(seconds);
+  metrics?.pipelineSeconds.observe({ pipeline: record.pipeline ?? '(none)' }, seconds);
 }

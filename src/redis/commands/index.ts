@@ -5,148 +5,22 @@
 export const LUA_COMMANDS = {
   claimStream: {
     numberOfKeys: 2,
-    lua: `--[[
-  Claims a stream for a worker before its pipeline runs: a fenced, expiring key, set only
-  while the stream's metadata is still the text the worker found runnable.
-
-  Input:
-    KEYS[1] the stream's metadata            <partition base>s:<stream id>
-    KEYS[2] the stream's claim               <partition base>claim:<stream id>
-
-    ARGV[1] the metadata text the caller read and found runnable
-    ARGV[2] the claim's value                <holder>|<serial>
-    ARGV[3] the claim's lifetime, in milliseconds
-
-  Output:
-     1  claimed, or already held with this value
-     0  held by another holder (or for another serial)
-    -1  the metadata changed since the caller read it; nothing written
-]]
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return -1
-end
-if redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3], 'NX') then
-  return 1
-end
-if redis.call('GET', KEYS[2]) == ARGV[2] then
-  return 1
-end
-return 0
-`,
+    lua: "--[[\n  Claims a stream for a worker before its pipeline runs: a fenced, expiring key, set only\n  while the stream's metadata is still the text the worker found runnable.\n\n  Input:\n    KEYS[1] the stream's metadata            <partition base>s:<stream id>\n    KEYS[2] the stream's claim               <partition base>claim:<stream id>\n\n    ARGV[1] the metadata text the caller read and found runnable\n    ARGV[2] the claim's value                <holder>|<serial>\n    ARGV[3] the claim's lifetime, in milliseconds\n\n  Output:\n     1  claimed, or already held with this value\n     0  held by another holder (or for another serial)\n    -1  the metadata changed since the caller read it; nothing written\n]]\nif redis.call('GET', KEYS[1]) ~= ARGV[1] then\n  return -1\nend\nif redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3], 'NX') then\n  return 1\nend\nif redis.call('GET', KEYS[2]) == ARGV[2] then\n  return 1\nend\nreturn 0\n",
   },
   compareAndDeletePointer: {
     numberOfKeys: 1,
-    lua: `--[[
-  Drops a stream key's active pointer only if it still names the stream leaving \`active\`:
-  otherwise an expiring old stream would delete its successor's pointer. Queued inside the
-  matcher's MULTI, so the comparison is atomic with the rest of the transition.
-
-  Input:
-    KEYS[1] the stream key's active pointer  <partition base>active:<stream key>
-
-    ARGV[1] the id of the stream leaving \`active\`
-
-  Output:
-    1  deleted
-    0  the pointer is gone or names another stream; nothing written
-]]
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`,
+    lua: "--[[\n  Drops a stream key's active pointer only if it still names the stream leaving `active`:\n  otherwise an expiring old stream would delete its successor's pointer. Queued inside the\n  matcher's MULTI, so the comparison is atomic with the rest of the transition.\n\n  Input:\n    KEYS[1] the stream key's active pointer  <partition base>active:<stream key>\n\n    ARGV[1] the id of the stream leaving `active`\n\n  Output:\n    1  deleted\n    0  the pointer is gone or names another stream; nothing written\n]]\nif redis.call('GET', KEYS[1]) == ARGV[1] then\n  return redis.call('DEL', KEYS[1])\nend\nreturn 0\n",
   },
   finishStream: {
     numberOfKeys: 6,
-    lua: `--[[
-  Moves a stream out of firing, expiring or retry_* once its pipeline ran: writes its next
-  metadata (or purges it), leaves a tombstone, drops the worker's claim and the pending
-  emission. The caller decided the move from the metadata text it read; the move happens
-  only while the stream still holds exactly that text.
-
-  Input:
-    KEYS[1] the stream's metadata            <partition base>s:<stream id>
-    KEYS[2] the stream's events              <partition base>e:<stream id>
-    KEYS[3] the partition's stream ids       <partition base>ids
-    KEYS[4] the stream's tombstone           <partition base>done:<stream id>
-    KEYS[5] the stream's claim               <partition base>claim:<stream id>
-    KEYS[6] the partition's pending emissions <partition base>pending
-
-    ARGV[1] the metadata text the caller read
-    ARGV[2] the next metadata text; empty to purge the stream (metadata, events, id)
-    ARGV[3] the tombstone text
-    ARGV[4] the tombstone's lifetime, in seconds
-    ARGV[5] the stream id
-
-  Output:
-     1  finished
-    -1  the metadata changed since the caller read it; nothing written
-]]
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return -1
-end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('SREM', KEYS[3], ARGV[5])
-else
-  redis.call('SET', KEYS[1], ARGV[2])
-end
-redis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])
-redis.call('DEL', KEYS[5])
-redis.call('SREM', KEYS[6], ARGV[5])
-return 1
-`,
+    lua: "--[[\n  Moves a stream out of firing, expiring or retry_* once its pipeline ran: writes its next\n  metadata (or purges it), leaves a tombstone, drops the worker's claim and the pending\n  emission. The caller decided the move from the metadata text it read; the move happens\n  only while the stream still holds exactly that text.\n\n  Input:\n    KEYS[1] the stream's metadata            <partition base>s:<stream id>\n    KEYS[2] the stream's events              <partition base>e:<stream id>\n    KEYS[3] the partition's stream ids       <partition base>ids\n    KEYS[4] the stream's tombstone           <partition base>done:<stream id>\n    KEYS[5] the stream's claim               <partition base>claim:<stream id>\n    KEYS[6] the partition's pending emissions <partition base>pending\n\n    ARGV[1] the metadata text the caller read\n    ARGV[2] the next metadata text; empty to purge the stream (metadata, events, id)\n    ARGV[3] the tombstone text\n    ARGV[4] the tombstone's lifetime, in seconds\n    ARGV[5] the stream id\n\n  Output:\n     1  finished\n    -1  the metadata changed since the caller read it; nothing written\n]]\nif redis.call('GET', KEYS[1]) ~= ARGV[1] then\n  return -1\nend\nif ARGV[2] == '' then\n  redis.call('DEL', KEYS[1], KEYS[2])\n  redis.call('SREM', KEYS[3], ARGV[5])\nelse\n  redis.call('SET', KEYS[1], ARGV[2])\nend\nredis.call('SET', KEYS[4], ARGV[3], 'EX', ARGV[4])\nredis.call('DEL', KEYS[5])\nredis.call('SREM', KEYS[6], ARGV[5])\nreturn 1\n",
   },
   renewClaim: {
     numberOfKeys: 1,
-    lua: `--[[
-  Extends a worker's claim on a stream, only while the worker still holds it.
-
-  Input:
-    KEYS[1] the stream's claim               <partition base>claim:<stream id>
-
-    ARGV[1] the claim's value                <holder>|<serial>
-    ARGV[2] the new lifetime, in milliseconds
-
-  Output:
-    1  renewed
-    0  the claim lapsed or belongs to another holder; nothing written
-]]
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-`,
+    lua: "--[[\n  Extends a worker's claim on a stream, only while the worker still holds it.\n\n  Input:\n    KEYS[1] the stream's claim               <partition base>claim:<stream id>\n\n    ARGV[1] the claim's value                <holder>|<serial>\n    ARGV[2] the new lifetime, in milliseconds\n\n  Output:\n    1  renewed\n    0  the claim lapsed or belongs to another holder; nothing written\n]]\nif redis.call('GET', KEYS[1]) ~= ARGV[1] then\n  return 0\nend\nredis.call('PEXPIRE', KEYS[1], ARGV[2])\nreturn 1\n",
   },
   resetStream: {
     numberOfKeys: 3,
-    lua: `--[[
-  An operator's retry of a failed stream (error → retry_fire, expire_error → retry_expire):
-  writes its next metadata, marks it pending so the partition's matcher re-emits it, and
-  drops its tombstone. The caller decided the move from the metadata text it read; the
-  move happens only while the stream still holds exactly that text.
-
-  Input:
-    KEYS[1] the stream's metadata            <partition base>s:<stream id>
-    KEYS[2] the partition's pending emissions <partition base>pending
-    KEYS[3] the stream's tombstone           <partition base>done:<stream id>
-
-    ARGV[1] the metadata text the caller read
-    ARGV[2] the next metadata text
-    ARGV[3] the stream id
-
-  Output:
-     1  reset
-    -1  the metadata changed since the caller read it; nothing written
-]]
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return -1
-end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('DEL', KEYS[3])
-return 1
-`,
+    lua: "--[[\n  An operator's retry of a failed stream (error → retry_fire, expire_error → retry_expire):\n  writes its next metadata, marks it pending so the partition's matcher re-emits it, and\n  drops its tombstone. The caller decided the move from the metadata text it read; the\n  move happens only while the stream still holds exactly that text.\n\n  Input:\n    KEYS[1] the stream's metadata            <partition base>s:<stream id>\n    KEYS[2] the partition's pending emissions <partition base>pending\n    KEYS[3] the stream's tombstone           <partition base>done:<stream id>\n\n    ARGV[1] the metadata text the caller read\n    ARGV[2] the next metadata text\n    ARGV[3] the stream id\n\n  Output:\n     1  reset\n    -1  the metadata changed since the caller read it; nothing written\n]]\nif redis.call('GET', KEYS[1]) ~= ARGV[1] then\n  return -1\nend\nredis.call('SET', KEYS[1], ARGV[2])\nredis.call('SADD', KEYS[2], ARGV[3])\nredis.call('DEL', KEYS[3])\nreturn 1\n",
   },
 } as const;

@@ -171,6 +171,44 @@ describe('BatchLoop', () => {
     expect(kafka.sentTo(OUT)[1].partition).toBe(1);
   });
 
+  it('a chunk a stage abandons is neither sent nor resolved, and the batch stops there', async () => {
+    const kafka = fakeProducer();
+    const batchDone = jest.fn();
+    const route = jest.fn<void, Parameters<BatchStages<number>['route']>>((n, _source, out) =>
+      n === 4 ? out.abandon() : out.send({ value: String(n * 2) }),
+    );
+    const payload = fakeBatch(numbers(7));
+    await loopOf(numberStages({ route, batchDone }), kafka, 3).run(payload);
+
+    expect(values(kafka, OUT)).toEqual(['0', '2', '4']);
+    expect(route).toHaveBeenCalledTimes(5);
+    expect(payload.resolved).toEqual(['2']);
+    expect(batchDone).not.toHaveBeenCalled();
+  });
+
+  it('with commitEachChunk, lets kafkajs commit after each chunk; route sees the batch liveness', async () => {
+    const kafka = fakeProducer();
+    const payload = fakeBatch(numbers(3));
+    const route = jest.fn<void, Parameters<BatchStages<number>['route']>>();
+    const loop = new BatchLoop(numberStages({ route }), {
+      producer: kafka.producer,
+      topics: { output: OUT, dlq: DLQ },
+      maxRecordBytes: 1024 * 1024,
+      chunkSize: 1,
+      commitEachChunk: true,
+    });
+    await loop.run(payload);
+
+    expect(payload.commitOffsetsIfNecessary).toHaveBeenCalledTimes(3);
+    const liveness = route.mock.calls[0][3];
+    await liveness.heartbeat();
+    expect([liveness.isRunning(), liveness.isStale()]).toEqual([true, false]);
+    // Without the option the loop leaves committing to kafkajs.
+    const other = fakeBatch(numbers(3));
+    await loopOf(numberStages(), kafka, 1).run(other);
+    expect(other.commitOffsetsIfNecessary).not.toHaveBeenCalled();
+  });
+
   it('keeps produce requests within the record limit', async () => {
     const kafka = fakeProducer();
     const loop = new BatchLoop(

@@ -1,0 +1,68 @@
+import { CompressionTypes, Message, Producer } from 'kafkajs';
+import { StreamRecord } from '../streams/model';
+import { encodeStreamRecord } from './records';
+import { PartitionOutcomes } from './partition-outcomes';
+import { RoleEvents } from './role-events';
+import { messageBytes, sendAll } from './role-runner';
+
+export interface StreamEmitterOptions {
+  topics: { streams: string; streamsDlq: string };
+  /** The record limit the topics are sized for: larger stream records go to the DLQ instead. */
+  maxRecordBytes: number;
+}
+
+/**
+ * The matcher's output stage: fired and expired streams → `streams`, GZIP-compressed, on a
+ * producer of their own (so timers never queue behind stage 1's sends). A record too large
+ * even so is an error with a DLQ record, never a stuck partition.
+ */
+export class StreamEmitter {
+  constructor(
+    private readonly producer: Producer,
+    private readonly options: StreamEmitterOptions,
+    private readonly events: RoleEvents<PartitionOutcomes>,
+  ) {}
+
+  /** Produces the records; resolves once every one is acknowledged. Bound: the processor calls it as a function. */
+  readonly emit = async (records: StreamRecord[]): Promise<void> => {
+    const { fitting, tooLarge } = this.split(records);
+    const { topics, maxRecordBytes } = this.options;
+    // Produce requests stay within the record limit the topics are sized for.
+    await sendAll(this.producer, topics.streamsDlq, tooLarge, { maxBytes: maxRecordBytes });
+    await sendAll(this.producer, topics.streams, fitting, {
+      maxBytes: maxRecordBytes,
+      compression: CompressionTypes.GZIP,
+    });
+  };
+
+  private split(records: StreamRecord[]): { fitting: Message[]; tooLarge: Message[] } {
+    const fitting: Message[] = [];
+    const tooLarge: Message[] = [];
+    for (const record of records) {
+      this.events.emit('emitting', { record });
+      const message: Message = { key: record.stream_id, value: encodeStreamRecord(record) };
+      const bytes = messageBytes(message);
+      if (bytes <= this.options.maxRecordBytes) {
+        fitting.push(message);
+        continue;
+      }
+      this.events.emit('tooLarge', { record, bytes });
+      tooLarge.push(tooLargeRecord(record, bytes));
+    }
+    return { fitting, tooLarge };
+  }
+}
+
+/** What the streams DLQ gets for a record too large: the stream without its events, and their ids. */
+function tooLargeRecord(record: StreamRecord, bytes: number): Message {
+  const { events, ...meta } = record;
+  return {
+    key: record.stream_id,
+    value: JSON.stringify({
+      ...meta,
+      event_count: events.length,
+      message_ids: events.map((e) => e.message_id),
+    }),
+    headers: { 'dlq.reason': 'stream record too large', 'dlq.bytes': String(bytes) },
+  };
+}
