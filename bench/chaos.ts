@@ -37,7 +37,7 @@ import { END_OF_TIME, Simulation, streamSummary } from '../src/streams/simulate'
 import { loadTopology } from '../src/topology/bundle';
 import { decodeStreamRecord } from '../src/topology/records';
 import { eventSerializer } from '../src/topology/serialization';
-import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
+import { defaultTopologySettings, TopologySettings } from '../src/config/topology-settings';
 import { ensureTopics } from '../src/topology/topics';
 import { logger } from '../src/util/logger';
 

@@ -29,7 +29,7 @@ import { startDistiller } from '../src/topology/distiller-role';
 import { startMatcher } from '../src/topology/matcher-role';
 import { produceAll } from '../src/topology/role-runner';
 import { startWorker } from '../src/topology/worker-role';
-import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
+import { defaultTopologySettings, TopologySettings } from '../src/config/topology-settings';
 import { ensureTopics } from '../src/topology/topics';
 import { ensureStack, runBenchmark } from './support/run';
 

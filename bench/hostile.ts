@@ -21,7 +21,7 @@ import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
 import { startDistiller } from '../src/topology/distiller-role';
 import { produceAll } from '../src/topology/role-runner';
-import { defaultTopologySettings, TopologySettings } from '../src/topology/settings';
+import { defaultTopologySettings, TopologySettings } from '../src/config/topology-settings';
 import { ensureTopics } from '../src/topology/topics';
 import { hostileBytes, hostileNotifications, interleave } from './support/hostile';
 import { ensureStack, runBenchmark } from './support/run';

@@ -25,7 +25,7 @@ import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
 import { groupLag } from '../src/kafka/group-lag';
 import { PartitionKeys } from '../src/redis/keys';
-import { defaultTopologySettings } from '../src/topology/settings';
+import { defaultTopologySettings } from '../src/config/topology-settings';
 import { ensureTopics } from '../src/topology/topics';
 import { createProducer } from '../src/topology/role-runner';
 import { ensureStack, runBenchmark } from './support/run';

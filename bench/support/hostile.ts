@@ -11,7 +11,7 @@
  * the DLQ record, so a test can find each case's result whatever its message_id.
  */
 import { DistillErrorCategory, DropReason } from '../../src/distiller';
-import { defaultTopologySettings } from '../../src/topology/settings';
+import { defaultTopologySettings } from '../../src/config/topology-settings';
 
 export type HostileExpectation =
   | {

@@ -4,7 +4,7 @@ import { connectionSettings, ConnectionSettings, redisUrlFrom } from '../config/
 import { createKafka, probeKafka } from '../kafka/client';
 import { registerCompressionCodecs } from '../kafka/codecs';
 import { createRedisClient, probeRedis, redisTarget } from '../redis/client';
-import { defaultTopologySettings, TopologySettings } from '../topology/settings';
+import { defaultTopologySettings, TopologySettings } from '../config/topology-settings';
 import { CommandFailure } from './errors';
 
 export interface Connected {

@@ -3,14 +3,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { Message } from 'kafkajs';
+import { Kafka, Message } from 'kafkajs';
 import { buildApi } from '../api/server';
 import { loadWinchesterConfig } from '../config/winchester-config';
 import { decodeEvent } from '../events/wire';
 import { END_OF_TIME } from '../streams/simulate';
-import { startDistiller } from '../topology/distiller-role';
-import { startMatcher } from '../topology/matcher-role';
-import { startWorker, CompletionRecord } from '../topology/worker-role';
+import { DistillerRole, startDistiller } from '../topology/distiller-role';
+import { MatcherRole, startMatcher } from '../topology/matcher-role';
+import { CompletionRecord, startWorker, WorkerRole } from '../topology/worker-role';
+import { TopologySettings } from '../config/topology-settings';
 import { loadTopology } from '../topology/bundle';
 import { ensureTopics } from '../topology/topics';
 import { WinchesterMetrics } from '../metrics/metrics';
@@ -64,6 +65,29 @@ function logToFile(namespace: string, format: LogFormat | undefined): string {
   return file;
 }
 
+interface DevOptions {
+  topology: string;
+  config: string;
+  data: string;
+  port: string;
+  exit?: boolean;
+  live?: boolean;
+  rate: string;
+}
+
+/** Every role of the topology in this process, with the API, on a namespace of its own. */
+interface DevRun {
+  namespace: string;
+  settings: TopologySettings;
+  kafka: Kafka;
+  distiller: DistillerRole;
+  matcher: MatcherRole;
+  worker: WorkerRole;
+  address: string;
+  logFile: string;
+  stopAll: () => Promise<void>;
+}
+
 export function registerDev(program: Command): void {
   program
     .command('dev')
@@ -85,147 +109,164 @@ export function registerDev(program: Command): void {
       'instead of the replay: the wall clock, and generated notifications fed live until Ctrl-C',
     )
     .option('--rate <n>', 'notifications per second with --live', '20')
-    .action(
-      async (opts: {
-        topology: string;
-        config: string;
-        data: string;
-        port: string;
-        exit?: boolean;
-        live?: boolean;
-        rate: string;
-      }) => {
-        const liveRate = positiveNumber('--rate', opts.rate);
-        const port = portNumber('--port', opts.port);
-        const startedStack = ensureLocalStack();
-        // A fresh namespace per run: the demo replays from scratch beside anything else.
-        const namespace = `dev-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
-        const config = loadWinchesterConfig(opts.config, {
-          ...process.env,
-          WINCHESTER_NAMESPACE: namespace,
-          WINCHESTER_CLOCK: opts.live ? 'wall' : 'event',
-        });
-        const topology = loadTopology(opts.topology, config);
-        const lines = opts.live ? [] : await readLines(opts.data);
-        const connected = await connect(config.topology);
-        const { kafka, settings, connection } = connected;
-        await requireRedis(connection.redisUrl);
-        const logFile = logToFile(namespace, program.opts<{ logFormat?: LogFormat }>().logFormat);
-        process.stderr.write(`namespace ${namespace}; the roles' log: ${relative(process.cwd(), logFile)}\n`);
-        const admin = kafka.admin();
-        await admin.connect();
-        await ensureTopics(admin, settings);
-        await admin.disconnect();
-        const metrics = new WinchesterMetrics('all').initialiseLabels(topology, settings);
-        const distiller = await startDistiller(kafka, settings, topology.distill, { metrics });
-        const matcher = await startMatcher(kafka, connection.redisUrl, settings, topology.triggers, metrics);
-        const worker = await startWorker(
-          kafka,
-          connection.redisUrl,
-          settings,
-          workerOptions({ config, topology }),
-          metrics,
-        );
-        const redis = createRedisClient(connection.redisUrl);
-        const api = buildApi({ metrics, redis, kafka, namespace });
-        // The default port may be taken by another demo: then any free one will do.
-        const address = await api
-          .listen({ host: '127.0.0.1', port })
-          .catch(() => api.listen({ host: '127.0.0.1', port: 0 }));
-        const stopAll = async () => {
-          await Promise.allSettled([distiller.stop(), matcher.stop(), worker.stop()]);
-          await api.close();
-          redis.disconnect();
-          if (startedStack)
-            execFileSync('bash', [join(repoRoot, 'scripts', 'stack.sh'), 'stop'], { stdio: 'inherit' });
-        };
-        if (opts.live) {
-          process.stderr.write(
-            `generated notifications at ${liveRate}/s under the wall clock; ` +
-              `metrics ${address}/metrics; Ctrl-C stops everything this command started\n`,
-          );
-          await runLiveDemo({ kafka, settings, rate: liveRate, distiller: distiller.counters, stopAll });
-        }
-        process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
-
-        process.stderr.write(
-          `replaying ${lines.length} notifications from ${relative(process.cwd(), opts.data)}\n`,
-        );
-        const bar = new SingleBar(
-          { format: '{phase} [{bar}] {value}/{total}', hideCursor: true },
-          Presets.shades_classic,
-        );
-        bar.start(lines.length, 0, { phase: 'produce ' });
-        const producer = kafka.producer({ maxInFlightRequests: 1 });
-        await producer.connect();
-        for (let i = 0; i < lines.length; i += 500) {
-          const messages: Message[] = lines
-            .slice(i, i + 500)
-            .map((line) => ({ key: notificationKey(line), value: line }));
-          await producer.send({ topic: settings.inputTopics[0], acks: -1, messages });
-          bar.update(Math.min(lines.length, i + 500));
-        }
-        await producer.disconnect();
-        bar.update(0, { phase: 'distill ' });
-        while (distiller.counters.consumed < lines.length) {
-          bar.update(distiller.counters.consumed);
-          await sleep(200);
-        }
-        bar.setTotal(distiller.counters.distilled);
-        bar.update(0, { phase: 'match   ' });
-        while (matcher.counters.eventsConsumed < distiller.counters.distilled) {
-          bar.update(matcher.counters.eventsConsumed);
-          await sleep(200);
-        }
-        bar.update(distiller.counters.distilled);
-        bar.stop();
-        // The corpus's timestamps are in the past: move the event clock past every expiration.
-        await advanceEventClock(kafka, settings.topics.repartition, END_OF_TIME);
-        process.stderr.write('clock advanced to the end; waiting for pipelines to finish\n');
-        let last = -1;
-        let quietSince = Date.now();
-        for (;;) {
-          const done = [
-            ...worker.counters.streamsCompleted.values(),
-            ...worker.counters.streamsErrored.values(),
-          ].reduce((a, b) => a + b, 0);
-          if (done !== last) {
-            last = done;
-            quietSince = Date.now();
-          } else if (Date.now() - quietSince > 4000) break;
-          await sleep(250);
-        }
-        const summary = await summarize(kafka, settings.topics.completed, settings.topics.events);
-        process.stdout.write(
-          `\nnotifications: ${distiller.counters.consumed} consumed, ${distiller.counters.distilled} distilled, ` +
-            `${distiller.counters.dropped} dropped, ${[...distiller.counters.dlq.values()].reduce((a, b) => a + b, 0)} to the DLQ\n`,
-        );
-        process.stdout.write('streams by trigger:\n');
-        for (const [trigger, row] of summary.byTrigger) {
-          process.stdout.write(
-            `  ${trigger}: ${row.fired} fired, ${row.expired} expired, ${row.completed} completed, ${row.errored} errored\n`,
-          );
-        }
-        process.stdout.write('new events from pipelines:\n');
-        for (const [type, ids] of summary.newEvents)
-          process.stdout.write(`  ${type}: ${ids.size} distinct\n`);
-        process.stdout.write(`metrics: ${address}/metrics   streams API: ${address}/v1/streams\n`);
-        const warnings = warningsLogged();
-        if (warnings)
-          process.stdout.write(`${warnings} warnings or errors in ${relative(process.cwd(), logFile)}\n`);
-        process.stdout.write(
-          `remove this run's topics, groups and keys: winchester namespace delete ${namespace} --yes\n`,
-        );
-        if (opts.exit || !process.stdout.isTTY) {
-          await stopAll();
-          process.exit(0);
-        }
-        process.stdout.write('serving; Ctrl-C stops everything this command started\n');
-      },
-    );
+    .action((opts: DevOptions) => runDev(opts, program.opts<{ logFormat?: LogFormat }>().logFormat));
 }
 
-async function summarize(kafka: import('kafkajs').Kafka, completedTopic: string, eventsTopic: string) {
+async function runDev(opts: DevOptions, logFormat: LogFormat | undefined): Promise<void> {
+  const liveRate = positiveNumber('--rate', opts.rate);
+  const port = portNumber('--port', opts.port);
+  const lines = opts.live ? [] : await readLines(opts.data);
+  const run = await startEverything(opts, port, logFormat);
+  if (opts.live) {
+    process.stderr.write(
+      `generated notifications at ${liveRate}/s under the wall clock; ` +
+        `metrics ${run.address}/metrics; Ctrl-C stops everything this command started\n`,
+    );
+    const { kafka, settings, stopAll } = run;
+    await runLiveDemo({ kafka, settings, rate: liveRate, distiller: run.distiller.counters, stopAll });
+  }
+  process.once('SIGINT', () => void run.stopAll().then(() => process.exit(130)));
+  process.stderr.write(
+    `replaying ${lines.length} notifications from ${relative(process.cwd(), opts.data)}\n`,
+  );
+  await replayWithProgress(run, lines);
+  // The corpus's timestamps are in the past: move the event clock past every expiration.
+  await advanceEventClock(run.kafka, run.settings.topics.repartition, END_OF_TIME);
+  process.stderr.write('clock advanced to the end; waiting for pipelines to finish\n');
+  await pipelinesQuiet(run.worker);
+  await printSummary(run);
+  if (opts.exit || !process.stdout.isTTY) {
+    await run.stopAll();
+    process.exit(0);
+  }
+  process.stdout.write('serving; Ctrl-C stops everything this command started\n');
+}
+
+/** The local stack (unless given), a fresh namespace, the roles and the API. */
+async function startEverything(
+  opts: DevOptions,
+  port: number,
+  logFormat: LogFormat | undefined,
+): Promise<DevRun> {
+  const startedStack = ensureLocalStack();
+  // A fresh namespace per run: the demo replays from scratch beside anything else.
+  const namespace = `dev-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
+  const config = loadWinchesterConfig(opts.config, {
+    ...process.env,
+    WINCHESTER_NAMESPACE: namespace,
+    WINCHESTER_CLOCK: opts.live ? 'wall' : 'event',
+  });
+  const topology = loadTopology(opts.topology, config);
+  const { kafka, settings, connection } = await connect(config.topology);
+  await requireRedis(connection.redisUrl);
+  const logFile = logToFile(namespace, logFormat);
+  process.stderr.write(`namespace ${namespace}; the roles' log: ${relative(process.cwd(), logFile)}\n`);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, settings);
+  await admin.disconnect();
+  const metrics = new WinchesterMetrics('all').initialiseLabels(topology, settings);
+  const distiller = await startDistiller(kafka, settings, topology.distill, { metrics });
+  const matcher = await startMatcher(kafka, connection.redisUrl, settings, topology.triggers, metrics);
+  const worker = await startWorker(
+    kafka,
+    connection.redisUrl,
+    settings,
+    workerOptions({ config, topology }),
+    metrics,
+  );
+  const redis = createRedisClient(connection.redisUrl);
+  const api = buildApi({ metrics, redis, kafka, namespace });
+  // The default port may be taken by another demo: then any free one will do.
+  const address = await api
+    .listen({ host: '127.0.0.1', port })
+    .catch(() => api.listen({ host: '127.0.0.1', port: 0 }));
+  const stopAll = async () => {
+    await Promise.allSettled([distiller.stop(), matcher.stop(), worker.stop()]);
+    await api.close();
+    redis.disconnect();
+    if (startedStack)
+      execFileSync('bash', [join(repoRoot, 'scripts', 'stack.sh'), 'stop'], { stdio: 'inherit' });
+  };
+  return { namespace, settings, kafka, distiller, matcher, worker, address, logFile, stopAll };
+}
+
+/** Produces the lines, then follows the distiller and the matcher, with a progress bar. */
+async function replayWithProgress(run: DevRun, lines: string[]): Promise<void> {
+  const bar = new SingleBar(
+    { format: '{phase} [{bar}] {value}/{total}', hideCursor: true },
+    Presets.shades_classic,
+  );
+  bar.start(lines.length, 0, { phase: 'produce ' });
+  const producer = run.kafka.producer({ maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let i = 0; i < lines.length; i += 500) {
+    const messages: Message[] = lines
+      .slice(i, i + 500)
+      .map((line) => ({ key: notificationKey(line), value: line }));
+    await producer.send({ topic: run.settings.inputTopics[0], acks: -1, messages });
+    bar.update(Math.min(lines.length, i + 500));
+  }
+  await producer.disconnect();
+  const { distiller, matcher } = run;
+  bar.update(0, { phase: 'distill ' });
+  await follow(bar, () => distiller.counters.consumed, lines.length);
+  bar.setTotal(distiller.counters.distilled);
+  bar.update(0, { phase: 'match   ' });
+  await follow(bar, () => matcher.counters.eventsConsumed, distiller.counters.distilled);
+  bar.stop();
+}
+
+async function follow(bar: SingleBar, count: () => number, total: number): Promise<void> {
+  while (count() < total) {
+    bar.update(count());
+    await sleep(200);
+  }
+  bar.update(total);
+}
+
+/** Waits until no pipeline has finished for 4 s. */
+async function pipelinesQuiet(worker: WorkerRole): Promise<void> {
+  const finished = () =>
+    [...worker.counters.streamsCompleted.values(), ...worker.counters.streamsErrored.values()].reduce(
+      (a, b) => a + b,
+      0,
+    );
+  let last = -1;
+  let quietSince = Date.now();
+  while (Date.now() - quietSince <= 4000) {
+    const done = finished();
+    if (done !== last) {
+      last = done;
+      quietSince = Date.now();
+    }
+    await sleep(250);
+  }
+}
+
+async function printSummary(run: DevRun): Promise<void> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const summary = await summarize(run.kafka, run.settings.topics.completed, run.settings.topics.events);
+  const { consumed, distilled, dropped, dlq } = run.distiller.counters;
+  const toDlq = [...dlq.values()].reduce((a, b) => a + b, 0);
+  out(
+    `\nnotifications: ${consumed} consumed, ${distilled} distilled, ${dropped} dropped, ${toDlq} to the DLQ`,
+  );
+  out('streams by trigger:');
+  for (const [trigger, row] of summary.byTrigger) {
+    out(
+      `  ${trigger}: ${row.fired} fired, ${row.expired} expired, ${row.completed} completed, ${row.errored} errored`,
+    );
+  }
+  out('new events from pipelines:');
+  for (const [type, ids] of summary.newEvents) out(`  ${type}: ${ids.size} distinct`);
+  out(`metrics: ${run.address}/metrics   streams API: ${run.address}/v1/streams`);
+  const warnings = warningsLogged();
+  if (warnings) out(`${warnings} warnings or errors in ${relative(process.cwd(), run.logFile)}`);
+  out(`remove this run's topics, groups and keys: winchester namespace delete ${run.namespace} --yes`);
+}
+
+async function summarize(kafka: Kafka, completedTopic: string, eventsTopic: string) {
   const byTrigger = new Map<string, { fired: number; expired: number; completed: number; errored: number }>();
   const newEvents = new Map<string, Set<string>>();
   const groupId = `${completedTopic}.summary.${Date.now()}`;

@@ -14,7 +14,7 @@ import {
 } from '../generate';
 import { formatMicros, Micros, MICROS_PER_HOUR, MICROS_PER_SECOND, parseIso8601 } from '../time/micros';
 import { loadTopology } from '../topology/bundle';
-import { TopologySettings } from '../topology/settings';
+import { TopologySettings } from '../config/topology-settings';
 import { ensureTopics } from '../topology/topics';
 import { CompletionRecord } from '../topology/worker-role';
 import { connect } from './connect';

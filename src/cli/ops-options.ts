@@ -11,29 +11,31 @@ export interface OpsOptions {
   namespace?: string;
 }
 
+/** -c: winchester.yaml, by default WINCHESTER_CONFIG's. */
+export const withConfigFile = (command: Command) =>
+  command.option('-c, --config <file>', 'winchester.yaml', process.env.WINCHESTER_CONFIG);
+
+/** -t: the topology bundle, which roles need and operator tools accept. */
+export const withTopology = (command: Command, required: boolean) =>
+  required
+    ? command.requiredOption(
+        '-t, --topology <dir>',
+        'topology bundle directory (event_definitions, triggers, pipelines)',
+      )
+    : command.option(
+        '-t, --topology <dir>',
+        'topology bundle directory (not needed here; accepted for symmetry)',
+      );
+
 /** -c and --namespace, read as the roles read them: --namespace acts as WINCHESTER_NAMESPACE. */
 export const withConfigOptions = (command: Command) =>
-  command
-    .option('-c, --config <file>', 'winchester.yaml', process.env.WINCHESTER_CONFIG)
-    .option(
-      '--namespace <ns>',
-      'topic/key namespace (default: WINCHESTER_NAMESPACE, the config file, winchester)',
-    );
+  withConfigFile(command).option(
+    '--namespace <ns>',
+    'topic/key namespace (default: WINCHESTER_NAMESPACE, the config file, winchester)',
+  );
 
-export const withOpsOptions = (command: Command, topologyRequired = false) => {
-  if (topologyRequired) {
-    command.requiredOption(
-      '-t, --topology <dir>',
-      'topology bundle directory (event_definitions, triggers, pipelines)',
-    );
-  } else {
-    command.option(
-      '-t, --topology <dir>',
-      'topology bundle directory (not needed here; accepted for symmetry)',
-    );
-  }
-  return withConfigOptions(command);
-};
+export const withOpsOptions = (command: Command, topologyRequired = false) =>
+  withConfigOptions(withTopology(command, topologyRequired));
 
 /** The config file (with its env overrides), then connections; `--namespace` acts as WINCHESTER_NAMESPACE. */
 export async function opsSetup(

@@ -13,6 +13,7 @@ import { startWorker } from '../topology/worker-role';
 import { applyConfiguredLevel, logger } from '../util/logger';
 import { connect, Connected, requireRedis } from './connect';
 import { CommandFailure, portNumber } from './errors';
+import { withConfigFile, withTopology } from './ops-options';
 
 export interface RoleOptions {
   config?: string;
@@ -20,13 +21,7 @@ export interface RoleOptions {
   metricsPort?: string;
 }
 
-export const withRoleOptions = (command: Command) =>
-  command
-    .option('-c, --config <file>', 'winchester.yaml', process.env.WINCHESTER_CONFIG)
-    .requiredOption(
-      '-t, --topology <dir>',
-      'topology bundle directory (event_definitions, triggers, pipelines)',
-    );
+export const withRoleOptions = (command: Command) => withTopology(withConfigFile(command), true);
 
 const withMetricsPort = (command: Command) =>
   command.option(

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigurationError } from './errors';
 import { loadYaml11, plainFromYaml, YamlDocument } from './yaml11';
-import { defaultTopologySettings, TopologySettings } from '../topology/settings';
+import { defaultTopologySettings, TopologySettings } from './topology-settings';
 
 /**
  * One `pipeline_handlers` entry: what it names (a module path `./file.js#Export`, or upstream's

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, LabelValues, Registry, collectDefaultMetrics } from 'prom-client';
 import { newDistillStats } from '../distiller/outcome';
-import type { TopologySettings } from '../topology/settings';
+import type { TopologySettings } from '../config/topology-settings';
 import { triggerDebugger } from '../triggers/debug';
 import { buildInfo } from './build-info';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Admin, Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import { TopologySettings } from '../topology/settings';
+import { TopologySettings } from '../config/topology-settings';
 import { payloadView } from './dlq';
 import { OpsInputError } from './scan';
 

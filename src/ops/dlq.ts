@@ -3,7 +3,7 @@ import { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import Redis from 'ioredis';
 import { redriveLogKey } from '../redis/keys';
 import { createProducer } from '../topology/role-runner';
-import { TopologySettings } from '../topology/settings';
+import { TopologySettings } from '../config/topology-settings';
 import { partitionCount } from '../topology/topics';
 import { OpsInputError, scanTopics, ScanReport, ScanWindow } from './scan';
 

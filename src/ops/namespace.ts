@@ -1,7 +1,7 @@
 import { Admin, Kafka, KafkaJSDeleteGroupsError } from 'kafkajs';
 import Redis from 'ioredis';
 import { namespaceKeyPattern } from '../redis/keys';
-import { defaultTopologySettings, TopologySettings } from '../topology/settings';
+import { defaultTopologySettings, TopologySettings } from '../config/topology-settings';
 import { OpsInputError } from './scan';
 
 /** The characters winchester.yaml allows in a namespace; none of them is special in a SCAN pattern. */

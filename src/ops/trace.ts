@@ -12,7 +12,7 @@ import { formatMicros } from '../time/micros';
 import { DistillFunction } from '../topology/distiller-role';
 import { headerString } from '../topology/records';
 import { fromAvro } from '../topology/serialization';
-import { TopologySettings } from '../topology/settings';
+import { TopologySettings } from '../config/topology-settings';
 import { CompletionRecord } from '../topology/worker-role';
 import { Criteria, eventTrait } from '../triggers/criteria';
 import { TriggerDefinition } from '../triggers/definition';

@@ -4,7 +4,7 @@ import { ClockMode } from './engine';
 import { MemoryPartitionStore } from './memory-store';
 import { DistinguishedValues, StreamRecord } from './model';
 import { PartitionProcessor } from './processor';
-import { TriggerRuntime } from './trigger-runtime';
+import { matchTriggers, TriggerRuntime } from './trigger-runtime';
 
 /** The far end of time: `--drain` and `clock advance --end` move the clock here. */
 export const END_OF_TIME: Micros = Number.MAX_SAFE_INTEGER;
@@ -55,12 +55,7 @@ export class Simulation {
   }
 
   async push(event: WinchesterEvent): Promise<void> {
-    const matched = [];
-    for (const trigger of this.triggers) {
-      const match = trigger.match(event);
-      if (match)
-        matched.push({ trigger: trigger.name, key: match.key, distinguished: match.distinguished, event });
-    }
+    const matched = matchTriggers(this.triggers, event);
     if (matched.length === 0) this.unmatched++;
     else await this.processor.apply(matched, this.now(event));
     if (this.clockMode === 'event') {

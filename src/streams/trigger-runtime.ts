@@ -1,6 +1,6 @@
 import { WinchesterEvent } from '../events/event';
 import { Micros } from '../time/micros';
-import { DistinguishedValues } from './model';
+import { DistinguishedValues, MatchedEvent } from './model';
 
 /**
  * What the stream engine needs of a trigger definition. The trigger language
@@ -19,4 +19,28 @@ export interface TriggerRuntime {
   shouldFire(counters: readonly number[]): boolean;
   /** The stream's expire time; `now` binds `$timestamp`. */
   expiration(first: Micros, last: Micros, now: Micros): Micros;
+}
+
+/**
+ * Stage 1 of matching: the event once per trigger that matches it, keyed by that trigger's
+ * stream. Shared by the matcher's event router and the in-process simulation.
+ */
+export function matchTriggers(
+  triggers: readonly TriggerRuntime[],
+  event: WinchesterEvent,
+  wire?: string,
+): MatchedEvent[] {
+  const matched: MatchedEvent[] = [];
+  for (const trigger of triggers) {
+    const match = trigger.match(event);
+    if (match)
+      matched.push({
+        trigger: trigger.name,
+        key: match.key,
+        distinguished: match.distinguished,
+        event,
+        wire,
+      });
+  }
+  return matched;
 }

@@ -14,7 +14,7 @@ import {
   stopConsuming,
 } from './role-runner';
 import { EventSerializer, jsonEventSerializer } from './serialization';
-import { TopologySettings } from './settings';
+import { TopologySettings } from '../config/topology-settings';
 
 // The one outcome type is the distiller's; re-exported for the role's callers.
 export type { DistillOutcome } from '../distiller/outcome';

@@ -1,13 +1,13 @@
 import { WinchesterEvent } from '../events/event';
 import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
-import { TriggerRuntime } from '../streams/trigger-runtime';
+import { matchTriggers, TriggerRuntime } from '../streams/trigger-runtime';
 import { Micros } from '../time/micros';
 import { Logger } from '../util/logger';
 import { BatchOrigin, BatchStages, ChunkOutput, Rejection, SourceRecord } from './batch-loop';
 import { encodeRepartition, shortReason } from './records';
 import { RoleEvents } from './role-events';
 import { EventSerializer } from './serialization';
-import { TopologySettings } from './settings';
+import { TopologySettings } from '../config/topology-settings';
 
 /** What the matcher's first stage makes of each event, for counters, metrics and logs to record. */
 export type EventRouterOutcomes = {
@@ -58,22 +58,12 @@ export class EventRouter implements BatchStages<RoutedEvent> {
   }
 
   route({ event, wire }: RoutedEvent, source: SourceRecord, out: ChunkOutput): void {
-    let any = false;
-    for (const trigger of this.triggers) {
-      const match = trigger.match(event);
-      if (!match) continue;
-      any = true;
-      this.events.emit('matched', { trigger: trigger.name });
-      const matched = {
-        trigger: trigger.name,
-        key: match.key,
-        distinguished: match.distinguished,
-        event,
-        wire,
-      };
-      out.send({ key: match.key, value: encodeRepartition({ type: 'event', matched }) });
+    const all = matchTriggers(this.triggers, event, wire);
+    for (const matched of all) {
+      this.events.emit('matched', { trigger: matched.trigger });
+      out.send({ key: matched.key, value: encodeRepartition({ type: 'event', matched }) });
     }
-    if (!any) this.events.emit('unmatched', source);
+    if (all.length === 0) this.events.emit('unmatched', source);
   }
 
   /** Markers follow the chunk's events in the same produce: each partition gets them in order. */

@@ -19,7 +19,7 @@ import { deadLetter } from './records';
 import { RoleEvents } from './role-events';
 import { createProducer, createRoleConsumer, disconnectAll, sendAll } from './role-runner';
 import { EventSerializer, jsonEventSerializer } from './serialization';
-import { TopologySettings } from './settings';
+import { TopologySettings } from '../config/topology-settings';
 import { StreamEmitter } from './stream-emitter';
 import { TimerLoop } from './timer-loop';
 import { partitionCount } from './topics';

@@ -10,7 +10,7 @@ import {
 import { trackConsumerLag } from '../metrics/consumer-lag';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { logger } from '../util/logger';
-import { TopologySettings } from './settings';
+import { TopologySettings } from '../config/topology-settings';
 
 /** One produce request carries at most this many messages or (uncompressed) bytes. */
 const SEND_MAX_MESSAGES = 2000;

@@ -19,7 +19,7 @@ import { decodeStreamRecord } from './records';
 import { RoleEvents } from './role-events';
 import { sendAll } from './role-runner';
 import { EventSerializer } from './serialization';
-import { TopologySettings } from './settings';
+import { TopologySettings } from '../config/topology-settings';
 
 export interface StreamJobOptions extends StreamRunOptions {
   purgeCompletedStreams: boolean;

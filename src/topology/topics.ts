@@ -1,5 +1,5 @@
 import { Admin, ITopicConfig } from 'kafkajs';
-import { TopologySettings } from './settings';
+import { TopologySettings } from '../config/topology-settings';
 
 /** Creates the topology's topics (auto-creation is off on purpose) and checks existing ones. */
 export async function ensureTopics(admin: Admin, settings: TopologySettings): Promise<void> {

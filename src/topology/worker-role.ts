@@ -16,7 +16,7 @@ import { shortReason } from './records';
 import { RoleEvents } from './role-events';
 import { createProducer, createRoleConsumer, sendAll, startConsuming, stopConsuming } from './role-runner';
 import { EventSerializer, jsonEventSerializer } from './serialization';
-import { TopologySettings } from './settings';
+import { TopologySettings } from '../config/topology-settings';
 import {
   ClaimTiming,
   FinishOptions,

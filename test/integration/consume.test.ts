@@ -5,7 +5,7 @@ import { newTraits, WinchesterEvent } from '../../src/events/event';
 import { consumeTopic, ConsumedRecord } from '../../src/ops/consume';
 import { deleteNamespace, planNamespaceDeletion } from '../../src/ops/namespace';
 import { avroEventSerializer } from '../../src/topology/serialization';
-import { TopologySettings } from '../../src/topology/settings';
+import { TopologySettings } from '../../src/config/topology-settings';
 import { runInProcess } from '../support/in-process-cli';
 import { testNamespace } from '../support/namespace';
 import { produce, topologyFixture, waitFor } from '../support/topology-harness';

@@ -10,7 +10,7 @@ import { listDlq, redriveDlq, REDRIVE_HEADERS, showDlq } from '../../src/ops/dlq
 import { scanTopics } from '../../src/ops/scan';
 import { DistillerRole, startDistiller } from '../../src/topology/distiller-role';
 import { headerString } from '../../src/topology/records';
-import { TopologySettings } from '../../src/topology/settings';
+import { TopologySettings } from '../../src/config/topology-settings';
 import { testNamespace } from '../support/namespace';
 import { produce, topologyFixture, waitFor } from '../support/topology-harness';
 

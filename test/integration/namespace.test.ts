@@ -3,7 +3,7 @@ import { Admin, Consumer, Kafka } from 'kafkajs';
 import { registerNamespace } from '../../src/cli/namespace';
 import { createKafka } from '../../src/kafka/client';
 import { deleteNamespace, namespaceOfName, planNamespaceDeletion } from '../../src/ops/namespace';
-import { defaultTopologySettings } from '../../src/topology/settings';
+import { defaultTopologySettings } from '../../src/config/topology-settings';
 import { runInProcess } from '../support/in-process-cli';
 import { testNamespace } from '../support/namespace';
 import { waitFor } from '../support/topology-harness';

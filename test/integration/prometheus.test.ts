@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Admin, Kafka } from 'kafkajs';
 import { notificationKey } from '../../src/topology/records';
 import { END_OF_TIME } from '../../src/streams/simulate';
-import { TopologySettings } from '../../src/topology/settings';
+import { TopologySettings } from '../../src/config/topology-settings';
 import { sampleCorpus } from '../support/corpus';
 import { testNamespace } from '../support/namespace';
 import { eventClockRoleEnv, groupLag, requireBuild, startRole, stopRole } from '../support/processes';

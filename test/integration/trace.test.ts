@@ -10,7 +10,7 @@ import { findStreams } from '../../src/redis/query';
 import { loadTopology } from '../../src/topology/bundle';
 import { DistillerRole, startDistiller } from '../../src/topology/distiller-role';
 import { MatcherRole, startMatcher } from '../../src/topology/matcher-role';
-import { TopologySettings } from '../../src/topology/settings';
+import { TopologySettings } from '../../src/config/topology-settings';
 import { loadTriggerRuntimes } from '../../src/topology/trigger-adapter';
 import { startWorker } from '../../src/topology/worker-role';
 import { testNamespace } from '../support/namespace';

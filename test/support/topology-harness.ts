@@ -3,7 +3,7 @@ import { createKafka } from '../../src/kafka/client';
 import { registerCompressionCodecs } from '../../src/kafka/codecs';
 import { StreamRecord } from '../../src/streams/model';
 import { decodeStreamRecord, encodeRepartition } from '../../src/topology/records';
-import { defaultTopologySettings, TopologySettings } from '../../src/topology/settings';
+import { defaultTopologySettings, TopologySettings } from '../../src/config/topology-settings';
 import { ensureTopics } from '../../src/topology/topics';
 import { TestNamespace } from './namespace';
 

@@ -18,7 +18,7 @@ import { decodeEvent, encodeEvent } from '../../../src/events/wire';
 import { DistillOutcome, notificationText } from '../../../src/topology/distiller-role';
 import { deadLetter, DLQ_HEADER_MAX_CHARS } from '../../../src/topology/records';
 import { messageBytes } from '../../../src/topology/role-runner';
-import { defaultTopologySettings } from '../../../src/topology/settings';
+import { defaultTopologySettings } from '../../../src/config/topology-settings';
 import { parseIso8601Python } from '../../../src/time/micros';
 import {
   BASE_TIMESTAMP_MICROS,

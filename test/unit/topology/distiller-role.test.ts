@@ -4,7 +4,7 @@ import { parseEventDefinitions } from '../../../src/distiller';
 import { decodeEvent } from '../../../src/events/wire';
 import { WinchesterMetrics } from '../../../src/metrics/metrics';
 import { DistillerCounters, DistillFunction, DistillerRole } from '../../../src/topology/distiller-role';
-import { defaultTopologySettings, TopologySettings } from '../../../src/topology/settings';
+import { defaultTopologySettings, TopologySettings } from '../../../src/config/topology-settings';
 import { logger } from '../../../src/util/logger';
 import { fakeBatch, FakeProducer, fakeProducer, header } from './fakes';
 

@@ -5,7 +5,7 @@ import { WinchesterMetrics } from '../../../src/metrics/metrics';
 import { HandlerDefinition } from '../../../src/pipeline/handler';
 import { StreamRecord } from '../../../src/streams/model';
 import { encodeStreamRecord } from '../../../src/topology/records';
-import { defaultTopologySettings } from '../../../src/topology/settings';
+import { defaultTopologySettings } from '../../../src/config/topology-settings';
 import { CompletionRecord, WorkerOptions, WorkerRole } from '../../../src/topology/worker-role';
 import { logger } from '../../../src/util/logger';
 import { testEvent } from '../../support/simple-trigger';
