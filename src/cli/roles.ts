@@ -102,6 +102,9 @@ export async function listenOrExplain(
     return await app.listen({ host, port });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' || code === 'EAI_AGAIN') {
+      throw new CommandFailure(`cannot listen on ${host}: not an address of this host (${code})`);
+    }
     if (code !== 'EADDRINUSE' && code !== 'EACCES') throw error;
     throw new CommandFailure(
       `${label} ${port} on ${host} ${code === 'EADDRINUSE' ? 'is in use' : 'is not allowed'} ` +

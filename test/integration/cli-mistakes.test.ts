@@ -238,6 +238,12 @@ function mistakes(busyPort: number): Mistake[] {
       env: closedRedis,
     },
     {
+      name: 'api on an address this host does not have',
+      args: ['api', '-t', topology, '--host', '999.1.1.1', '--port', '0'],
+      exit: 1,
+      says: /cannot listen on 999\.1\.1\.1/,
+    },
+    {
       name: 'metrics port in use',
       args: ['distiller', '-t', topology, '--metrics-port', String(busyPort)],
       exit: 1,
