@@ -1,5 +1,6 @@
 import { configureLogging } from '../../src/util/logger';
 import { acquireStack, BenchStack } from './stack';
+import { exitAfterOutput } from '../../src/util/exit';
 
 type Main = () => Promise<number | void> | number | void;
 
@@ -22,14 +23,6 @@ export function reportFailure(name: string, error: unknown): void {
   const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
   process.stderr.write(`${name}: ${message || 'unexpected error'}\n`);
   if (debugging() && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-}
-
-/** Exits once what was written to stdout and stderr has reached the pipe (a pipe may lag). */
-function exitAfterOutput(code: number): void {
-  let pending = 2;
-  const done = () => --pending === 0 && process.exit(code);
-  process.stdout.write('', done);
-  process.stderr.write('', done);
 }
 
 /**

@@ -68,15 +68,6 @@ export function openLines(file: string | undefined): LineInput {
   return { name, lines: splitLines(decompressed(stream, name)) };
 }
 
-/** The lines as a Readable, for code that takes a stream. */
-export function linesAsStream(input: LineInput): Readable {
-  return Readable.from(
-    (async function* () {
-      for await (const line of input.lines) yield `${line}\n`;
-    })(),
-  );
-}
-
 /** Fails when a whole input held nothing usable: a wrong file is an error, not an empty run. */
 export function requireSomeValid(input: LineInput, valid: number, total: number, what: string): void {
   if (valid > 0) return;

@@ -26,6 +26,7 @@ import {
   LogFormat,
   logger,
 } from '../util/logger';
+import { exitAfterOutput } from '../util/exit';
 
 const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
   version: string;
@@ -106,14 +107,6 @@ export async function main(argv: string[]): Promise<number | undefined> {
   } catch (error) {
     return isCleanExit(error) ? 0 : reportError(error);
   }
-}
-
-/** Exits once what was written to stdout and stderr has reached the pipe (a pipe may lag). */
-function exitAfterOutput(code: number): void {
-  let pending = 2;
-  const done = () => --pending === 0 && process.exit(code);
-  process.stdout.write('', done);
-  process.stderr.write('', done);
 }
 
 if (require.main === module) {

@@ -3,6 +3,7 @@ import { ConfigurationError } from '../config/errors';
 import { loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
 import { OpsInputError } from '../ops/scan';
 import { connect, Connected } from './connect';
+import { positiveNumber } from './errors';
 
 /** Options every operator command takes, read the way the roles read them. */
 export interface OpsOptions {
@@ -41,11 +42,8 @@ export const withOpsOptions = (command: Command, topologyRequired = false) =>
 export async function opsSetup(
   opts: OpsOptions,
 ): Promise<{ config: WinchesterConfig; connected: Connected }> {
-  const env =
-    opts.namespace !== undefined ? { ...process.env, WINCHESTER_NAMESPACE: opts.namespace } : process.env;
-  const config = loadWinchesterConfig(opts.config, env);
-  const connected = await connect(config.topology);
-  return { config, connected };
+  const config = opsConfig(opts);
+  return { config, connected: await connect(config.topology) };
 }
 
 /** The config file alone, for commands that connect to Redis only or connect later. */
@@ -55,13 +53,9 @@ export function opsConfig(opts: OpsOptions): WinchesterConfig {
   return loadWinchesterConfig(opts.config, env);
 }
 
-export const positiveInt = (name: string, text: string | undefined): number | undefined => {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1)
-    throw new ConfigurationError(`${name} ${text}: expected a positive integer`);
-  return n;
-};
+/** An optional positive integer option (undefined when not given). */
+export const positiveInt = (name: string, text: string | undefined): number | undefined =>
+  text === undefined ? undefined : positiveNumber(name, text, true);
 
 /** Bad input to an operator command is reported like bad configuration: one line, exit code 2. */
 export function asUsageError<A extends unknown[]>(action: (...args: A) => Promise<void>) {

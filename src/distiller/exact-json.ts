@@ -9,6 +9,10 @@ export const EXACT_JSON_MAX_DEPTH = 1000;
  * integer beyond 2^53 keeps its digits (both as `PyNumber`), and an object whose keys JS would
  * reorder ("10" before "b") records their JSON order under `KEY_ORDER`. Objects have no
  * prototype, so `__proto__` is plain data. The text must already have passed JSON.parse.
+ *
+ * One function on purpose: its inner scanners share the cursor `i` and `depth` as closure
+ * variables, the usual shape of a recursive-descent parser; split apart they would pass the
+ * cursor back and forth.
  */
 export function parseJsonExact(text: string): unknown {
   let i = 0;

@@ -15,6 +15,7 @@ import {
 } from './role-runner';
 import { EventSerializer, jsonEventSerializer } from './serialization';
 import { TopologySettings } from '../config/topology-settings';
+import { tally } from '../util/tally';
 
 // The one outcome type is the distiller's; re-exported for the role's callers.
 export type { DistillOutcome } from '../distiller/outcome';
@@ -208,7 +209,7 @@ export function recordDistillerOutcomes(
       log.debug({ reason, offset: source.message.offset }, 'notification dropped');
     })
     .on('deadLettered', ({ source, category, reason, messageId, eventType }) => {
-      counters.dlq.set(category, (counters.dlq.get(category) ?? 0) + 1);
+      tally(counters.dlq, category);
       metrics?.dlqRecords.inc({ topic: dlqTopic, reason: category });
       const { topic, partition, message } = source;
       log.warn(

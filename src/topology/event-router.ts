@@ -8,6 +8,7 @@ import { encodeRepartition, shortReason } from './records';
 import { RoleEvents } from './role-events';
 import { EventSerializer } from './serialization';
 import { TopologySettings } from '../config/topology-settings';
+import { tally } from '../util/tally';
 
 /** What the matcher's first stage makes of each event, for counters, metrics and logs to record. */
 export type EventRouterOutcomes = {
@@ -94,7 +95,7 @@ export function recordEventRouterOutcomes(
       metrics?.eventsConsumed.inc();
     })
     .on('undecodable', ({ source, error }) => {
-      counters.dlq.set(reason, (counters.dlq.get(reason) ?? 0) + 1);
+      tally(counters.dlq, reason);
       metrics?.dlqRecords.inc({ topic: dlqTopic, reason });
       const { topic, partition, message } = source;
       log.warn(
@@ -103,7 +104,7 @@ export function recordEventRouterOutcomes(
       );
     })
     .on('matched', ({ trigger }) => {
-      counters.matched.set(trigger, (counters.matched.get(trigger) ?? 0) + 1);
+      tally(counters.matched, trigger);
       metrics?.eventsMatched.inc({ trigger });
     })
     .on('unmatched', () => {

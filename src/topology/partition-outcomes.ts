@@ -5,6 +5,7 @@ import { ProcessorStats } from '../streams/processor';
 import { Logger } from '../util/logger';
 import { SourceRecord } from './batch-loop';
 import { RoleEvents } from './role-events';
+import { tally } from '../util/tally';
 
 /** A partition task's stages, as fencing and failures name them. */
 export type TaskStage = 'init' | 'process' | 'punctuate' | 'reemit';
@@ -54,8 +55,6 @@ interface PartitionRecorders {
   log: Logger;
 }
 
-const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
-
 /** Stage 2's and the timers' counters, metrics and log lines, each fed by the outcomes it records. */
 export function recordPartitionOutcomes(
   events: RoleEvents<PartitionOutcomes>,
@@ -71,12 +70,12 @@ export function recordPartitionOutcomes(
       counters.reemitted += records;
       metrics?.reemitted.inc(records);
     })
-    .on('undecodable', () => bump(counters.dlq, 'undecodable repartition record'))
+    .on('undecodable', () => tally(counters.dlq, 'undecodable repartition record'))
     .on('applied', ({ trigger, field, by }) => {
       if (metrics) statMetric(metrics, field)?.inc({ trigger }, by);
     })
     .on('lockRetry', ({ trigger }) => {
-      bump(counters.lockRetries, trigger);
+      tally(counters.lockRetries, trigger);
       metrics?.lockRetries.inc({ trigger });
     })
     .on('emitting', ({ record }) => {

@@ -25,6 +25,7 @@ import {
   StreamLifecycle,
   WorkerOutcomes,
 } from './stream-job';
+import { tally } from '../util/tally';
 
 // The completion record is the stream run's; re-exported for the role's callers.
 export type { CompletionRecord } from '../pipeline/stream-run';
@@ -212,8 +213,6 @@ interface WorkerRecorders {
   dlqTopic: string;
 }
 
-const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
-
 /** The worker's counters, metrics and log lines, each fed by the outcomes it records. */
 export function recordWorkerOutcomes(events: RoleEvents<WorkerOutcomes>, recorders: WorkerRecorders): void {
   const { counters, metrics, log, dlqTopic } = recorders;
@@ -284,12 +283,12 @@ function recordFinished(
     seconds,
   };
   if (run.outcome === 'completed') {
-    bump(counters.streamsCompleted, record.trigger);
+    tally(counters.streamsCompleted, record.trigger);
     metrics?.streamsCompleted.inc({ trigger: record.trigger });
     log.debug(logged, 'pipeline completed');
   } else {
     metrics?.streamsErrored.inc({ trigger: record.trigger });
-    bump(counters.streamsErrored, record.trigger);
+    tally(counters.streamsErrored, record.trigger);
     log.warn({ ...logged, handler: run.failedHandler, error: run.error }, 'pipeline failed');
   }
   counters.pipelineSeconds.push(seconds);
