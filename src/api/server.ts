@@ -119,6 +119,16 @@ function parseQuery(q: Record<string, string | undefined>): StreamQuery {
 
 export function buildApi(options: ApiOptions): FastifyInstance {
   const app = Fastify({ logger: false });
+  answerErrorsAsJson(app);
+  if (options.bearerToken) requireBearerToken(app, options.bearerToken);
+  registerMetricsRoute(app, options.metrics);
+  registerHealthRoutes(app, options);
+  if (options.redis) registerStreamRoutes(app, options.redis, options.namespace);
+  return app;
+}
+
+/** Errors and unknown routes answer `{error, message}` like every other refusal. */
+function answerErrorsAsJson(app: FastifyInstance): void {
   app.setErrorHandler((error: Error, _request, reply) => {
     if (error instanceof BadRequest)
       return reply.code(400).send({ error: 'bad_request', message: error.message });
@@ -130,78 +140,93 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'not_found', message: `${request.method} ${request.url}` }),
   );
-  if (options.bearerToken) {
-    app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-      if (request.url.startsWith('/healthz')) return;
-      if (request.headers.authorization !== `Bearer ${options.bearerToken}`) {
-        await reply.code(401).send({ error: 'unauthorized', message: 'a valid bearer token is required' });
-      }
-    });
-  }
+}
 
-  app.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', options.metrics.registry.contentType);
-    return options.metrics.registry.metrics();
+/** Every route but the health checks (probes carry no token). */
+function requireBearerToken(app: FastifyInstance, token: string): void {
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.url.startsWith('/healthz')) return;
+    if (request.headers.authorization !== `Bearer ${token}`) {
+      await reply.code(401).send({ error: 'unauthorized', message: 'a valid bearer token is required' });
+    }
   });
+}
+
+function registerMetricsRoute(app: FastifyInstance, metrics: WinchesterMetrics): void {
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}
+
+function registerHealthRoutes(app: FastifyInstance, options: ApiOptions): void {
   app.get('/healthz/live', async () => ({ status: 'ok' }));
-  const readiness = async () => {
-    const checks: Record<string, string> = {};
-    if (options.started) checks.role = options.started() ? 'ok' : 'starting';
-    if (options.redis) {
-      checks.redis = await options.redis.ping().then(
-        () => 'ok',
-        (e: Error) => e.message,
-      );
-    }
-    if (options.kafka) {
-      const admin = options.kafka.admin();
-      checks.kafka = await admin
-        .connect()
-        .then(() => admin.describeCluster())
-        .then(
-          () => 'ok',
-          (e: Error) => e.message,
-        )
-        .finally(() => admin.disconnect());
-    }
-    return checks;
-  };
   for (const path of ['/healthz', '/healthz/ready']) {
     app.get(path, async (_request, reply) => {
-      const checks = await readiness();
+      const checks = await readiness(options);
       const ok = Object.values(checks).every((c) => c === 'ok');
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
     });
   }
+}
 
-  const redis = options.redis;
-  if (redis) {
-    app.get('/v1/streams', async (request) => {
-      const query = parseQuery(request.query as Record<string, string | undefined>);
-      const streams = await findStreams(redis, options.namespace, query);
-      return {
-        streams: streams.map(view),
-        next_marker: streams.length === query.count ? streams[streams.length - 1].id : null,
-      };
-    });
-    app.get('/v1/streams/:id', async (request, reply) => {
-      const { id } = request.params as { id: string };
-      if (!/^\d+\.[0-9a-f-]{36}$/.test(id)) throw new BadRequest('a stream id is <partition>.<uuid>');
-      const stream = await getStreamView(redis, options.namespace, id);
-      if (!stream) return reply.code(404).send({ error: 'not_found', message: `stream ${id} not found` });
-      return view(stream);
-    });
-    app.post('/v1/streams/:id/reset', async (request, reply) => {
-      const { id } = request.params as { id: string };
-      if (!/^\d+\.[0-9a-f-]{36}$/.test(id)) throw new BadRequest('a stream id is <partition>.<uuid>');
-      try {
-        return view(await resetStream(redis, options.namespace, id));
-      } catch (error) {
-        if (!(error instanceof StreamLifecycleError)) throw error;
-        const { status, error: kind } = LIFECYCLE_STATUS[error.code];
-        return reply.code(status).send({ error: kind, code: error.code, message: error.message });
-      }
-    });
+/** Per dependency this process has: 'ok', or why not. */
+async function readiness(options: ApiOptions): Promise<Record<string, string>> {
+  const checks: Record<string, string> = {};
+  if (options.started) checks.role = options.started() ? 'ok' : 'starting';
+  if (options.redis) {
+    checks.redis = await options.redis.ping().then(
+      () => 'ok',
+      (e: Error) => e.message,
+    );
   }
-  return app;
+  if (options.kafka) checks.kafka = await kafkaReachable(options.kafka);
+  return checks;
+}
+
+async function kafkaReachable(kafka: Kafka): Promise<string> {
+  const admin = kafka.admin();
+  return admin
+    .connect()
+    .then(() => admin.describeCluster())
+    .then(
+      () => 'ok',
+      (e: Error) => e.message,
+    )
+    .finally(() => admin.disconnect());
+}
+
+const STREAM_ID = /^\d+\.[0-9a-f-]{36}$/;
+
+function streamIdOf(request: FastifyRequest): string {
+  const { id } = request.params as { id: string };
+  if (!STREAM_ID.test(id)) throw new BadRequest('a stream id is <partition>.<uuid>');
+  return id;
+}
+
+function registerStreamRoutes(app: FastifyInstance, redis: Redis, namespace: string): void {
+  app.get('/v1/streams', async (request) => {
+    const query = parseQuery(request.query as Record<string, string | undefined>);
+    const streams = await findStreams(redis, namespace, query);
+    return {
+      streams: streams.map(view),
+      next_marker: streams.length === query.count ? streams[streams.length - 1].id : null,
+    };
+  });
+  app.get('/v1/streams/:id', async (request, reply) => {
+    const id = streamIdOf(request);
+    const stream = await getStreamView(redis, namespace, id);
+    if (!stream) return reply.code(404).send({ error: 'not_found', message: `stream ${id} not found` });
+    return view(stream);
+  });
+  app.post('/v1/streams/:id/reset', async (request, reply) => {
+    const id = streamIdOf(request);
+    try {
+      return view(await resetStream(redis, namespace, id));
+    } catch (error) {
+      if (!(error instanceof StreamLifecycleError)) throw error;
+      const { status, error: kind } = LIFECYCLE_STATUS[error.code];
+      return reply.code(status).send({ error: kind, code: error.code, message: error.message });
+    }
+  });
 }

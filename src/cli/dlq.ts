@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import Redis from 'ioredis';
 import {
   DlqListResult,
   DlqRecord,
@@ -7,11 +8,12 @@ import {
   listDlq,
   parseOffsets,
   redriveDlq,
+  RedriveOptions,
   RedriveResult,
   showDlq,
 } from '../ops/dlq';
 import { ScanReport } from '../ops/scan';
-import { connectRedis } from './connect';
+import { Connected, connectRedis } from './connect';
 import { asUsageError, opsSetup, OpsOptions, positiveInt, withOpsOptions } from './ops-options';
 
 const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text);
@@ -144,8 +146,73 @@ interface RedriveCliOptions extends OpsOptions {
   json?: boolean;
 }
 
-export function registerDlq(program: Command): void {
-  const dlq = program.command('dlq').description('inspect dead-letter topics and send records back');
+/** An operator command's connections, with a Redis client closed again however `use` ends. */
+async function withOpsRedis(
+  opts: OpsOptions,
+  use: (connected: Connected, redis: Redis) => Promise<void>,
+): Promise<void> {
+  const { connected } = await opsSetup(opts);
+  const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
+  try {
+    await use(connected, redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function runList(opts: ListOptions): Promise<void> {
+  await withOpsRedis(opts, async (connected, redis) => {
+    const result = await listDlq(connected.kafka, connected.settings, {
+      topic: opts.topic,
+      filter: { reason: opts.reason, messageId: opts.messageId },
+      limit: positiveInt('--limit', opts.limit),
+      maxRecordsPerPartition: positiveInt('--max-records', opts.maxRecords),
+      redis,
+    });
+    if (opts.json) out([safeJson(result)]);
+    else out(formatDlqList(result));
+  });
+}
+
+async function runShow(coordinates: string, opts: OpsOptions & { json?: boolean }): Promise<void> {
+  await withOpsRedis(opts, async (connected, redis) => {
+    const shown = await showDlq(connected.kafka, connected.settings, coordinates, redis);
+    if (!shown) {
+      process.stderr.write(`winchester: no record at ${coordinates}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    if (opts.json) out([safeJson(shown)]);
+    else out(formatDlqShow(shown));
+  });
+}
+
+/** The command line's choice of records, as `redriveDlq` takes it (parsing errors are usage errors). */
+function redriveOptions(opts: RedriveCliOptions): RedriveOptions {
+  return {
+    topic: opts.topic,
+    filter: {
+      reason: opts.reason,
+      messageId: opts.messageId,
+      offsets: opts.offsets === undefined ? undefined : parseOffsets(opts.offsets),
+    },
+    all: opts.all,
+    force: opts.force,
+    dryRun: opts.dryRun,
+    maxRecordsPerPartition: positiveInt('--max-records', opts.maxRecords),
+  };
+}
+
+async function runRedrive(opts: RedriveCliOptions): Promise<void> {
+  await withOpsRedis(opts, async (connected, redis) => {
+    const result = await redriveDlq(connected.kafka, redis, connected.settings, redriveOptions(opts));
+    if (opts.json) out([safeJson(result)]);
+    else out(formatRedrive(result, !!opts.dryRun));
+    if (result.counts.failed) process.exitCode = 1;
+  });
+}
+
+function registerList(dlq: Command): void {
   withOpsOptions(
     dlq
       .command('list')
@@ -156,25 +223,10 @@ export function registerDlq(program: Command): void {
       .option('--limit <n>', 'show the newest n matching records', '100')
       .option('--max-records <n>', 'read at most the newest n records of each partition')
       .option('--json', 'JSON instead of a table'),
-  ).action(
-    asUsageError(async (opts: ListOptions) => {
-      const { connected } = await opsSetup(opts);
-      const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
-      try {
-        const result = await listDlq(connected.kafka, connected.settings, {
-          topic: opts.topic,
-          filter: { reason: opts.reason, messageId: opts.messageId },
-          limit: positiveInt('--limit', opts.limit),
-          maxRecordsPerPartition: positiveInt('--max-records', opts.maxRecords),
-          redis,
-        });
-        if (opts.json) out([safeJson(result)]);
-        else out(formatDlqList(result));
-      } finally {
-        redis.disconnect();
-      }
-    }),
-  );
+  ).action(asUsageError(runList));
+}
+
+function registerShow(dlq: Command): void {
   withOpsOptions(
     dlq
       .command('show')
@@ -184,24 +236,10 @@ export function registerDlq(program: Command): void {
         '<topic>:<partition>:<offset>, topic as notifications|events|streams or its full name',
       )
       .option('--json', 'JSON instead of text'),
-  ).action(
-    asUsageError(async (coordinates: string, opts: OpsOptions & { json?: boolean }) => {
-      const { connected } = await opsSetup(opts);
-      const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
-      try {
-        const shown = await showDlq(connected.kafka, connected.settings, coordinates, redis);
-        if (!shown) {
-          process.stderr.write(`winchester: no record at ${coordinates}\n`);
-          process.exitCode = 1;
-          return;
-        }
-        if (opts.json) out([safeJson(shown)]);
-        else out(formatDlqShow(shown));
-      } finally {
-        redis.disconnect();
-      }
-    }),
-  );
+  ).action(asUsageError(runShow));
+}
+
+function registerRedrive(dlq: Command): void {
   withOpsOptions(
     dlq
       .command('redrive')
@@ -215,29 +253,12 @@ export function registerDlq(program: Command): void {
       .option('--dry-run', 'say what would be sent, send nothing')
       .option('--max-records <n>', 'read at most the newest n records of each partition')
       .option('--json', 'JSON instead of text'),
-  ).action(
-    asUsageError(async (opts: RedriveCliOptions) => {
-      const { connected } = await opsSetup(opts);
-      const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });
-      try {
-        const result = await redriveDlq(connected.kafka, redis, connected.settings, {
-          topic: opts.topic,
-          filter: {
-            reason: opts.reason,
-            messageId: opts.messageId,
-            offsets: opts.offsets === undefined ? undefined : parseOffsets(opts.offsets),
-          },
-          all: opts.all,
-          force: opts.force,
-          dryRun: opts.dryRun,
-          maxRecordsPerPartition: positiveInt('--max-records', opts.maxRecords),
-        });
-        if (opts.json) out([safeJson(result)]);
-        else out(formatRedrive(result, !!opts.dryRun));
-        if (result.counts.failed) process.exitCode = 1;
-      } finally {
-        redis.disconnect();
-      }
-    }),
-  );
+  ).action(asUsageError(runRedrive));
+}
+
+export function registerDlq(program: Command): void {
+  const dlq = program.command('dlq').description('inspect dead-letter topics and send records back');
+  registerList(dlq);
+  registerShow(dlq);
+  registerRedrive(dlq);
 }

@@ -180,100 +180,147 @@ export function registerGenerate(program: Command): void {
     .option('--topic <name>', 'target topic (default: the first input topic)')
     .option('--namespace <ns>', 'topic namespace (default: the config file, WINCHESTER_NAMESPACE)')
     .option('--live', 'pace in real time, timestamps from the wall clock, until --hours or Ctrl-C')
-    .action(async (opts: GenerateCommandOptions) => {
-      const rate = positive('rate', opts.rate)!;
-      const instances = positive('instances', opts.instances, true);
-      const hours = positive('hours', opts.hours) ?? (opts.live ? Infinity : 1);
-      if (opts.live && opts.start)
-        throw new UsageError('--start and --live do not go together: live time is now');
-      let start: Micros;
-      if (opts.live) start = nowMicros();
-      else if (opts.start) {
-        const parsed = parseIso8601(opts.start);
-        if (parsed === undefined) {
-          throw new UsageError(`--start ${opts.start}: not an ISO-8601 datetime (e.g. 2026-11-01T21:00:00Z)`);
-        }
-        start = parsed;
-      } else start = currentHour();
-      const templates = loadTemplates(opts.templates);
-      const population = instances ?? defaultInstanceCount(rate);
+    .action((opts: GenerateCommandOptions) => runGenerate(opts));
+}
 
-      let sink: LineSink;
-      let target: string;
-      if (opts.produce) {
-        const env = opts.namespace ? { ...process.env, WINCHESTER_NAMESPACE: opts.namespace } : process.env;
-        const config = loadWinchesterConfig(opts.config, env);
-        if (opts.topology) {
-          const topology = loadTopology(opts.topology, config);
-          for (const warning of topology.warnings) process.stderr.write(`${warning}\n`);
-        }
-        const { kafka, settings } = await connect(config.topology);
-        const admin = kafka.admin();
-        await admin.connect();
-        await ensureTopics(admin, settings);
-        await admin.disconnect();
-        target = opts.topic ?? settings.inputTopics[0];
-        const producer = kafka.producer({ maxInFlightRequests: 1 });
-        await producer.connect();
-        sink = kafkaSink(producer, target);
-      } else {
-        target = opts.output === '-' ? 'stdout' : opts.output;
-        sink = streamSink(opts.output);
-      }
+async function runGenerate(opts: GenerateCommandOptions): Promise<void> {
+  const { rate, instances, hours, start } = readPlan(opts);
+  const templates = loadTemplates(opts.templates);
+  const population = instances ?? defaultInstanceCount(rate);
+  const { sink, target } = await openOutput(opts);
+  process.stderr.write(
+    `generate: seed ${opts.seed}, start ${formatMicros(start)}, ${Number.isFinite(hours) ? `${hours} h` : 'until Ctrl-C'}` +
+      `, ${rate}/s, ${population} instances\n`,
+  );
+  const interrupt = abortOnSignals();
+  const began = Date.now();
+  const bar = startProgressBar(start, hours);
+  const sent = await pump(
+    generateNotifications({ seed: opts.seed, start, hours, rate, instances, templates }),
+    sink,
+    {
+      live: Boolean(opts.live),
+      signal: interrupt.signal,
+      chunk: opts.produce ? 1000 : 500,
+      onProgress: progressUpdater(bar, start, began),
+    },
+  );
+  bar?.stop();
+  interrupt.release();
+  await sink.close();
+  const ending = interrupt.signal.aborted ? ', stopped' : sink.closed ? ', output closed early' : '';
+  process.stderr.write(summaryLine(sent, Boolean(opts.produce), target, began, ending));
+}
 
-      process.stderr.write(
-        `generate: seed ${opts.seed}, start ${formatMicros(start)}, ${Number.isFinite(hours) ? `${hours} h` : 'until Ctrl-C'}` +
-          `, ${rate}/s, ${population} instances\n`,
-      );
+/** What to generate, from the command line. */
+interface GeneratePlan {
+  rate: number;
+  /** As given (undefined: the generator's default for the rate). */
+  instances?: number;
+  hours: number;
+  start: Micros;
+}
 
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      const end = start + hours * MICROS_PER_HOUR;
-      const bar =
-        process.stderr.isTTY && Number.isFinite(hours)
-          ? new SingleBar(
-              {
-                format: 'generate [{bar}] {percentage}% | {sent} notifications | {speed}/s | {time}',
-                hideCursor: true,
-                stream: process.stderr,
-              },
-              Presets.shades_classic,
-            )
-          : undefined;
-      const began = Date.now();
-      bar?.start(Math.round((end - start) / MICROS_PER_SECOND), 0, {
-        sent: 0,
-        speed: 0,
-        time: formatMicros(start),
-      });
-      const sent = await pump(
-        generateNotifications({ seed: opts.seed, start, hours, rate, instances, templates }),
-        sink,
-        {
-          live: Boolean(opts.live),
-          signal: abort.signal,
-          chunk: opts.produce ? 1000 : 500,
-          onProgress: (count, last) =>
-            bar?.update(Math.round((last.timestamp - start) / MICROS_PER_SECOND), {
-              sent: count,
-              speed: Math.round(count / Math.max(0.001, (Date.now() - began) / 1000)),
-              time: formatMicros(last.timestamp),
-            }),
-        },
-      );
-      bar?.stop();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await sink.close();
-      const seconds = (Date.now() - began) / 1000;
-      process.stderr.write(
-        `${sent} notifications ${opts.produce ? 'produced' : 'written'} to ${target} in ${seconds.toFixed(1)} s` +
-          ` (${Math.round(sent / Math.max(seconds, 0.001))}/s)` +
-          `${abort.signal.aborted ? ', stopped' : sink.closed ? ', output closed early' : ''}\n`,
-      );
+function readPlan(opts: GenerateCommandOptions): GeneratePlan {
+  const rate = positive('rate', opts.rate)!;
+  const instances = positive('instances', opts.instances, true);
+  const hours = positive('hours', opts.hours) ?? (opts.live ? Infinity : 1);
+  return { rate, instances, hours, start: firstTimestamp(opts) };
+}
+
+function firstTimestamp(opts: GenerateCommandOptions): Micros {
+  if (opts.live && opts.start)
+    throw new UsageError('--start and --live do not go together: live time is now');
+  if (opts.live) return nowMicros();
+  if (!opts.start) return currentHour();
+  const parsed = parseIso8601(opts.start);
+  if (parsed === undefined) {
+    throw new UsageError(`--start ${opts.start}: not an ISO-8601 datetime (e.g. 2026-11-01T21:00:00Z)`);
+  }
+  return parsed;
+}
+
+/** Where the lines go, and how the summary names it. */
+interface Output {
+  sink: LineSink;
+  target: string;
+}
+
+async function openOutput(opts: GenerateCommandOptions): Promise<Output> {
+  if (opts.produce) return openTopicOutput(opts);
+  const target = opts.output === '-' ? 'stdout' : opts.output;
+  return { target, sink: streamSink(opts.output) };
+}
+
+/** `--produce`: the topology's notifications topic (created if missing) unless `--topic` names another. */
+async function openTopicOutput(opts: GenerateCommandOptions): Promise<Output> {
+  const env = opts.namespace ? { ...process.env, WINCHESTER_NAMESPACE: opts.namespace } : process.env;
+  const config = loadWinchesterConfig(opts.config, env);
+  if (opts.topology) {
+    const topology = loadTopology(opts.topology, config);
+    for (const warning of topology.warnings) process.stderr.write(`${warning}\n`);
+  }
+  const { kafka, settings } = await connect(config.topology);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, settings);
+  await admin.disconnect();
+  const target = opts.topic ?? settings.inputTopics[0];
+  const producer = kafka.producer({ maxInFlightRequests: 1 });
+  await producer.connect();
+  return { target, sink: kafkaSink(producer, target) };
+}
+
+/** An abort signal raised by SIGINT (Ctrl-C) or SIGTERM; `release` stops listening for them. */
+function abortOnSignals(): { signal: AbortSignal; release: () => void } {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const release = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  return { signal: abort.signal, release };
+}
+
+/** A bar over the simulated time, shown only on a terminal and for a run of known length. */
+function startProgressBar(start: Micros, hours: number): SingleBar | undefined {
+  if (!process.stderr.isTTY || !Number.isFinite(hours)) return undefined;
+  const bar = new SingleBar(
+    {
+      format: 'generate [{bar}] {percentage}% | {sent} notifications | {speed}/s | {time}',
+      hideCursor: true,
+      stream: process.stderr,
+    },
+    Presets.shades_classic,
+  );
+  const end = start + hours * MICROS_PER_HOUR;
+  bar.start(Math.round((end - start) / MICROS_PER_SECOND), 0, {
+    sent: 0,
+    speed: 0,
+    time: formatMicros(start),
+  });
+  return bar;
+}
+
+function progressUpdater(bar: SingleBar | undefined, start: Micros, began: number) {
+  return (count: number, last: GeneratedNotification) =>
+    bar?.update(Math.round((last.timestamp - start) / MICROS_PER_SECOND), {
+      sent: count,
+      speed: Math.round(count / Math.max(0.001, (Date.now() - began) / 1000)),
+      time: formatMicros(last.timestamp),
     });
+}
+
+/** The closing stderr line; `ending` says why the run stopped early, if it did. */
+function summaryLine(sent: number, produced: boolean, target: string, began: number, ending: string): string {
+  const seconds = (Date.now() - began) / 1000;
+  return (
+    `${sent} notifications ${produced ? 'produced' : 'written'} to ${target} in ${seconds.toFixed(1)} s` +
+    ` (${Math.round(sent / Math.max(seconds, 0.001))}/s)` +
+    `${ending}\n`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -348,10 +395,8 @@ export async function runLiveDemo(options: LiveDemoOptions): Promise<never> {
   const producer = kafka.producer({ maxInFlightRequests: 1 });
   await producer.connect();
   const topic = settings.inputTopics[0];
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Never released: the demo ends the process.
+  const { signal } = abortOnSignals();
   let sent = 0;
   // How late the latest batch went out compared with its timestamps (the pacing keeps it near 0).
   let lagSeconds = 0;
@@ -381,7 +426,7 @@ export async function runLiveDemo(options: LiveDemoOptions): Promise<never> {
       kafkaSink(producer, topic),
       {
         live: true,
-        signal: abort.signal,
+        signal,
         chunk: 1000,
         onProgress: (count, last) => {
           sent = count;

@@ -85,141 +85,227 @@ export function parseWinchesterConfig(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
 ): WinchesterConfig {
-  const doc: YamlDocument = loadYaml11(text, file);
-  const fail = (path: (string | number)[], message: string): never => {
-    const at = doc.locate(path);
-    throw new ConfigurationError(`${file}:${at.line}: ${path.join('.')}: ${message}`);
+  const settings = new Settings(loadYaml11(text, file), file);
+  const warnings = settings.unknownKeyWarnings();
+  const kafka = kafkaSection(settings, warnings);
+  const topology = topologySettings(settings, kafka, env);
+  // The order of the reads below is the order errors are found in: keep it.
+  const statisticsPeriodSeconds = settings.number('statistics_period', 10, 1);
+  topology.statisticsPeriodMs = statisticsPeriodSeconds * 1000;
+  const logLevel = settings.logLevel();
+
+  return {
+    file,
+    logLevel,
+    statisticsPeriodSeconds,
+    catchAllNotifications: settings.boolean('catch_all_notifications', false),
+    distillerTraitPlugins: settings.stringMap('distiller_trait_plugins'),
+    pipelineHandlers: settings.handlerReferences('pipeline_handlers'),
+    purgeCompletedStreams: settings.boolean('purge_completed_streams', true),
+    handlerTimeoutSeconds: settings.number('handler_timeout', 60, 0.001),
+    maxPipelineHops: settings.number('max_pipeline_hops', 3, 0),
+    metricsPort: metricsPortFromEnv(env) ?? settings.number('metrics_port', 9464, 0),
+    files: {
+      eventDefinitions: settings.string('distiller_config', 'event_definitions.yaml'),
+      triggers: settings.string('trigger_definitions', 'triggers.yaml'),
+      pipelines: settings.string('pipeline_config', 'pipelines.yaml'),
+    },
+    topology,
+    warnings,
   };
-  const raw = (plainFromYaml(doc.value) ?? {}) as Record<string, unknown>;
-  if (typeof raw !== 'object' || Array.isArray(raw)) fail([], 'expected a mapping of settings');
-  const warnings: string[] = [];
-  for (const key of Object.keys(raw)) {
-    if (UPSTREAM_IGNORED.has(key)) {
-      warnings.push(
-        `${file}:${doc.locate([key]).line}: ${key} has no effect here (state is in Redis, logs are JSON lines)`,
-      );
-    } else if (!KNOWN.has(key)) {
-      warnings.push(`${file}:${doc.locate([key]).line}: unknown setting ${key} ignored`);
-    }
+}
+
+type Path = (string | number)[];
+
+/** The top-level settings of winchester.yaml, read by type; a wrong value fails at its file:line. */
+class Settings {
+  readonly raw: Record<string, unknown>;
+
+  constructor(
+    private readonly doc: YamlDocument,
+    readonly file: string,
+  ) {
+    this.raw = (plainFromYaml(doc.value) ?? {}) as Record<string, unknown>;
+    if (typeof this.raw !== 'object' || Array.isArray(this.raw))
+      this.fail([], 'expected a mapping of settings');
   }
-  const num = (key: string, dflt: number, min = 0): number => {
-    const v = raw[key];
+
+  line(path: Path): number {
+    return this.doc.locate(path).line;
+  }
+
+  fail(path: Path, message: string): never {
+    throw new ConfigurationError(`${this.file}:${this.line(path)}: ${path.join('.')}: ${message}`);
+  }
+
+  unknownKeyWarnings(): string[] {
+    const warnings: string[] = [];
+    for (const key of Object.keys(this.raw)) {
+      if (UPSTREAM_IGNORED.has(key)) {
+        warnings.push(
+          `${this.file}:${this.line([key])}: ${key} has no effect here (state is in Redis, logs are JSON lines)`,
+        );
+      } else if (!KNOWN.has(key)) {
+        warnings.push(`${this.file}:${this.line([key])}: unknown setting ${key} ignored`);
+      }
+    }
+    return warnings;
+  }
+
+  number(key: string, dflt: number, min = 0): number {
+    const v = this.raw[key];
     if (v === undefined || v === null) return dflt;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
-      fail([key], `expected a number ≥ ${min}, got ${JSON.stringify(v)}`);
+      this.fail([key], `expected a number ≥ ${min}, got ${JSON.stringify(v)}`);
     return v as number;
-  };
-  const bool = (key: string, dflt: boolean): boolean => {
-    const v = raw[key];
+  }
+
+  boolean(key: string, dflt: boolean): boolean {
+    const v = this.raw[key];
     if (v === undefined || v === null) return dflt;
-    if (typeof v !== 'boolean') fail([key], `expected true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') this.fail([key], `expected true or false, got ${JSON.stringify(v)}`);
     return v as boolean;
-  };
-  const stringMap = (key: string): Record<string, string> => {
-    const v = raw[key];
+  }
+
+  string(key: string, dflt: string): string {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return dflt;
+    if (typeof v !== 'string') this.fail([key], `expected a string, got ${JSON.stringify(v)}`);
+    return v as string;
+  }
+
+  stringMap(key: string): Record<string, string> {
+    const v = this.raw[key];
     if (v === undefined || v === null) return {};
-    if (typeof v !== 'object' || Array.isArray(v)) fail([key], 'expected a mapping of name to module path');
+    if (typeof v !== 'object' || Array.isArray(v))
+      this.fail([key], 'expected a mapping of name to module path');
     for (const [k, target] of Object.entries(v as Record<string, unknown>)) {
       if (typeof target !== 'string')
-        fail([key, k], 'expected a module path such as ./handlers.js#MyHandler');
+        this.fail([key, k], 'expected a module path such as ./handlers.js#MyHandler');
     }
     return v as Record<string, string>;
-  };
-  const handlerReferences = (key: string): Record<string, HandlerReference> =>
-    Object.fromEntries(
-      Object.entries(stringMap(key)).map(([name, target]) => [
+  }
+
+  handlerReferences(key: string): Record<string, HandlerReference> {
+    return Object.fromEntries(
+      Object.entries(this.stringMap(key)).map(([name, target]) => [
         name,
-        { target, file, line: doc.locate([key, name]).line },
+        { target, file: this.file, line: this.line([key, name]) },
       ]),
     );
-  const str = (key: string, dflt: string): string => {
-    const v = raw[key];
-    if (v === undefined || v === null) return dflt;
-    if (typeof v !== 'string') fail([key], `expected a string, got ${JSON.stringify(v)}`);
-    return v as string;
-  };
+  }
 
-  const kafka = (raw.kafka ?? {}) as Record<string, unknown>;
-  if (typeof kafka !== 'object' || Array.isArray(kafka)) fail(['kafka'], 'expected a mapping');
+  /** log_level as pino names it. */
+  logLevel(): string {
+    const logLevel = LOG_LEVELS[this.string('log_level', 'info').toLowerCase()];
+    if (logLevel === undefined)
+      this.fail(['log_level'], `expected one of ${Object.keys(LOG_LEVELS).join(', ')}`);
+    return logLevel;
+  }
+}
+
+/** The `kafka:` mapping (empty when absent); its unknown keys are added to warnings. */
+function kafkaSection(settings: Settings, warnings: string[]): Record<string, unknown> {
+  const kafka = (settings.raw.kafka ?? {}) as Record<string, unknown>;
+  if (typeof kafka !== 'object' || Array.isArray(kafka)) settings.fail(['kafka'], 'expected a mapping');
   for (const key of Object.keys(kafka)) {
     if (!KAFKA_KEYS.has(key))
-      warnings.push(`${file}:${doc.locate(['kafka', key]).line}: unknown setting kafka.${key} ignored`);
+      warnings.push(
+        `${settings.file}:${settings.line(['kafka', key])}: unknown setting kafka.${key} ignored`,
+      );
   }
+  return kafka;
+}
+
+/** The topology's settings: defaults, then the `kafka:` section (the environment winning where it may). */
+function topologySettings(
+  settings: Settings,
+  kafka: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): TopologySettings {
+  // namespace and clock first: the default topic names derive from the namespace.
+  const topology = defaultTopologySettings(namespaceAndClock(settings, kafka, env));
+  readInputTopics(settings, kafka, topology);
+  readPartitions(settings, kafka, topology);
+  readKafkaNumber(settings, kafka, 'max_record_bytes', topology, 'maxRecordBytes');
+  readKafkaNumber(settings, kafka, 'seen_retention_seconds', topology, 'seenRetentionSeconds');
+  readKafkaNumber(settings, kafka, 'redis_pool_size', topology, 'redisPoolSize');
+  readKafkaNumber(settings, kafka, 'session_timeout_ms', topology, 'sessionTimeoutMs');
+  return topology;
+}
+
+/** WINCHESTER_NAMESPACE and WINCHESTER_CLOCK, or kafka.namespace and kafka.clock. */
+function namespaceAndClock(
+  settings: Settings,
+  kafka: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Partial<TopologySettings> {
   const overrides: Partial<TopologySettings> = {};
   const namespace = env.WINCHESTER_NAMESPACE ?? kafka.namespace;
   if (namespace !== undefined) {
     if (typeof namespace !== 'string' || !/^[A-Za-z0-9._-]*$/.test(namespace)) {
-      fail(['kafka', 'namespace'], 'expected letters, digits, . _ -');
+      settings.fail(['kafka', 'namespace'], 'expected letters, digits, . _ -');
     }
     overrides.namespace = namespace as string;
   }
   const clock = env.WINCHESTER_CLOCK ?? kafka.clock;
   if (clock !== undefined) {
     if (clock !== 'wall' && clock !== 'event')
-      fail(['kafka', 'clock'], `expected wall or event, got ${JSON.stringify(clock)}`);
+      settings.fail(['kafka', 'clock'], `expected wall or event, got ${JSON.stringify(clock)}`);
     overrides.clock = clock as 'wall' | 'event';
   }
-  const topology = defaultTopologySettings(overrides);
+  return overrides;
+}
+
+/** kafka.input_topics and kafka.input_pattern. */
+function readInputTopics(
+  settings: Settings,
+  kafka: Record<string, unknown>,
+  topology: TopologySettings,
+): void {
   if (kafka.input_topics !== undefined) {
     const list = kafka.input_topics;
     if (!Array.isArray(list) || list.some((t) => typeof t !== 'string'))
-      fail(['kafka', 'input_topics'], 'expected a list of topic names');
+      settings.fail(['kafka', 'input_topics'], 'expected a list of topic names');
     topology.inputTopics = list as string[];
   }
   if (kafka.input_pattern !== undefined) {
     try {
       new RegExp(String(kafka.input_pattern));
     } catch (error) {
-      fail(['kafka', 'input_pattern'], `not a regular expression: ${(error as Error).message}`);
+      settings.fail(['kafka', 'input_pattern'], `not a regular expression: ${(error as Error).message}`);
     }
     topology.inputPattern = String(kafka.input_pattern);
   }
-  if (kafka.partitions !== undefined) {
-    const p = kafka.partitions as Record<string, unknown>;
-    for (const key of ['events', 'repartition', 'streams'] as const) {
-      if (p[key] === undefined) continue;
-      if (!Number.isInteger(p[key]) || (p[key] as number) < 1)
-        fail(['kafka', 'partitions', key], 'expected a positive integer');
-      topology.partitions[key] = p[key] as number;
-    }
-  }
-  const kafkaNumber = (
-    key: string,
-    field: 'maxRecordBytes' | 'seenRetentionSeconds' | 'redisPoolSize' | 'sessionTimeoutMs',
-  ) => {
-    if (kafka[key] === undefined) return;
-    if (!Number.isInteger(kafka[key]) || (kafka[key] as number) < 1)
-      fail(['kafka', key], 'expected a positive integer');
-    topology[field] = kafka[key] as number;
-  };
-  kafkaNumber('max_record_bytes', 'maxRecordBytes');
-  kafkaNumber('seen_retention_seconds', 'seenRetentionSeconds');
-  kafkaNumber('redis_pool_size', 'redisPoolSize');
-  kafkaNumber('session_timeout_ms', 'sessionTimeoutMs');
-  const statisticsPeriodSeconds = num('statistics_period', 10, 1);
-  topology.statisticsPeriodMs = statisticsPeriodSeconds * 1000;
-  const logLevel = LOG_LEVELS[str('log_level', 'info').toLowerCase()];
-  if (logLevel === undefined) fail(['log_level'], `expected one of ${Object.keys(LOG_LEVELS).join(', ')}`);
+}
 
-  return {
-    file,
-    logLevel,
-    statisticsPeriodSeconds,
-    catchAllNotifications: bool('catch_all_notifications', false),
-    distillerTraitPlugins: stringMap('distiller_trait_plugins'),
-    pipelineHandlers: handlerReferences('pipeline_handlers'),
-    purgeCompletedStreams: bool('purge_completed_streams', true),
-    handlerTimeoutSeconds: num('handler_timeout', 60, 0.001),
-    maxPipelineHops: num('max_pipeline_hops', 3, 0),
-    metricsPort: metricsPortFromEnv(env) ?? num('metrics_port', 9464, 0),
-    files: {
-      eventDefinitions: str('distiller_config', 'event_definitions.yaml'),
-      triggers: str('trigger_definitions', 'triggers.yaml'),
-      pipelines: str('pipeline_config', 'pipelines.yaml'),
-    },
-    topology,
-    warnings,
-  };
+function readPartitions(
+  settings: Settings,
+  kafka: Record<string, unknown>,
+  topology: TopologySettings,
+): void {
+  if (kafka.partitions === undefined) return;
+  const p = kafka.partitions as Record<string, unknown>;
+  for (const key of ['events', 'repartition', 'streams'] as const) {
+    if (p[key] === undefined) continue;
+    if (!Number.isInteger(p[key]) || (p[key] as number) < 1)
+      settings.fail(['kafka', 'partitions', key], 'expected a positive integer');
+    topology.partitions[key] = p[key] as number;
+  }
+}
+
+/** A positive integer of the `kafka:` section, when given, into its topology field. */
+function readKafkaNumber(
+  settings: Settings,
+  kafka: Record<string, unknown>,
+  key: string,
+  topology: TopologySettings,
+  field: 'maxRecordBytes' | 'seenRetentionSeconds' | 'redisPoolSize' | 'sessionTimeoutMs',
+): void {
+  if (kafka[key] === undefined) return;
+  if (!Number.isInteger(kafka[key]) || (kafka[key] as number) < 1)
+    settings.fail(['kafka', key], 'expected a positive integer');
+  topology[field] = kafka[key] as number;
 }
 
 /** METRICS_PORT, which wins over the file's metrics_port (environment over file, as everywhere). */

@@ -72,6 +72,41 @@ function unicodeDigitValue(ch: string): number {
   return run % 10;
 }
 
+/** A number lexeme (Unicode decimal digits, maybe after `-`) at `start`: its value and where it ends. */
+function lexNumber(chars: string[], start: number): { value: number; end: number } {
+  let i = start + 1;
+  while (i < chars.length && UNICODE_DIGIT.test(chars[i])) i++;
+  const lexeme = chars.slice(start, i);
+  const negative = lexeme[0] === '-';
+  let value = 0;
+  for (const d of negative ? lexeme.slice(1) : lexeme) value = value * 10 + unicodeDigitValue(d);
+  return { value: negative ? -value : value, end: i };
+}
+
+/** A quoted name opening at `start`: its text (backslash escapes any character) and where it ends. */
+function lexQuoted(chars: string[], start: number): { value: string; end: number } {
+  const quote = chars[start];
+  let i = start + 1;
+  let value = '';
+  for (;;) {
+    if (i >= chars.length) {
+      throw new JsonPathSyntaxError('unexpected end of the path in a quoted name', start);
+    }
+    const d = chars[i];
+    if (d === quote) return { value, end: i + 1 };
+    if (d === '\\') {
+      if (i + 1 >= chars.length || chars[i + 1] === '\n') {
+        throw new JsonPathSyntaxError(`unexpected character ${JSON.stringify(d)} in a quoted name`, i);
+      }
+      value += chars[i + 1];
+      i += 2;
+    } else {
+      value += d;
+      i++;
+    }
+  }
+}
+
 /** jsonpath-rw's PLY lexer: rules tried in its order (ID, NUMBER, quotes, newline, `..`, literals). */
 function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
@@ -94,37 +129,15 @@ function tokenize(text: string): Token[] {
       continue;
     }
     if (UNICODE_DIGIT.test(c) || (c === '-' && i + 1 < chars.length && UNICODE_DIGIT.test(chars[i + 1]))) {
-      i++;
-      while (i < chars.length && UNICODE_DIGIT.test(chars[i])) i++;
-      const lexeme = chars.slice(start, i);
-      const negative = lexeme[0] === '-';
-      let value = 0;
-      for (const d of negative ? lexeme.slice(1) : lexeme) value = value * 10 + unicodeDigitValue(d);
-      push('NUMBER', lexeme.join(''), start, negative ? -value : value);
+      const number = lexNumber(chars, start);
+      i = number.end;
+      push('NUMBER', chars.slice(start, i).join(''), start, number.value);
       continue;
     }
     if (c === "'" || c === '"' || c === '`') {
-      i++;
-      let value = '';
-      for (;;) {
-        if (i >= chars.length) {
-          throw new JsonPathSyntaxError('unexpected end of the path in a quoted name', start);
-        }
-        const d = chars[i];
-        if (d === c) break;
-        if (d === '\\') {
-          if (i + 1 >= chars.length || chars[i + 1] === '\n') {
-            throw new JsonPathSyntaxError(`unexpected character ${JSON.stringify(d)} in a quoted name`, i);
-          }
-          value += chars[i + 1];
-          i += 2;
-        } else {
-          value += d;
-          i++;
-        }
-      }
-      i++;
-      push(c === '`' ? 'NAMED_OPERATOR' : 'ID', value, start);
+      const quoted = lexQuoted(chars, start);
+      i = quoted.end;
+      push(c === '`' ? 'NAMED_OPERATOR' : 'ID', quoted.value, start);
       continue;
     }
     if (c === '.' && chars[i + 1] === '.') {
@@ -159,109 +172,142 @@ export const JSONPATH_MAX_STEPS = 500;
 
 /** Parses a path as jsonpath-rw does; throws JsonPathSyntaxError. */
 export function parseJsonPath(text: string): PathNode {
-  const tokens = tokenize(text);
-  let pos = 0;
-  let steps = 0;
+  return new PathParser(tokenize(text)).parse();
+}
+
+/** Precedence climbing over jsonpath-rw's grammar: expression ← postfix ← atom (← bracket). */
+class PathParser {
+  private pos = 0;
+  private steps = 0;
+
+  constructor(private readonly tokens: Token[]) {}
+
+  parse(): PathNode {
+    const result = this.expression(0);
+    if (this.peek().type !== 'EOF') this.unexpected(this.peek());
+    return result;
+  }
+
+  /** Binary operators of at least `minPrec`, left-associative. */
+  private expression(minPrec: number): PathNode {
+    let left = this.postfix();
+    for (;;) {
+      const op = BINARY[this.peek().type];
+      if (!op || op.prec < minPrec) return left;
+      this.step(this.peek());
+      this.pos++;
+      left = { kind: op.kind, left, right: this.expression(op.prec + 1) };
+    }
+  }
+
+  private postfix(): PathNode {
+    let node = this.atom();
+    // A bracket after a path applies to its last step: jsonpath-rw's parser shifts `[` over any reduction.
+    while (this.peek().type === '[') node = { kind: 'child', left: node, right: this.bracket() };
+    return node;
+  }
+
+  private atom(): PathNode {
+    const t = this.peek();
+    switch (t.type) {
+      case 'ID':
+        return { kind: 'fields', names: this.fieldList() };
+      case '*':
+        this.pos++;
+        return { kind: 'fields', names: ['*'] };
+      case '$':
+        this.pos++;
+        return { kind: 'root' };
+      case 'NAMED_OPERATOR':
+        this.pos++;
+        return this.namedOperator(t);
+      case '[':
+        return this.bracket();
+      case '(':
+        return this.parenthesized();
+      default:
+        return this.unexpected(t);
+    }
+  }
+
+  private namedOperator(t: Token): PathNode {
+    if (t.text === 'this') return { kind: 'this' };
+    if (t.text === 'parent') return { kind: 'parent' };
+    throw new JsonPathSyntaxError(`unknown named operator \`${t.text}\``, t.offset);
+  }
+
+  private parenthesized(): PathNode {
+    this.step(this.peek());
+    this.expect('(');
+    const inner = this.expression(0);
+    this.expect(')');
+    return inner;
+  }
+
+  /** `[n]`, `[start:end]`, `[*]` or `[name, …]`. */
+  private bracket(): PathNode {
+    this.step(this.peek());
+    this.expect('[');
+    let node: PathNode;
+    const t = this.peek();
+    if (t.type === 'NUMBER' || t.type === ':') {
+      node = this.indexOrSlice();
+    } else if (t.type === '*') {
+      this.pos++;
+      node = { kind: 'slice', start: null, end: null };
+    } else if (t.type === 'ID') {
+      node = { kind: 'fields', names: this.fieldList() };
+    } else {
+      return this.unexpected(t);
+    }
+    this.expect(']');
+    return node;
+  }
+
+  private indexOrSlice(): PathNode {
+    const start = this.optionalNumber();
+    if (this.peek().type !== ':') return { kind: 'index', index: start! };
+    this.pos++;
+    return { kind: 'slice', start, end: this.optionalNumber() };
+  }
+
+  private fieldList(): string[] {
+    const names = [this.expect('ID').text];
+    while (this.peek().type === ',') {
+      this.pos++;
+      names.push(this.expect('ID').text);
+    }
+    return names;
+  }
+
+  private optionalNumber(): number | null {
+    return this.peek().type === 'NUMBER' ? this.tokens[this.pos++].number : null;
+  }
+
   /** Counts an operator, bracket or parenthesis: together they bound the tree's depth. */
-  const step = (t: Token) => {
-    if (++steps > JSONPATH_MAX_STEPS) {
+  private step(t: Token): void {
+    if (++this.steps > JSONPATH_MAX_STEPS) {
       throw new JsonPathSyntaxError(`the path has more than ${JSONPATH_MAX_STEPS} steps`, t.offset);
     }
-  };
-  const peek = () => tokens[pos];
-  const unexpected = (t: Token): never => {
+  }
+
+  private peek(): Token {
+    return this.tokens[this.pos];
+  }
+
+  private expect(type: TokenType): Token {
+    const t = this.tokens[this.pos];
+    if (t.type !== type) this.unexpected(t);
+    this.pos++;
+    return t;
+  }
+
+  private unexpected(t: Token): never {
     throw new JsonPathSyntaxError(
       t.type === 'EOF' ? 'unexpected end of the path' : `unexpected ${JSON.stringify(t.text)}`,
       t.offset,
     );
-  };
-  const expect = (type: TokenType) => {
-    const t = tokens[pos];
-    if (t.type !== type) unexpected(t);
-    pos++;
-    return t;
-  };
-  const fieldList = (): string[] => {
-    const names = [expect('ID').text];
-    while (peek().type === ',') {
-      pos++;
-      names.push(expect('ID').text);
-    }
-    return names;
-  };
-  const optionalNumber = () => (peek().type === 'NUMBER' ? tokens[pos++].number : null);
-  const bracket = (): PathNode => {
-    step(peek());
-    expect('[');
-    let node: PathNode;
-    const t = peek();
-    if (t.type === 'NUMBER' || t.type === ':') {
-      const start = optionalNumber();
-      if (peek().type === ':') {
-        pos++;
-        node = { kind: 'slice', start, end: optionalNumber() };
-      } else {
-        node = { kind: 'index', index: start! };
-      }
-    } else if (t.type === '*') {
-      pos++;
-      node = { kind: 'slice', start: null, end: null };
-    } else if (t.type === 'ID') {
-      node = { kind: 'fields', names: fieldList() };
-    } else {
-      return unexpected(t);
-    }
-    expect(']');
-    return node;
-  };
-  const atom = (): PathNode => {
-    const t = peek();
-    switch (t.type) {
-      case 'ID':
-        return { kind: 'fields', names: fieldList() };
-      case '*':
-        pos++;
-        return { kind: 'fields', names: ['*'] };
-      case '$':
-        pos++;
-        return { kind: 'root' };
-      case 'NAMED_OPERATOR':
-        pos++;
-        if (t.text === 'this') return { kind: 'this' };
-        if (t.text === 'parent') return { kind: 'parent' };
-        throw new JsonPathSyntaxError(`unknown named operator \`${t.text}\``, t.offset);
-      case '[':
-        return bracket();
-      case '(': {
-        step(t);
-        pos++;
-        const inner = expression(0);
-        expect(')');
-        return inner;
-      }
-      default:
-        return unexpected(t);
-    }
-  };
-  const postfix = (): PathNode => {
-    let node = atom();
-    // A bracket after a path applies to its last step: jsonpath-rw's parser shifts `[` over any reduction.
-    while (peek().type === '[') node = { kind: 'child', left: node, right: bracket() };
-    return node;
-  };
-  const expression = (minPrec: number): PathNode => {
-    let left = postfix();
-    for (;;) {
-      const op = BINARY[peek().type];
-      if (!op || op.prec < minPrec) return left;
-      step(peek());
-      pos++;
-      left = { kind: op.kind, left, right: expression(op.prec + 1) };
-    }
-  };
-  const result = expression(0);
-  if (peek().type !== 'EOF') unexpected(peek());
-  return result;
+  }
 }
 
 /** A value found by a path, with its parent chain (jsonpath-rw's DatumInContext). */
@@ -315,40 +361,12 @@ function find(node: PathNode, d: Datum): Datum[] {
     case 'parent':
       if (!d.context) throw new PathFailure('`parent` of the root');
       return [d.context];
-    case 'fields': {
-      const v = d.value;
-      if (!isDict(v)) return [];
-      const names = node.names.includes('*') ? dictKeys(v) : node.names;
-      const out: Datum[] = [];
-      for (const name of names) {
-        if (hasOwn.call(v, name)) out.push({ value: v[name], step: name, context: d });
-      }
-      return out;
-    }
-    case 'index': {
-      const v = d.value;
-      const length = pyLength(v);
-      if (length <= node.index) return [];
-      const items = Array.isArray(v) ? v : typeof v === 'string' ? codePoints(v) : undefined;
-      if (!items) throw new PathFailure(`KeyError: ${node.index} (an index applied to a dict)`);
-      const i = node.index < 0 ? length + node.index : node.index;
-      if (i < 0) throw new PathFailure(`IndexError: index ${node.index} out of range`);
-      return [{ value: items[i], step: `[${node.index}]`, context: d }];
-    }
-    case 'slice': {
-      let v = d.value;
-      let base = d;
-      if (isDict(v) || typeof v === 'string' || isPyInt(v)) {
-        // jsonpath-rw: a slice of a dict, string or int is a slice of a one-item list holding it.
-        v = [v];
-        base = { value: v, step: d.step, context: d.context };
-      }
-      if (!Array.isArray(v)) throw new PathFailure(`object of type '${pyTypeName(v)}' has no len()`);
-      const [from, to] = sliceRange(v.length, node.start, node.end);
-      const out: Datum[] = [];
-      for (let i = from; i < to; i++) out.push({ value: v[i], step: `[${i}]`, context: base });
-      return out;
-    }
+    case 'fields':
+      return findFields(node.names, d);
+    case 'index':
+      return findIndex(node.index, d);
+    case 'slice':
+      return findSlice(node.start, node.end, d);
     case 'child': {
       const out: Datum[] = [];
       for (const sub of find(node.left, d)) for (const m of find(node.right, sub)) out.push(m);
@@ -359,22 +377,59 @@ function find(node: PathNode, d: Datum): Datum[] {
     case 'union':
       return find(node.left, d).concat(find(node.right, d));
     case 'descendants': {
-      const right = node.right;
-      const recurse = (m: Datum, out: Datum[]) => {
-        for (const r of find(right, m)) out.push(r);
-        const v = m.value;
-        if (Array.isArray(v)) {
-          for (let i = 0; i < v.length; i++) recurse({ value: v[i], step: `[${i}]`, context: m }, out);
-        } else if (isDict(v)) {
-          for (const k of dictKeys(v)) recurse({ value: v[k], step: k, context: m }, out);
-        }
-      };
       const out: Datum[] = [];
-      for (const m of find(node.left, d)) recurse(m, out);
+      for (const m of find(node.left, d)) findInTree(node.right, m, out);
       return out;
     }
     case 'intersect':
       throw new PathFailure('`&` (intersection) is not implemented by jsonpath-rw');
+  }
+}
+
+function findFields(names: string[], d: Datum): Datum[] {
+  const v = d.value;
+  if (!isDict(v)) return [];
+  const out: Datum[] = [];
+  for (const name of names.includes('*') ? dictKeys(v) : names) {
+    if (hasOwn.call(v, name)) out.push({ value: v[name], step: name, context: d });
+  }
+  return out;
+}
+
+function findIndex(index: number, d: Datum): Datum[] {
+  const v = d.value;
+  const length = pyLength(v);
+  if (length <= index) return [];
+  const items = Array.isArray(v) ? v : typeof v === 'string' ? codePoints(v) : undefined;
+  if (!items) throw new PathFailure(`KeyError: ${index} (an index applied to a dict)`);
+  const i = index < 0 ? length + index : index;
+  if (i < 0) throw new PathFailure(`IndexError: index ${index} out of range`);
+  return [{ value: items[i], step: `[${index}]`, context: d }];
+}
+
+function findSlice(start: number | null, end: number | null, d: Datum): Datum[] {
+  let v = d.value;
+  let base = d;
+  if (isDict(v) || typeof v === 'string' || isPyInt(v)) {
+    // jsonpath-rw: a slice of a dict, string or int is a slice of a one-item list holding it.
+    v = [v];
+    base = { value: v, step: d.step, context: d.context };
+  }
+  if (!Array.isArray(v)) throw new PathFailure(`object of type '${pyTypeName(v)}' has no len()`);
+  const [from, to] = sliceRange(v.length, start, end);
+  const out: Datum[] = [];
+  for (let i = from; i < to; i++) out.push({ value: v[i], step: `[${i}]`, context: base });
+  return out;
+}
+
+/** `node` matched at `m` and at every value below it, depth first (jsonpath-rw's `..`). */
+function findInTree(node: PathNode, m: Datum, out: Datum[]): void {
+  for (const r of find(node, m)) out.push(r);
+  const v = m.value;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) findInTree(node, { value: v[i], step: `[${i}]`, context: m }, out);
+  } else if (isDict(v)) {
+    for (const k of dictKeys(v)) findInTree(node, { value: v[k], step: k, context: m }, out);
   }
 }
 

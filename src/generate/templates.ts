@@ -388,13 +388,8 @@ function offsetMicros(value: unknown, file: string, key: string): Micros {
   return value[0] * MICROS_PER_DAY + value[1] * MICROS_PER_SECOND + value[2];
 }
 
-function compileTemplate(
-  name: string,
-  header: Json,
-  notifications: Json[],
-  flavorIds: Set<number>,
-): OperationTemplate {
-  const file = `${name}.json`;
+/** `time_map`: the recording's time of each `DT_k` placeholder. */
+function readTimeMap(file: string, header: Json): Micros[] {
   if (!isRecord(header.time_map)) throw new TemplateError(file, 'the first element has no time_map');
   const rawOffsets: Micros[] = [];
   for (const [key, value] of Object.entries(header.time_map)) {
@@ -402,22 +397,44 @@ function compileTemplate(
     if (!m) throw new TemplateError(file, `time_map key ${key} is not a [[[[DT_n]]]] placeholder`);
     rawOffsets[Number(m[1])] = offsetMicros(value, file, key);
   }
-  const isEod = name === 'eod_exists';
-  // Upstream cut the name at the first `_`, which splits `power_off`; the variant is the number.
-  const operation = isEod ? 'eod_exists' : name.replace(/_\d+$/, '');
-  const isCreate = operation === 'compute.instance.create.start';
-  const mapOld = !isCreate;
+  return rawOffsets;
+}
 
-  // What the recording starts from: the first value of each tracked field.
+/** The operation a template records: its file name without the `_<variant>` suffix. */
+function operationOf(name: string): string {
+  // Upstream cut the name at the first `_`, which splits `power_off`; the variant is the number.
+  return name === 'eod_exists' ? 'eod_exists' : name.replace(/_\d+$/, '');
+}
+
+/** What the recording starts from: the first value of each tracked field. */
+interface RecordingStart {
+  preState: string | null;
+  postState: string | null;
+  /** Per DATE_FIELDS entry. */
+  dates: unknown[];
+  flavor: unknown;
+  /** The image's signature. */
+  image: string | undefined;
+  /** Placeholders that stand for the instance or its owner. */
+  aliases: Map<string, Slot>;
+}
+
+function readRecordingStart(file: string, notifications: Json[]): RecordingStart {
   const payloads = notifications.map(payloadOf);
   const firstOf = (field: string) => payloads.find((p) => p && p[field] !== undefined)?.[field];
   const states = payloads.map((p) => p?.state).filter((s): s is string => typeof s === 'string');
-  const preState = states[0] ?? null;
-  const postState = states[states.length - 1] ?? null;
-  const firstDates = DATE_FIELDS.map(firstOf);
-  const firstFlavor = firstOf('instance_type_id');
   const firstMeta = firstOf('image_meta');
-  const firstImage = isRecord(firstMeta) ? imageSignature(firstMeta) : undefined;
+  return {
+    preState: states[0] ?? null,
+    postState: states[states.length - 1] ?? null,
+    dates: DATE_FIELDS.map(firstOf),
+    flavor: firstOf('instance_type_id'),
+    image: isRecord(firstMeta) ? imageSignature(firstMeta) : undefined,
+    aliases: instanceAliases(file, firstOf),
+  };
+}
+
+function instanceAliases(file: string, firstOf: (field: string) => unknown): Map<string, Slot> {
   const placeholderOf = (field: string) => {
     const value = firstOf(field);
     return typeof value === 'string' ? /^\[\[\[\[([A-Za-z0-9_]+)\]\]\]\]$/.exec(value)?.[1] : undefined;
@@ -434,18 +451,37 @@ function compileTemplate(
     if (placeholder && placeholder !== field) aliases.set(placeholder, { kind: SLOT.NAMED, index, which: 0 });
   });
   aliases.set(instancePlaceholder, { kind: SLOT.INSTANCE, index: 0, which: 0 });
+  return aliases;
+}
 
-  let changesFlavor = false;
-  let changesImage = false;
-  const timestamps: Micros[] = [];
-  const compiled: Omit<CompiledNotification, 'offset'>[] = notifications.map((original, position) => {
+type UntimedNotification = Omit<CompiledNotification, 'offset'>;
+
+interface CompileContext {
+  file: string;
+  rawOffsets: Micros[];
+  start: RecordingStart;
+  /** Whether values equal to the recording's first become the instance's own ("old") ones. */
+  mapOld: boolean;
+  isEod: boolean;
+  flavorIds: Set<number>;
+}
+
+/**
+ * Compiles a template's notifications in recorded order, collecting each one's recorded time
+ * and whether the operation changes the instance's flavor or image.
+ */
+class NotificationCompiler {
+  changesFlavor = false;
+  changesImage = false;
+  /** The recorded time of each notification compiled so far. */
+  readonly timestamps: Micros[] = [];
+
+  constructor(private readonly ctx: CompileContext) {}
+
+  compile(original: Json, position: number): UntimedNotification {
     const n: Json = { ...original };
     const eventType = typeof n.event_type === 'string' ? n.event_type : '';
-    const stamp = typeof n.timestamp === 'string' ? EXACT_DT.exec(n.timestamp) : null;
-    if (!stamp || rawOffsets[Number(stamp[1])] === undefined) {
-      throw new TemplateError(file, `notification ${position + 1} has no timestamp from time_map`);
-    }
-    timestamps.push(rawOffsets[Number(stamp[1])]);
+    this.timestamps.push(this.timestampOf(n, position));
     if (n.message_id !== undefined) n.message_id = { kind: SLOT.MESSAGE_ID, index: 0, which: 0 };
     const observe: Observation = { dates: [] };
     const recorded = payloadOf(n);
@@ -453,119 +489,176 @@ function compileTemplate(
     if (recorded) {
       const p: Json = { ...recorded };
       n.payload = p;
-      DATE_FIELDS.forEach((field, i) => {
-        const v = p[field];
-        if (typeof v !== 'string') return;
-        if (mapOld && v === firstDates[i]) {
-          p[field] = { kind: SLOT.DATE_OLD, index: i, which: 0 };
-          observe.dates[i] = DATE_OLD;
-        } else {
-          const dt = EXACT_DT.exec(v);
-          observe.dates[i] = dt ? Number(dt[1]) : DATE_EMPTY;
-        }
-      });
-      if (typeof p.state === 'string') {
-        if (mapOld && p.state === preState) {
-          p.state = { kind: SLOT.STATE_OLD, index: 0, which: 0 };
-          observe.state = null;
-        } else {
-          observe.state = p.state;
-        }
-      }
-      if (isEod) {
-        p.audit_period_beginning = { kind: SLOT.EOD_BEGIN, index: 0, which: 0 };
-        p.audit_period_ending = { kind: SLOT.EOD_END, index: 0, which: 0 };
-      } else if (typeof p.audit_period_beginning === 'string' && EXACT_DT.test(p.audit_period_beginning)) {
-        // nova's current audit period began at midnight; the recording's offset is that of another day.
-        p.audit_period_beginning = { kind: SLOT.PERIOD_BEGIN, index: 0, which: 0 };
-      }
-      if (typeof p.instance_type_id === 'number') {
-        const which: 0 | 1 = p.instance_type_id === firstFlavor ? 0 : 1;
-        if (which) changesFlavor = true;
-        observe.flavor = which;
-        FLAVOR_FIELDS.forEach((field, i) => {
-          if (p[field] !== undefined && p[field] !== null) p[field] = { kind: SLOT.FLAVOR, index: i, which };
-        });
-      }
-      for (const [field, index] of Object.entries(NEW_FLAVOR_FIELDS)) {
-        if (p[field] !== undefined && p[field] !== null && flavorIds.size > 1) {
-          changesFlavor = true;
-          p[field] = { kind: SLOT.FLAVOR, index, which: 1 };
-        }
-      }
-      if (isRecord(p.image_meta)) {
-        image = imageSignature(p.image_meta) === firstImage ? 0 : 1;
-        if (image) changesImage = true;
-        observe.image = image;
-        p.image_meta = { kind: SLOT.IMAGE_META, index: 0, which: image };
-      }
-      if (typeof p.image_ref_url === 'string' && p.image_ref_url.includes('/images/')) {
-        p.image_ref_url = p.image_ref_url.replace(/\/images\/.*$/, '/images/[[[[@image_id]]]]');
-      }
+      image = this.slotPayload(p, observe);
     }
-    const parts: (string | Slot)[] = [];
-    const publisher: 0 | 1 = eventType.startsWith('scheduler.') ? 1 : 0;
-    const imageWhich = image;
-    serialize(n, parts, (placeholder) =>
-      placeholderSlot(placeholder, file, aliases, publisher, imageWhich, rawOffsets),
-    );
     return {
       eventType,
-      parts: merged(parts),
+      parts: this.render(n, eventType, image),
       aboutInstance: typeof recorded?.instance_id === 'string',
       observe,
     };
-  });
+  }
 
-  // Times relative to the first notification, which is when the operation starts.
+  private timestampOf(n: Json, position: number): Micros {
+    const { file, rawOffsets } = this.ctx;
+    const stamp = typeof n.timestamp === 'string' ? EXACT_DT.exec(n.timestamp) : null;
+    if (!stamp || rawOffsets[Number(stamp[1])] === undefined) {
+      throw new TemplateError(file, `notification ${position + 1} has no timestamp from time_map`);
+    }
+    return rawOffsets[Number(stamp[1])];
+  }
+
+  /** Turns the payload fields that follow the instance into slots; returns which image it shows. */
+  private slotPayload(p: Json, observe: Observation): 0 | 1 {
+    this.slotDates(p, observe);
+    this.slotState(p, observe);
+    this.slotAuditPeriod(p);
+    this.slotFlavor(p, observe);
+    this.slotNewFlavor(p);
+    const image = this.slotImage(p, observe);
+    if (typeof p.image_ref_url === 'string' && p.image_ref_url.includes('/images/')) {
+      p.image_ref_url = p.image_ref_url.replace(/\/images\/.*$/, '/images/[[[[@image_id]]]]');
+    }
+    return image;
+  }
+
+  private slotDates(p: Json, observe: Observation): void {
+    DATE_FIELDS.forEach((field, i) => {
+      const v = p[field];
+      if (typeof v !== 'string') return;
+      if (this.ctx.mapOld && v === this.ctx.start.dates[i]) {
+        p[field] = { kind: SLOT.DATE_OLD, index: i, which: 0 };
+        observe.dates[i] = DATE_OLD;
+      } else {
+        const dt = EXACT_DT.exec(v);
+        observe.dates[i] = dt ? Number(dt[1]) : DATE_EMPTY;
+      }
+    });
+  }
+
+  private slotState(p: Json, observe: Observation): void {
+    if (typeof p.state !== 'string') return;
+    if (this.ctx.mapOld && p.state === this.ctx.start.preState) {
+      p.state = { kind: SLOT.STATE_OLD, index: 0, which: 0 };
+      observe.state = null;
+    } else {
+      observe.state = p.state;
+    }
+  }
+
+  private slotAuditPeriod(p: Json): void {
+    if (this.ctx.isEod) {
+      p.audit_period_beginning = { kind: SLOT.EOD_BEGIN, index: 0, which: 0 };
+      p.audit_period_ending = { kind: SLOT.EOD_END, index: 0, which: 0 };
+    } else if (typeof p.audit_period_beginning === 'string' && EXACT_DT.test(p.audit_period_beginning)) {
+      // nova's current audit period began at midnight; the recording's offset is that of another day.
+      p.audit_period_beginning = { kind: SLOT.PERIOD_BEGIN, index: 0, which: 0 };
+    }
+  }
+
+  private slotFlavor(p: Json, observe: Observation): void {
+    if (typeof p.instance_type_id !== 'number') return;
+    const which: 0 | 1 = p.instance_type_id === this.ctx.start.flavor ? 0 : 1;
+    if (which) this.changesFlavor = true;
+    observe.flavor = which;
+    FLAVOR_FIELDS.forEach((field, i) => {
+      if (p[field] !== undefined && p[field] !== null) p[field] = { kind: SLOT.FLAVOR, index: i, which };
+    });
+  }
+
+  /** `new_instance_type*`: the flavor resized to (kept as recorded when the catalog has one flavor). */
+  private slotNewFlavor(p: Json): void {
+    for (const [field, index] of Object.entries(NEW_FLAVOR_FIELDS)) {
+      if (p[field] !== undefined && p[field] !== null && this.ctx.flavorIds.size > 1) {
+        this.changesFlavor = true;
+        p[field] = { kind: SLOT.FLAVOR, index, which: 1 };
+      }
+    }
+  }
+
+  private slotImage(p: Json, observe: Observation): 0 | 1 {
+    if (!isRecord(p.image_meta)) return 0;
+    const image = imageSignature(p.image_meta) === this.ctx.start.image ? 0 : 1;
+    if (image) this.changesImage = true;
+    observe.image = image;
+    p.image_meta = { kind: SLOT.IMAGE_META, index: 0, which: image };
+    return image;
+  }
+
+  private render(n: Json, eventType: string, image: 0 | 1): (string | Slot)[] {
+    const parts: (string | Slot)[] = [];
+    const publisher: 0 | 1 = eventType.startsWith('scheduler.') ? 1 : 0;
+    serialize(n, parts, (placeholder) => this.placeholderSlot(placeholder, publisher, image));
+    return merged(parts);
+  }
+
+  private placeholderSlot(name: string, publisher: 0 | 1, image: 0 | 1): Slot {
+    const alias = this.ctx.start.aliases.get(name);
+    if (alias) return alias;
+    if (name === '@image_id') return { kind: SLOT.IMAGE_ID, index: 0, which: image };
+    if (name === 'publisher_id') return { kind: SLOT.PUBLISHER, index: 0, which: publisher };
+    const m = PLACEHOLDER_NAME.exec(name);
+    if (m) {
+      const index = Number(m[2]);
+      if (m[1] === 'DT') {
+        if (this.ctx.rawOffsets[index] === undefined)
+          throw new TemplateError(this.ctx.file, `[[[[${name}]]]] is not in time_map`);
+        return { kind: SLOT.DT, index, which: 0 };
+      }
+      const kind = { UUID: SLOT.UUID, XUUID: SLOT.XUUID, V4: SLOT.V4, V6: SLOT.V6 }[m[1]]!;
+      return { kind, index, which: 0 };
+    }
+    const named = (NAMED as readonly string[]).indexOf(name);
+    // An unknown name gets a value of its own per operation, as upstream's `name-NNNNNN`.
+    return named >= 0
+      ? { kind: SLOT.NAMED, index: named, which: 0 }
+      : { kind: SLOT.NAMED, index: -1, which: 0, name };
+  }
+}
+
+/** Times relative to the first notification, which is when the operation starts. */
+function relativeToStart(rawOffsets: Micros[], compiled: UntimedNotification[], timestamps: Micros[]) {
   const base = Math.min(...timestamps);
   const dtOffsets = rawOffsets.map((o) => (o === undefined ? NaN : o - base));
   const withOffsets = compiled.map((c, i) => ({ ...c, offset: timestamps[i] - base }));
   // Stable: notifications recorded at the same microsecond keep their recorded order.
   const ordered = withOffsets.map((c, i) => ({ c, i })).sort((a, b) => a.c.offset - b.c.offset || a.i - b.i);
-  const sorted = ordered.map(({ c }) => c);
+  return { dtOffsets, notifications: ordered.map(({ c }) => c) };
+}
+
+function compileTemplate(
+  name: string,
+  header: Json,
+  notifications: Json[],
+  flavorIds: Set<number>,
+): OperationTemplate {
+  const file = `${name}.json`;
+  const rawOffsets = readTimeMap(file, header);
+  const operation = operationOf(name);
+  const isCreate = operation === 'compute.instance.create.start';
+  const start = readRecordingStart(file, notifications);
+  const compiler = new NotificationCompiler({
+    file,
+    rawOffsets,
+    start,
+    mapOld: !isCreate,
+    isEod: name === 'eod_exists',
+    flavorIds,
+  });
+  const compiled = notifications.map((n, position) => compiler.compile(n, position));
+  const timed = relativeToStart(rawOffsets, compiled, compiler.timestamps);
   return {
     name,
     operation,
     isCreate,
-    preState: isCreate ? null : preState,
-    postState,
-    changesFlavor,
-    changesImage,
-    dtOffsets,
-    notifications: sorted,
-    span: sorted[sorted.length - 1].offset,
+    preState: isCreate ? null : start.preState,
+    postState: start.postState,
+    changesFlavor: compiler.changesFlavor,
+    changesImage: compiler.changesImage,
+    dtOffsets: timed.dtOffsets,
+    notifications: timed.notifications,
+    span: timed.notifications[timed.notifications.length - 1].offset,
   };
-}
-
-function placeholderSlot(
-  name: string,
-  file: string,
-  aliases: Map<string, Slot>,
-  publisher: 0 | 1,
-  image: 0 | 1,
-  rawOffsets: Micros[],
-): Slot {
-  const alias = aliases.get(name);
-  if (alias) return alias;
-  if (name === '@image_id') return { kind: SLOT.IMAGE_ID, index: 0, which: image };
-  if (name === 'publisher_id') return { kind: SLOT.PUBLISHER, index: 0, which: publisher };
-  const m = PLACEHOLDER_NAME.exec(name);
-  if (m) {
-    const index = Number(m[2]);
-    if (m[1] === 'DT') {
-      if (rawOffsets[index] === undefined)
-        throw new TemplateError(file, `[[[[${name}]]]] is not in time_map`);
-      return { kind: SLOT.DT, index, which: 0 };
-    }
-    const kind = { UUID: SLOT.UUID, XUUID: SLOT.XUUID, V4: SLOT.V4, V6: SLOT.V6 }[m[1]]!;
-    return { kind, index, which: 0 };
-  }
-  const named = (NAMED as readonly string[]).indexOf(name);
-  // An unknown name gets a value of its own per operation, as upstream's `name-NNNNNN`.
-  return named >= 0
-    ? { kind: SLOT.NAMED, index: named, which: 0 }
-    : { kind: SLOT.NAMED, index: -1, which: 0, name };
 }
 
 /** Loads and compiles every `*.json` of a notigen template directory (eod_exists.json is required). */

@@ -128,84 +128,120 @@ export function trackConsumerLag(
   refreshMs = 5000,
 ): ConsumerLagTracker {
   const tracker = new ConsumerLagTracker(gauge, groupId);
-  const log = logger.child({ component: 'consumer-lag', group: groupId });
-  let admin: Admin | null = null;
-  let timer: NodeJS.Timeout | undefined;
-  let refreshing = false;
-  // Bumped on stop: an admin fetch that outlives its consumer's run changes nothing.
-  let generation = 0;
-
-  const refresh = async () => {
-    if (refreshing) return;
-    refreshing = true;
-    const started = generation;
-    try {
-      if (!admin) {
-        const fresh = kafka.admin();
-        await fresh.connect();
-        if (started !== generation) {
-          await fresh.disconnect();
-          return;
-        }
-        admin = fresh;
-      }
-      const topics = tracker.assignedTopics();
-      if (topics.length === 0) return;
-      const committed = await admin.fetchOffsets({ groupId, topics });
-      for (const topic of topics) {
-        const ends = await admin.fetchTopicOffsets(topic);
-        if (started !== generation) return;
-        tracker.applyOffsets(topic, ends, committed.find((c) => c.topic === topic)?.partitions ?? []);
-      }
-    } catch (error) {
-      log.debug({ err: error }, 'consumer lag fetch failed; next period tries again');
-    } finally {
-      refreshing = false;
-    }
-  };
-
+  const refresher = new LagRefresher(kafka, groupId, tracker, refreshMs);
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     tracker.assign(payload.memberAssignment);
-    if (!timer) {
-      timer = setInterval(() => void refresh(), refreshMs);
-      timer.unref();
-    }
-    void refresh();
+    refresher.joined();
   });
   // A crash stops and disconnects the consumer before kafkajs restarts it; the next join resumes.
-  const halt = () => {
-    generation++;
-    clearInterval(timer);
-    timer = undefined;
-    tracker.clear();
-    const closing = admin;
-    admin = null;
-    closing?.disconnect().catch(() => undefined);
-  };
+  const halt = () => refresher.halt();
   consumer.on(consumer.events.STOP, halt);
   consumer.on(consumer.events.DISCONNECT, halt);
+  trackBatches(consumer, tracker);
+  return tracker;
+}
 
+/** Feeds the tracker from an admin client: at each join and every `refreshMs` while in the group. */
+class LagRefresher {
+  private admin: Admin | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing = false;
+  // Bumped on halt: an admin fetch that outlives its consumer's run changes nothing.
+  private generation = 0;
+  private readonly log: typeof logger;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly groupId: string,
+    private readonly tracker: ConsumerLagTracker,
+    private readonly refreshMs: number,
+  ) {
+    this.log = logger.child({ component: 'consumer-lag', group: groupId });
+  }
+
+  /** The consumer joined its group: fetch now, and periodically from then on. */
+  joined(): void {
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.refresh(), this.refreshMs);
+      this.timer.unref();
+    }
+    void this.refresh();
+  }
+
+  /** The consumer stopped: no more fetches, its series go, and so does the admin client. */
+  halt(): void {
+    this.generation++;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.tracker.clear();
+    const closing = this.admin;
+    this.admin = null;
+    closing?.disconnect().catch(() => undefined);
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    try {
+      await this.fetchOffsets(this.generation);
+    } catch (error) {
+      this.log.debug({ err: error }, 'consumer lag fetch failed; next period tries again');
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  /** `started`: the generation the fetch began in. */
+  private async fetchOffsets(started: number): Promise<void> {
+    if (!this.admin) {
+      const fresh = this.kafka.admin();
+      await fresh.connect();
+      if (started !== this.generation) {
+        await fresh.disconnect();
+        return;
+      }
+      this.admin = fresh;
+    }
+    const topics = this.tracker.assignedTopics();
+    if (topics.length === 0) return;
+    const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics });
+    for (const topic of topics) {
+      const ends = await this.admin.fetchTopicOffsets(topic);
+      if (started !== this.generation) return;
+      this.tracker.applyOffsets(topic, ends, committed.find((c) => c.topic === topic)?.partitions ?? []);
+    }
+  }
+}
+
+/** Wraps `consumer.run` so that every eachBatch reports its high watermark and resolved offsets. */
+function trackBatches(consumer: Consumer, tracker: ConsumerLagTracker): void {
   const run = consumer.run;
   consumer.run = (config?: ConsumerRunConfig) => {
     const eachBatch = config?.eachBatch;
     if (!eachBatch) return run(config);
     const autoResolve = config.eachBatchAutoResolve ?? true;
-    const tracked: EachBatchHandler = async (payload) => {
-      const { topic, partition } = payload.batch;
-      tracker.observeEnd(topic, partition, BigInt(payload.batch.highWatermark));
-      const first = payload.batch.firstOffset();
-      if (first !== null) tracker.observePosition(topic, partition, BigInt(first));
-      const resolveOffset = (offset: string) => {
-        payload.resolveOffset(offset);
-        tracker.observePosition(topic, partition, BigInt(offset) + 1n);
-      };
-      await eachBatch({ ...payload, resolveOffset });
-      const last = payload.batch.messages.at(-1);
-      if (autoResolve && last && payload.isRunning() && !payload.isStale()) {
-        tracker.observePosition(topic, partition, BigInt(last.offset) + 1n);
-      }
-    };
-    return run({ ...config, eachBatch: tracked });
+    return run({ ...config, eachBatch: trackedEachBatch(eachBatch, autoResolve, tracker) });
   };
-  return tracker;
+}
+
+function trackedEachBatch(
+  eachBatch: EachBatchHandler,
+  autoResolve: boolean,
+  tracker: ConsumerLagTracker,
+): EachBatchHandler {
+  return async (payload) => {
+    const { topic, partition } = payload.batch;
+    tracker.observeEnd(topic, partition, BigInt(payload.batch.highWatermark));
+    const first = payload.batch.firstOffset();
+    if (first !== null) tracker.observePosition(topic, partition, BigInt(first));
+    const resolveOffset = (offset: string) => {
+      payload.resolveOffset(offset);
+      tracker.observePosition(topic, partition, BigInt(offset) + 1n);
+    };
+    await eachBatch({ ...payload, resolveOffset });
+    const last = payload.batch.messages.at(-1);
+    if (autoResolve && last && payload.isRunning() && !payload.isStale()) {
+      tracker.observePosition(topic, partition, BigInt(last.offset) + 1n);
+    }
+  };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { Admin, Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { TopologySettings } from '../config/topology-settings';
 import { payloadView } from './dlq';
 import { OpsInputError } from './scan';
@@ -212,6 +212,137 @@ async function leaveAndDeleteGroup(kafka: Kafka, consumer: Consumer, groupId: st
   await withAdmin(kafka, (admin) => admin.deleteGroups([groupId])).catch(() => undefined);
 }
 
+/** Every partition was read up to the high watermark taken at start. */
+const atEnd = (ranges: PartitionRange[]) => ranges.every((r) => r.reached >= r.end - 1n);
+
+/** State of one read: how far each partition got, how many records were printed, why it stopped. */
+class TopicRead {
+  records = 0;
+  stoppedBy: StopReason | null = null;
+  crash: Error | null = null;
+  readonly finished: Promise<void>;
+  private finish!: () => void;
+  private lastProgress = Date.now();
+  private readonly byPartition: Map<number, PartitionRange>;
+  private readonly decoder: ValueDecoder;
+
+  constructor(
+    private readonly options: ConsumeOptions,
+    private readonly ranges: PartitionRange[],
+    /** Stops at the high watermarks taken at start. */
+    private readonly bounded: boolean,
+    private readonly emit: (record: ConsumedRecord) => void | Promise<void>,
+  ) {
+    this.finished = new Promise<void>((resolve) => (this.finish = resolve));
+    this.byPartition = new Map(ranges.map((r) => [r.partition, r]));
+    this.decoder = new ValueDecoder(options.schemaRegistryUrl, options.previewBytes);
+  }
+
+  stop(reason: StopReason): void {
+    this.stoppedBy ??= reason;
+    this.finish();
+  }
+
+  crashed(error: Error): void {
+    this.crash = error;
+    this.finish();
+  }
+
+  advance(partition: number, offset: bigint): void {
+    const range = this.byPartition.get(partition);
+    if (!range || offset <= range.reached) return;
+    range.reached = offset;
+    this.lastProgress = Date.now();
+    if (this.bounded && atEnd(this.ranges)) this.stop('end');
+  }
+
+  /** Prints the batch's records that are in range, until the read stops. */
+  async handleBatch({ batch, resolveOffset }: EachBatchPayload): Promise<void> {
+    const range = this.byPartition.get(batch.partition);
+    for (const message of batch.messages) {
+      if (this.stoppedBy !== null) return;
+      // Resolved (never committed): without it kafkajs fetches the same batch again.
+      resolveOffset(message.offset);
+      const offset = BigInt(message.offset);
+      // A fetch may run before the seek lands; and a bounded read ends at `end`.
+      if (!range || offset < range.start || (this.bounded && offset >= range.end)) continue;
+      await this.emit(await describeRecord(this.decoder, batch.topic, batch.partition, message));
+      this.records++;
+      this.advance(batch.partition, offset);
+      const max = this.options.maxRecords;
+      if (max !== undefined && this.records >= max) this.stop('count');
+    }
+  }
+
+  /** The group has no offsets: every partition starts where the read was planned to start. */
+  seekToStarts(consumer: Consumer): void {
+    for (const range of this.ranges) {
+      consumer.seek({ topic: this.options.topic, partition: range.partition, offset: String(range.start) });
+    }
+  }
+
+  /** Stops a bounded read that stalled (a broker gone, an open transaction); a followed read waits. */
+  watchIdle(): NodeJS.Timeout | undefined {
+    if (!this.bounded) return undefined;
+    const idleMs = this.options.idleTimeoutMs ?? 20000;
+    return setInterval(() => Date.now() - this.lastProgress > idleMs && this.stop('idle'), 200);
+  }
+
+  /** For a read that stopped idle: where each unfinished partition stopped. */
+  notes(): string[] {
+    if (this.stoppedBy !== 'idle') return [];
+    const seconds = Math.round((this.options.idleTimeoutMs ?? 20000) / 1000);
+    return this.ranges
+      .filter((r) => r.reached < r.end - 1n)
+      .map(
+        (r) =>
+          `${this.options.topic}[${r.partition}]: stopped at offset ${r.reached + 1n} of ${r.end} (no progress for ${seconds} s)`,
+      );
+  }
+}
+
+/** Runs `read` from a throwaway consumer group until it finishes, then deletes the group. */
+async function runRead(
+  kafka: Kafka,
+  read: TopicRead,
+  groupId: string,
+  { topic, signal }: ConsumeOptions,
+): Promise<void> {
+  const consumer = kafka.consumer({
+    groupId,
+    maxWaitTimeInMs: 500,
+    allowAutoTopicCreation: false,
+    retry: { retries: 3 },
+  });
+  const onAbort = () => read.stop('signal');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let idleTimer: NodeJS.Timeout | undefined;
+  try {
+    await consumer.connect();
+    // Batches made only of control records or compacted-away offsets reach no eachBatch;
+    // this event still reports how far the partition was read.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.topic === topic) read.advance(payload.partition, BigInt(payload.lastOffset));
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) read.crashed(payload.error);
+    });
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (b) => read.handleBatch(b),
+    });
+    read.seekToStarts(consumer);
+    idleTimer = read.watchIdle();
+    await read.finished;
+  } finally {
+    clearInterval(idleTimer);
+    signal?.removeEventListener('abort', onAbort);
+    await leaveAndDeleteGroup(kafka, consumer, groupId);
+  }
+}
+
 /**
  * Prints (through `emit`) the records of one topic, like `kcat -C`: from the end (following
  * new records) or from the beginning (up to the high watermarks taken at start, or following
@@ -227,99 +358,12 @@ export async function consumeTopic(
   const fromBeginning = options.fromBeginning ?? false;
   const bounded = fromBeginning && !options.follow;
   const ranges = await withAdmin(kafka, (admin) => partitionRanges(admin, options.topic, fromBeginning));
-  const byPartition = new Map(ranges.map((r) => [r.partition, r]));
-  const atEnd = () => ranges.every((r) => r.reached >= r.end - 1n);
   if (options.signal?.aborted) return { records: 0, stoppedBy: 'signal', groupId: null, notes: [] };
-  if (bounded && atEnd()) return { records: 0, stoppedBy: 'end', groupId: null, notes: [] };
+  if (bounded && atEnd(ranges)) return { records: 0, stoppedBy: 'end', groupId: null, notes: [] };
 
-  const decoder = new ValueDecoder(options.schemaRegistryUrl, options.previewBytes);
-  // Changed from kafkajs callbacks: an object, so the reads after `await finished` see the changes.
-  const state: { records: number; stoppedBy: StopReason | null; crash: Error | null } = {
-    records: 0,
-    stoppedBy: null,
-    crash: null,
-  };
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => (finish = resolve));
-  const stop = (reason: StopReason) => {
-    state.stoppedBy ??= reason;
-    finish();
-  };
-  let lastProgress = Date.now();
-  const advance = (partition: number, offset: bigint) => {
-    const range = byPartition.get(partition);
-    if (!range || offset <= range.reached) return;
-    range.reached = offset;
-    lastProgress = Date.now();
-    if (bounded && atEnd()) stop('end');
-  };
-
+  const read = new TopicRead(options, ranges, bounded, emit);
   const groupId = `${options.groupPrefix}.ops.consume.${randomUUID()}`;
-  const consumer = kafka.consumer({
-    groupId,
-    maxWaitTimeInMs: 500,
-    allowAutoTopicCreation: false,
-    retry: { retries: 3 },
-  });
-  const onAbort = () => stop('signal');
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  let idleTimer: NodeJS.Timeout | undefined;
-  try {
-    await consumer.connect();
-    // Batches made only of control records or compacted-away offsets reach no eachBatch;
-    // this event still reports how far the partition was read.
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.topic === options.topic) advance(payload.partition, BigInt(payload.lastOffset));
-    });
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) {
-        state.crash = payload.error;
-        finish();
-      }
-    });
-    await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset }) => {
-        const range = byPartition.get(batch.partition);
-        for (const message of batch.messages) {
-          if (state.stoppedBy !== null) return;
-          // Resolved (never committed): without it kafkajs fetches the same batch again.
-          resolveOffset(message.offset);
-          const offset = BigInt(message.offset);
-          // A fetch may run before the seek below lands; and a bounded read ends at `end`.
-          if (!range || offset < range.start || (bounded && offset >= range.end)) continue;
-          await emit(await describeRecord(decoder, batch.topic, batch.partition, message));
-          state.records++;
-          advance(batch.partition, offset);
-          if (options.maxRecords !== undefined && state.records >= options.maxRecords) stop('count');
-        }
-      },
-    });
-    // The group has no offsets: every partition starts where the read was planned to start.
-    for (const range of ranges) {
-      consumer.seek({ topic: options.topic, partition: range.partition, offset: String(range.start) });
-    }
-    if (bounded) {
-      const idleMs = options.idleTimeoutMs ?? 20000;
-      idleTimer = setInterval(() => Date.now() - lastProgress > idleMs && stop('idle'), 200);
-    }
-    await finished;
-  } finally {
-    clearInterval(idleTimer);
-    options.signal?.removeEventListener('abort', onAbort);
-    await leaveAndDeleteGroup(kafka, consumer, groupId);
-  }
-  if (state.crash) throw state.crash;
-  const notes =
-    state.stoppedBy === 'idle'
-      ? ranges
-          .filter((r) => r.reached < r.end - 1n)
-          .map(
-            (r) =>
-              `${options.topic}[${r.partition}]: stopped at offset ${r.reached + 1n} of ${r.end} (no progress for ${Math.round((options.idleTimeoutMs ?? 20000) / 1000)} s)`,
-          )
-      : [];
-  return { records: state.records, stoppedBy: state.stoppedBy ?? 'end', groupId, notes };
+  await runRead(kafka, read, groupId, options);
+  if (read.crash) throw read.crash;
+  return { records: read.records, stoppedBy: read.stoppedBy ?? 'end', groupId, notes: read.notes() };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import Redis from 'ioredis';
 import { redriveLogKey } from '../redis/keys';
 import { createProducer } from '../topology/role-runner';
@@ -456,6 +456,171 @@ export interface RedriveResult {
   counts: Record<RedriveOutcome['action'], number>;
 }
 
+/** Redriving the whole DLQ must be asked for (`--all`), not fallen into by a missing filter. */
+function requireSelection(filter: DlqFilter, all: boolean | undefined): void {
+  const selective =
+    filter.reason !== undefined || filter.messageId !== undefined || filter.offsets !== undefined;
+  if (!selective && !all) {
+    throw new OpsInputError('choose what to redrive: --reason, --message-id, --offsets, or --all');
+  }
+}
+
+/** Partition counts of the records' source topics; a topic that does not exist is left out. */
+async function sourcePartitionCounts(kafka: Kafka, found: Collected[]): Promise<Map<string, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const existing = new Set(await admin.listTopics());
+  const partitions = new Map<string, number>();
+  for (const topic of new Set(found.map((f) => f.record.source?.topic).filter((t): t is string => !!t))) {
+    if (existing.has(topic)) partitions.set(topic, await partitionCount(admin, topic));
+  }
+  await admin.disconnect();
+  return partitions;
+}
+
+/** Why a record cannot (or need not) be redriven, or null when it can. */
+function skipReason(
+  { record, message }: Collected,
+  partitions: Map<string, number>,
+  force: boolean | undefined,
+): string | null {
+  const source = record.source;
+  if (!source) return 'no dlq.source.topic header: the source topic is unknown';
+  if (!partitions.has(source.topic)) return `source topic ${source.topic} does not exist`;
+  if (record.truncatedFrom !== null) {
+    return `only the first ${record.bytes} of ${record.truncatedFrom} bytes were kept: the original is lost`;
+  }
+  if (!message.value?.length) return 'empty payload';
+  if (record.redriven && !force) {
+    const where = record.redriven.target
+      ? ` to ${record.redriven.target.topic}:${record.redriven.target.partition}:${record.redriven.target.offset}`
+      : ' (its produce was never confirmed)';
+    return `already redriven at ${record.redriven.at}${where}; --force to send it again`;
+  }
+  return null;
+}
+
+function countOutcomes(outcomes: RedriveOutcome[]): RedriveResult['counts'] {
+  const counts = { redriven: 0, 'would-redrive': 0, skipped: 0, failed: 0 };
+  for (const o of outcomes) counts[o.action]++;
+  return counts;
+}
+
+/** Redrives records one at a time, keeping the redrive log in step with what was sent. */
+class Redriver {
+  private readonly logKey: string;
+
+  constructor(
+    private readonly redis: Redis,
+    namespace: string,
+    private readonly partitions: Map<string, number>,
+    private readonly options: RedriveOptions,
+    /** Null on a dry run. */
+    private readonly producer: Producer | null,
+  ) {
+    this.logKey = redriveLogKey(namespace);
+  }
+
+  async redrive(item: Collected): Promise<RedriveOutcome> {
+    const { record } = item;
+    const base = { coordinates: record.coordinates, messageId: record.messageId, reason: record.reason };
+    const skipped = skipReason(item, this.partitions, this.options.force);
+    if (skipped !== null) return { ...base, action: 'skipped', detail: skipped };
+    const source = record.source!;
+    // The original partition when it still exists: keeps per-key order, and on the
+    // repartition topic the partition is the owner of the stream state.
+    const count = this.partitions.get(source.topic)!;
+    const partition = source.partition !== null && source.partition < count ? source.partition : undefined;
+    if (this.options.dryRun) {
+      return {
+        ...base,
+        action: 'would-redrive',
+        detail: `to ${source.topic}${partition === undefined ? '' : `:${partition}`}`,
+      };
+    }
+    const mark: RedriveMark = {
+      at: new Date().toISOString(),
+      fingerprint: fingerprint(item.message),
+      state: 'sending',
+    };
+    if (!(await this.claim(record, mark))) {
+      return {
+        ...base,
+        action: 'skipped',
+        detail: 'another redrive of this record is under way or just finished',
+      };
+    }
+    try {
+      const target = await this.send(item, source.topic, partition, mark);
+      return {
+        ...base,
+        action: 'redriven',
+        detail: `to ${target.topic}:${target.partition}:${target.offset}`,
+        target,
+      };
+    } catch (error) {
+      await this.unclaim(record);
+      return { ...base, action: 'failed', detail: (error as Error).message };
+    }
+  }
+
+  /** Writes the `sending` mark, unless another redrive holds the record. */
+  private async claim(record: DlqRecord, mark: RedriveMark): Promise<boolean> {
+    const { redis, logKey } = this;
+    let claimed = record.redriven
+      ? (await redis.hset(logKey, record.coordinates, JSON.stringify(mark))) >= 0
+      : (await redis.hsetnx(logKey, record.coordinates, JSON.stringify(mark))) === 1;
+    if (!claimed) {
+      // An entry for other bytes at these coordinates (the DLQ topic was recreated) is stale.
+      const current = await redis.hget(logKey, record.coordinates);
+      if (current && (JSON.parse(current) as RedriveMark).fingerprint !== mark.fingerprint) {
+        claimed = (await redis.hset(logKey, record.coordinates, JSON.stringify(mark))) >= 0;
+      }
+    }
+    return claimed;
+  }
+
+  /** Produces the original key and payload, then marks the record `sent` with where it went. */
+  private async send(
+    { record, message }: Collected,
+    topic: string,
+    partition: number | undefined,
+    mark: RedriveMark,
+  ): Promise<NonNullable<RedriveMark['target']>> {
+    const [meta] = await this.producer!.send({
+      topic,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          partition,
+          headers: {
+            [REDRIVE_HEADERS.from]: record.coordinates,
+            [REDRIVE_HEADERS.reason]: record.reason ?? '',
+            [REDRIVE_HEADERS.time]: mark.at,
+          },
+        },
+      ],
+    });
+    const target = { topic, partition: meta.partition, offset: meta.baseOffset ?? '?' };
+    await this.redis.hset(
+      this.logKey,
+      record.coordinates,
+      JSON.stringify({ ...mark, state: 'sent', target }),
+    );
+    return target;
+  }
+
+  /** Not sent (as far as we know): puts the log back as it was, so the record can be tried again. */
+  private async unclaim(record: DlqRecord): Promise<void> {
+    const restore = record.redriven
+      ? this.redis.hset(this.logKey, record.coordinates, JSON.stringify(record.redriven))
+      : this.redis.hdel(this.logKey, record.coordinates);
+    await restore.catch(() => undefined);
+  }
+}
+
 /**
  * Sends chosen DLQ records' original key and payload back to their source topic, with
  * headers naming the DLQ record and its reason. Each DLQ record is redriven at most once
@@ -468,128 +633,22 @@ export async function redriveDlq(
   options: RedriveOptions,
 ): Promise<RedriveResult> {
   const filter = options.filter ?? {};
-  const selective =
-    filter.reason !== undefined || filter.messageId !== undefined || filter.offsets !== undefined;
-  if (!selective && !options.all) {
-    throw new OpsInputError('choose what to redrive: --reason, --message-id, --offsets, or --all');
-  }
+  requireSelection(filter, options.all);
   const { found, scan } = await collect(kafka, settings, {
     topic: options.topic ?? 'notifications',
     filter,
     maxRecordsPerPartition: options.maxRecordsPerPartition,
   });
   await attachRedriveMarks(redis, settings.namespace, found);
-  const outcomes: RedriveOutcome[] = [];
-  const logKey = redriveLogKey(settings.namespace);
-  const admin = kafka.admin();
-  await admin.connect();
-  const existing = new Set(await admin.listTopics());
-  const partitions = new Map<string, number>();
-  for (const topic of new Set(found.map((f) => f.record.source?.topic).filter((t): t is string => !!t))) {
-    if (existing.has(topic)) partitions.set(topic, await partitionCount(admin, topic));
-  }
-  await admin.disconnect();
+  const partitions = await sourcePartitionCounts(kafka, found);
   const producer = options.dryRun ? null : createProducer(kafka);
   await producer?.connect();
+  const outcomes: RedriveOutcome[] = [];
   try {
-    for (const { record, message } of found) {
-      const base = { coordinates: record.coordinates, messageId: record.messageId, reason: record.reason };
-      const skip = (detail: string) => outcomes.push({ ...base, action: 'skipped', detail });
-      const source = record.source;
-      if (!source) {
-        skip('no dlq.source.topic header: the source topic is unknown');
-        continue;
-      }
-      if (!partitions.has(source.topic)) {
-        skip(`source topic ${source.topic} does not exist`);
-        continue;
-      }
-      if (record.truncatedFrom !== null) {
-        skip(
-          `only the first ${record.bytes} of ${record.truncatedFrom} bytes were kept: the original is lost`,
-        );
-        continue;
-      }
-      if (!message.value?.length) {
-        skip('empty payload');
-        continue;
-      }
-      if (record.redriven && !options.force) {
-        const where = record.redriven.target
-          ? ` to ${record.redriven.target.topic}:${record.redriven.target.partition}:${record.redriven.target.offset}`
-          : ' (its produce was never confirmed)';
-        skip(`already redriven at ${record.redriven.at}${where}; --force to send it again`);
-        continue;
-      }
-      // The original partition when it still exists: keeps per-key order, and on the
-      // repartition topic the partition is the owner of the stream state.
-      const count = partitions.get(source.topic)!;
-      const partition = source.partition !== null && source.partition < count ? source.partition : undefined;
-      if (options.dryRun) {
-        outcomes.push({
-          ...base,
-          action: 'would-redrive',
-          detail: `to ${source.topic}${partition === undefined ? '' : `:${partition}`}`,
-        });
-        continue;
-      }
-      const mark: RedriveMark = {
-        at: new Date().toISOString(),
-        fingerprint: fingerprint(message),
-        state: 'sending',
-      };
-      let claimed = record.redriven
-        ? (await redis.hset(logKey, record.coordinates, JSON.stringify(mark))) >= 0
-        : (await redis.hsetnx(logKey, record.coordinates, JSON.stringify(mark))) === 1;
-      if (!claimed) {
-        // An entry for other bytes at these coordinates (the DLQ topic was recreated) is stale.
-        const current = await redis.hget(logKey, record.coordinates);
-        if (current && (JSON.parse(current) as RedriveMark).fingerprint !== mark.fingerprint) {
-          claimed = (await redis.hset(logKey, record.coordinates, JSON.stringify(mark))) >= 0;
-        }
-      }
-      if (!claimed) {
-        skip('another redrive of this record is under way or just finished');
-        continue;
-      }
-      try {
-        const [meta] = await producer!.send({
-          topic: source.topic,
-          acks: -1,
-          messages: [
-            {
-              key: message.key,
-              value: message.value,
-              partition,
-              headers: {
-                [REDRIVE_HEADERS.from]: record.coordinates,
-                [REDRIVE_HEADERS.reason]: record.reason ?? '',
-                [REDRIVE_HEADERS.time]: mark.at,
-              },
-            },
-          ],
-        });
-        const target = { topic: source.topic, partition: meta.partition, offset: meta.baseOffset ?? '?' };
-        await redis.hset(logKey, record.coordinates, JSON.stringify({ ...mark, state: 'sent', target }));
-        outcomes.push({
-          ...base,
-          action: 'redriven',
-          detail: `to ${target.topic}:${target.partition}:${target.offset}`,
-          target,
-        });
-      } catch (error) {
-        // Not sent (as far as we know): put the log back as it was, so the record can be tried again.
-        const restore = record.redriven
-          ? redis.hset(logKey, record.coordinates, JSON.stringify(record.redriven))
-          : redis.hdel(logKey, record.coordinates);
-        await restore.catch(() => undefined);
-        outcomes.push({ ...base, action: 'failed', detail: (error as Error).message });
-      }
-    }
+    const redriver = new Redriver(redis, settings.namespace, partitions, options, producer);
+    for (const item of found) outcomes.push(await redriver.redrive(item));
   } finally {
     await producer?.disconnect().catch(() => undefined);
   }
-  const counts = { redriven: 0, 'would-redrive': 0, skipped: 0, failed: 0 };
-  for (const o of outcomes) counts[o.action]++;
-  return { outcomes, scan, counts };
+  return { outcomes, scan, counts: countOutcomes(outcomes) };
 }

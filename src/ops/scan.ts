@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, KafkaMessage } from 'kafkajs';
+import { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 
 /** A request an operator tool cannot act on (bad coordinates, offsets, selectors, times). */
 export class OpsInputError extends Error {
@@ -54,6 +54,66 @@ export type RecordVisitor = (topic: string, partition: number, message: KafkaMes
 
 const big = (s: string) => BigInt(s);
 
+type Offsets = { partition: number; low: string; high: string };
+
+/** A partition's high watermark when the scan was planned. */
+type PartitionEnd = { topic: string; partition: number; high: string };
+
+/** Exact offsets of one partition: one single-record range each. */
+function exactCoverage(
+  topic: string,
+  { partition, low, high }: Offsets,
+  exact: Array<{ offset: string }>,
+): PartitionCoverage[] {
+  return exact.map((e) => {
+    // An offset outside the log (never written, or deleted by retention) reads nothing.
+    const present = big(e.offset) >= big(low) && big(e.offset) < big(high);
+    return {
+      topic,
+      partition,
+      low,
+      high,
+      start: e.offset,
+      end: String(big(e.offset) + 1n),
+      skippedBySince: 0,
+      truncated: 0,
+      complete: !present,
+    };
+  });
+}
+
+/** A partition's range up to its high watermark, narrowed by `sinceOffset` and `maxRecords`. */
+function windowCoverage(
+  topic: string,
+  { partition, low, high }: Offsets,
+  sinceOffset: string | undefined,
+  maxRecords: number | undefined,
+): PartitionCoverage {
+  let start = big(low);
+  const end = big(high);
+  let skippedBySince = 0;
+  let truncated = 0;
+  if (sinceOffset !== undefined && big(sinceOffset) > start) {
+    skippedBySince = Number(big(sinceOffset) - start);
+    start = big(sinceOffset);
+  }
+  if (maxRecords !== undefined && end - start > BigInt(maxRecords)) {
+    truncated = Number(end - start - BigInt(maxRecords));
+    start = end - BigInt(maxRecords);
+  }
+  return {
+    topic,
+    partition,
+    low,
+    high,
+    start: String(start),
+    end: String(end),
+    skippedBySince,
+    truncated,
+    complete: start >= end,
+  };
+}
+
 /** The partition ranges a window selects, from the partitions' offsets at this moment. */
 async function plan(kafka: Kafka, topics: string[], window: ScanWindow) {
   const admin = kafka.admin();
@@ -62,64 +122,189 @@ async function plan(kafka: Kafka, topics: string[], window: ScanWindow) {
     const existing = new Set(await admin.listTopics());
     const missingTopics = topics.filter((t) => !existing.has(t));
     const coverage: PartitionCoverage[] = [];
-    const ends: Array<{ topic: string; partition: number; high: string }> = [];
+    const ends: PartitionEnd[] = [];
     for (const topic of topics.filter((t) => existing.has(t))) {
       const offsets = (await admin.fetchTopicOffsets(topic)).sort((a, b) => a.partition - b.partition);
       const since =
         window.sinceMs !== undefined ? await admin.fetchTopicOffsetsByTimestamp(topic, window.sinceMs) : [];
-      for (const { partition, low, high } of offsets) {
+      for (const offset of offsets) {
+        const { partition, high } = offset;
         ends.push({ topic, partition, high });
         const exact = window.exact?.filter((e) => e.topic === topic && e.partition === partition);
         if (window.exact && !exact?.length) continue;
         if (exact?.length) {
-          for (const e of exact) {
-            // An offset outside the log (never written, or deleted by retention) reads nothing.
-            const present = big(e.offset) >= big(low) && big(e.offset) < big(high);
-            coverage.push({
-              topic,
-              partition,
-              low,
-              high,
-              start: e.offset,
-              end: String(big(e.offset) + 1n),
-              skippedBySince: 0,
-              truncated: 0,
-              complete: !present,
-            });
-          }
+          coverage.push(...exactCoverage(topic, offset, exact));
           continue;
         }
-        let start = big(low);
-        const end = big(high);
-        let skippedBySince = 0;
-        let truncated = 0;
-        const fromTime = since.find((s) => s.partition === partition);
-        if (fromTime && big(fromTime.offset) > start) {
-          skippedBySince = Number(big(fromTime.offset) - start);
-          start = big(fromTime.offset);
-        }
-        const max = window.maxRecordsPerPartition;
-        if (max !== undefined && end - start > BigInt(max)) {
-          truncated = Number(end - start - BigInt(max));
-          start = end - BigInt(max);
-        }
-        coverage.push({
-          topic,
-          partition,
-          low,
-          high,
-          start: String(start),
-          end: String(end),
-          skippedBySince,
-          truncated,
-          complete: start >= end,
-        });
+        const sinceOffset = since.find((s) => s.partition === partition)?.offset;
+        coverage.push(windowCoverage(topic, offset, sinceOffset, window.maxRecordsPerPartition));
       }
     }
     return { coverage, missingTopics, ends };
   } finally {
     await admin.disconnect();
   }
+}
+
+const partitionId = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/** Pending coverage by partition (several exact offsets of one partition share it). */
+function groupByPartition(pending: PartitionCoverage[]): Map<string, PartitionCoverage[]> {
+  const byPartition = new Map<string, PartitionCoverage[]>();
+  for (const c of pending) {
+    const id = partitionId(c.topic, c.partition);
+    byPartition.set(id, [...(byPartition.get(id) ?? []), c]);
+  }
+  return byPartition;
+}
+
+interface ReadRange {
+  start: bigint;
+  end: bigint;
+  entries: PartitionCoverage[];
+}
+
+/** The group held no offsets; removing it keeps `kafka-consumer-groups --list` clean. */
+async function deleteGroup(kafka: Kafka, groupId: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin
+    .connect()
+    .then(() => admin.deleteGroups([groupId]))
+    .catch(() => undefined)
+    .finally(() => admin.disconnect().catch(() => undefined));
+}
+
+/** One read of the pending ranges: what was wanted, how far each partition got, and when. */
+class RangeRead {
+  recordsRead = 0;
+  private readonly byPartition: Map<string, PartitionCoverage[]>;
+  /** One range per partition is read; several exact offsets of one partition read their span. */
+  private readonly ranges = new Map<string, ReadRange>();
+  /** Last offset seen per partition. */
+  private readonly progress = new Map<string, bigint>();
+  private lastProgress = Date.now();
+  private finish!: () => void;
+  private readonly finished = new Promise<void>((resolve) => (this.finish = resolve));
+
+  constructor(
+    private readonly pending: PartitionCoverage[],
+    private readonly visit: RecordVisitor,
+  ) {
+    this.byPartition = groupByPartition(pending);
+    for (const [id, entries] of this.byPartition) {
+      const start = entries.reduce((m, e) => (big(e.start) < m ? big(e.start) : m), big(entries[0].start));
+      const end = entries.reduce((m, e) => (big(e.end) > m ? big(e.end) : m), big(entries[0].end));
+      this.ranges.set(id, { start, end, entries });
+    }
+  }
+
+  /** Reads until every range is read to its end or no partition progressed for `idleMs`. */
+  async run(kafka: Kafka, groupId: string, ends: PartitionEnd[], idleMs: number): Promise<void> {
+    const consumer = kafka.consumer({
+      groupId,
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: false,
+      retry: { retries: 3 },
+    });
+    try {
+      await consumer.connect();
+      // Batches made only of control records or compacted-away offsets reach no eachBatch;
+      // this event still reports how far the partition was read.
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
+        this.advance(payload.topic, payload.partition, payload.lastOffset),
+      );
+      const subscribed = [...new Set(this.pending.map((c) => c.topic))];
+      await consumer.subscribe({ topics: subscribed, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: (b) => this.handleBatch(b),
+      });
+      this.seekToRanges(consumer, ends, subscribed);
+      await this.untilDoneOrStalled(idleMs);
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+      await deleteGroup(kafka, groupId);
+    }
+    this.markCompleteness();
+  }
+
+  /** Visits the batch's records that are in a range. */
+  private async handleBatch({ batch, resolveOffset }: EachBatchPayload): Promise<void> {
+    for (const message of batch.messages) {
+      const offset = big(message.offset);
+      // Resolved (never committed): without it kafkajs fetches the same batch again.
+      resolveOffset(message.offset);
+      if (!this.wanted(batch.topic, batch.partition, offset)) continue;
+      this.recordsRead++;
+      await this.visit(batch.topic, batch.partition, message);
+    }
+  }
+
+  private wanted(topic: string, partition: number, offset: bigint): boolean {
+    return (this.byPartition.get(partitionId(topic, partition)) ?? []).some(
+      (c) => offset >= big(c.start) && offset < big(c.end),
+    );
+  }
+
+  private advance(topic: string, partition: number, lastOffset: string): void {
+    const id = partitionId(topic, partition);
+    if (!this.ranges.has(id)) return;
+    const last = big(lastOffset);
+    if (last > (this.progress.get(id) ?? -1n)) {
+      this.progress.set(id, last);
+      this.lastProgress = Date.now();
+    }
+    if ([...this.ranges].every(([key, r]) => this.isRead(key, r))) this.finish();
+  }
+
+  private isRead(id: string, range: ReadRange): boolean {
+    return (this.progress.get(id) ?? range.start - 1n) >= range.end - 1n;
+  }
+
+  /** The group has no offsets: each partition starts at its range, or is parked at its end. */
+  private seekToRanges(consumer: Consumer, ends: PartitionEnd[], subscribed: string[]): void {
+    for (const p of ends.filter((e) => subscribed.includes(e.topic))) {
+      const range = this.ranges.get(partitionId(p.topic, p.partition));
+      consumer.seek({
+        topic: p.topic,
+        partition: p.partition,
+        offset: String(range ? range.start : p.high),
+      });
+    }
+  }
+
+  private async untilDoneOrStalled(idleMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<void>((resolve) => {
+      timer = setInterval(() => {
+        if (Date.now() - this.lastProgress > idleMs) resolve();
+      }, 200);
+    });
+    await Promise.race([this.finished, stalled]);
+    clearInterval(timer);
+  }
+
+  private markCompleteness(): void {
+    for (const [id, range] of this.ranges) {
+      const done = this.isRead(id, range);
+      for (const entry of range.entries) entry.complete = done;
+    }
+  }
+}
+
+/** Plain-language notes on what the scan did not read. */
+function coverageNotes(missingTopics: string[], coverage: PartitionCoverage[]): string[] {
+  const notes: string[] = [];
+  for (const topic of missingTopics) notes.push(`topic ${topic} does not exist`);
+  for (const c of coverage) {
+    const where = `${c.topic}[${c.partition}]`;
+    if (c.truncated)
+      notes.push(`${where}: scan truncated, ${c.truncated} older records not read (raise --max-records)`);
+    if (c.skippedBySince) notes.push(`${where}: ${c.skippedBySince} records older than --since not read`);
+    if (!c.complete) notes.push(`${where}: offsets ${c.start}..${c.end} not read to the end (timed out)`);
+  }
+  return notes;
 }
 
 /**
@@ -139,110 +324,11 @@ export async function scanTopics(
   let recordsRead = 0;
   const pending = coverage.filter((c) => !c.complete);
   if (pending.length) {
-    const byPartition = new Map<string, PartitionCoverage[]>();
-    for (const c of pending) {
-      const id = `${c.topic}\u0000${c.partition}`;
-      byPartition.set(id, [...(byPartition.get(id) ?? []), c]);
-    }
-    // One range per partition is read; several exact offsets of one partition read their span.
-    const ranges = new Map<string, { start: bigint; end: bigint; entries: PartitionCoverage[] }>();
-    for (const [id, entries] of byPartition) {
-      const start = entries.reduce((m, e) => (big(e.start) < m ? big(e.start) : m), big(entries[0].start));
-      const end = entries.reduce((m, e) => (big(e.end) > m ? big(e.end) : m), big(entries[0].end));
-      ranges.set(id, { start, end, entries });
-    }
-    const wanted = (topic: string, partition: number, offset: bigint) =>
-      (byPartition.get(`${topic}\u0000${partition}`) ?? []).some(
-        (c) => offset >= big(c.start) && offset < big(c.end),
-      );
-    const progress = new Map<string, bigint>();
-    let lastProgress = Date.now();
-    let finish!: () => void;
-    const finished = new Promise<void>((resolve) => (finish = resolve));
-    const advance = (topic: string, partition: number, lastOffset: string) => {
-      const id = `${topic}\u0000${partition}`;
-      const range = ranges.get(id);
-      if (!range) return;
-      const last = big(lastOffset);
-      if (last > (progress.get(id) ?? -1n)) {
-        progress.set(id, last);
-        lastProgress = Date.now();
-      }
-      if ([...ranges].every(([key, r]) => (progress.get(key) ?? r.start - 1n) >= r.end - 1n)) finish();
-    };
-
-    const groupId = `${groupPrefix}.ops.scan.${randomUUID()}`;
-    const consumer = kafka.consumer({
-      groupId,
-      maxWaitTimeInMs: 250,
-      allowAutoTopicCreation: false,
-      retry: { retries: 3 },
-    });
-    const admin = kafka.admin();
-    try {
-      await consumer.connect();
-      // Batches made only of control records or compacted-away offsets reach no eachBatch;
-      // this event still reports how far the partition was read.
-      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
-        advance(payload.topic, payload.partition, payload.lastOffset),
-      );
-      const subscribed = [...new Set(pending.map((c) => c.topic))];
-      await consumer.subscribe({ topics: subscribed, fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, resolveOffset }) => {
-          for (const message of batch.messages) {
-            const offset = big(message.offset);
-            // Resolved (never committed): without it kafkajs fetches the same batch again.
-            resolveOffset(message.offset);
-            if (!wanted(batch.topic, batch.partition, offset)) continue;
-            recordsRead++;
-            await visit(batch.topic, batch.partition, message);
-          }
-        },
-      });
-      // Partitions of these topics that have nothing to read are parked at their end.
-      for (const p of ends.filter((e) => subscribed.includes(e.topic))) {
-        const range = ranges.get(`${p.topic}\u0000${p.partition}`);
-        consumer.seek({
-          topic: p.topic,
-          partition: p.partition,
-          offset: String(range ? range.start : p.high),
-        });
-      }
-      const idle = window.idleTimeoutMs ?? 20000;
-      let timer: NodeJS.Timeout | undefined;
-      const stalled = new Promise<void>((resolve) => {
-        timer = setInterval(() => {
-          if (Date.now() - lastProgress > idle) resolve();
-        }, 200);
-      });
-      await Promise.race([finished, stalled]);
-      clearInterval(timer);
-    } finally {
-      await consumer.disconnect().catch(() => undefined);
-      // The group held no offsets; removing it keeps `kafka-consumer-groups --list` clean.
-      await admin
-        .connect()
-        .then(() => admin.deleteGroups([groupId]))
-        .catch(() => undefined)
-        .finally(() => admin.disconnect().catch(() => undefined));
-    }
-    for (const [id, range] of ranges) {
-      const done = (progress.get(id) ?? range.start - 1n) >= range.end - 1n;
-      for (const entry of range.entries) entry.complete = done;
-    }
+    const read = new RangeRead(pending, visit);
+    await read.run(kafka, `${groupPrefix}.ops.scan.${randomUUID()}`, ends, window.idleTimeoutMs ?? 20000);
+    recordsRead = read.recordsRead;
   }
-  const notes: string[] = [];
-  for (const topic of missingTopics) notes.push(`topic ${topic} does not exist`);
-  for (const c of coverage) {
-    const where = `${c.topic}[${c.partition}]`;
-    if (c.truncated)
-      notes.push(`${where}: scan truncated, ${c.truncated} older records not read (raise --max-records)`);
-    if (c.skippedBySince) notes.push(`${where}: ${c.skippedBySince} records older than --since not read`);
-    if (!c.complete) notes.push(`${where}: offsets ${c.start}..${c.end} not read to the end (timed out)`);
-  }
+  const notes = coverageNotes(missingTopics, coverage);
   const complete = coverage.every((c) => c.complete && !c.truncated && !c.skippedBySince);
   return { coverage, missingTopics, recordsRead, complete, notes };
 }

@@ -20,6 +20,7 @@ import {
   attachRedriveMarks,
   describeDlqRecord,
   DlqRecord,
+  DlqTopic,
   dlqTopics,
   payloadIds,
   REDRIVE_HEADERS,
@@ -237,13 +238,11 @@ function verdictSummary(result: Omit<TraceResult, 'summary'>): string {
   }
 }
 
-/** Follows one message id through the topology: topics, DLQs, triggers, Redis, completions. */
-export async function traceMessage(
-  ctx: TraceContext,
-  messageId: string,
-  options: TraceOptions = {},
-): Promise<TraceResult> {
-  const { kafka, redis, settings } = ctx;
+/** The topics a trace reads: inputs, events, the DLQs, completions. */
+async function traceTopics(
+  kafka: Kafka,
+  settings: TopologySettings,
+): Promise<{ topics: string[]; dlqs: Map<string, DlqTopic> }> {
   const admin = kafka.admin();
   await admin.connect();
   const existing = await admin.listTopics();
@@ -253,82 +252,118 @@ export async function traceMessage(
     ? existing.filter((t) => new RegExp(settings.inputPattern!).test(t) && !own.has(t))
     : settings.inputTopics;
   const dlqs = new Map(dlqTopics(settings).map((d) => [d.topic, d]));
-  const topics = [...inputs, settings.topics.events, ...dlqs.keys(), settings.topics.completed];
+  return { topics: [...inputs, settings.topics.events, ...dlqs.keys(), settings.topics.completed], dlqs };
+}
 
-  const needles = [
-    Buffer.from(messageId, 'utf8'),
-    Buffer.from(JSON.stringify(messageId).slice(1, -1), 'utf8'),
-  ];
-  const contains = (value: Buffer | null) => !!value && needles.some((n) => value.includes(n));
-  const registry = ctx.schemaRegistryUrl ? new SchemaRegistry({ host: ctx.schemaRegistryUrl }) : null;
-  const decode = async (value: Buffer): Promise<WinchesterEvent> =>
+/** Decodes an event: Avro through the registry when there is one, else JSON. */
+function eventDecoder(schemaRegistryUrl: string | undefined): (value: Buffer) => Promise<WinchesterEvent> {
+  const registry = schemaRegistryUrl ? new SchemaRegistry({ host: schemaRegistryUrl }) : null;
+  return async (value) =>
     value[0] === 0 && registry
       ? fromAvro((await registry.decode(value)) as Parameters<typeof fromAvro>[0])
       : decodeEvent(value.toString('utf8'));
+}
 
-  const notifications: Array<TracedNotification & { value: Buffer }> = [];
-  const events: Array<TracedEvent & { decoded: WinchesterEvent }> = [];
-  const dlq: Array<{ record: DlqRecord & { exact: boolean }; message: KafkaMessage }> = [];
-  const completions: TracedCompletion[] = [];
+type FoundDlq = { record: DlqRecord & { exact: boolean }; message: KafkaMessage };
 
-  const scan: ScanReport = await scanTopics(
-    kafka,
-    topics,
-    { sinceMs: options.sinceMs, maxRecordsPerPartition: options.maxRecordsPerPartition },
-    async (topic, partition, message) => {
-      const dlqTopic = dlqs.get(topic);
-      if (dlqTopic) {
-        const inHeader = headerString(message.headers, 'dlq.message-id') === messageId;
-        if (!inHeader && !contains(message.value)) return;
-        const record = describeDlqRecord(dlqTopic, partition, message);
-        const exact =
-          record.messageId === messageId || payloadIds(message.value).messageIds.includes(messageId);
-        dlq.push({ record: { ...record, exact }, message });
-        return;
-      }
-      if (!contains(message.value)) return;
-      if (topic === settings.topics.events) {
-        try {
-          const event = await decode(message.value!);
-          if (event.message_id !== messageId) return;
-          events.push({
-            ...ref(topic, partition, message),
-            source: headerString(message.headers, 'winchester.source') ?? null,
-            hops: event.hops ?? 0,
-            event: JSON.parse(toCanonicalJson(event)) as Record<string, unknown>,
-            decoded: event,
-          });
-        } catch {
-          // undecodable: the matcher sends it to the events DLQ, where the scan finds it
-        }
-      } else if (topic === settings.topics.completed) {
-        try {
-          const record = JSON.parse(message.value!.toString('utf8')) as CompletionRecord;
-          if (record.message_ids?.includes(messageId))
-            completions.push({ ...ref(topic, partition, message), record });
-        } catch {
-          // not a completion record
-        }
-      } else if (payloadIds(message.value).messageId === messageId) {
-        notifications.push({
-          ...ref(topic, partition, message),
-          redrivenFrom: headerString(message.headers, REDRIVE_HEADERS.from) ?? null,
-          value: message.value!,
-        });
-      }
-    },
-    settings.namespace || 'winchester',
-  );
-  await attachRedriveMarks(redis, settings.namespace, dlq);
+/** Collects, from a scan, every record that mentions the message id, by kind of topic. */
+class TraceCollector {
+  readonly notifications: Array<TracedNotification & { value: Buffer }> = [];
+  readonly events: Array<TracedEvent & { decoded: WinchesterEvent }> = [];
+  readonly dlq: FoundDlq[] = [];
+  readonly completions: TracedCompletion[] = [];
+  /** The id as raw bytes and as escaped inside a JSON string: a cheap test before parsing. */
+  private readonly needles: Buffer[];
+  private readonly decode: (value: Buffer) => Promise<WinchesterEvent>;
 
-  const byTime = (a: KafkaRef, b: KafkaRef) => a.timestamp.localeCompare(b.timestamp);
-  notifications.sort(byTime);
-  events.sort(byTime);
-  completions.sort(byTime);
+  constructor(
+    private readonly messageId: string,
+    private readonly settings: TopologySettings,
+    private readonly dlqs: Map<string, DlqTopic>,
+    schemaRegistryUrl: string | undefined,
+  ) {
+    this.needles = [
+      Buffer.from(messageId, 'utf8'),
+      Buffer.from(JSON.stringify(messageId).slice(1, -1), 'utf8'),
+    ];
+    this.decode = eventDecoder(schemaRegistryUrl);
+  }
 
-  // What the current configuration makes of the input: the answer for dropped records, and
-  // whether a DLQ'd one would now go through.
-  let localDistill: TraceResult['localDistill'] = null;
+  async visit(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+    const dlqTopic = this.dlqs.get(topic);
+    if (dlqTopic) return this.visitDlq(dlqTopic, partition, message);
+    if (!this.contains(message.value)) return;
+    if (topic === this.settings.topics.events) await this.visitEvent(topic, partition, message);
+    else if (topic === this.settings.topics.completed) this.visitCompletion(topic, partition, message);
+    else this.visitNotification(topic, partition, message);
+  }
+
+  /** Sorts each kind by record time. */
+  sort(): void {
+    const byTime = (a: KafkaRef, b: KafkaRef) => a.timestamp.localeCompare(b.timestamp);
+    this.notifications.sort(byTime);
+    this.events.sort(byTime);
+    this.completions.sort(byTime);
+  }
+
+  private contains(value: Buffer | null): boolean {
+    return !!value && this.needles.some((n) => value.includes(n));
+  }
+
+  private visitDlq(dlqTopic: DlqTopic, partition: number, message: KafkaMessage): void {
+    const inHeader = headerString(message.headers, 'dlq.message-id') === this.messageId;
+    if (!inHeader && !this.contains(message.value)) return;
+    const record = describeDlqRecord(dlqTopic, partition, message);
+    const exact =
+      record.messageId === this.messageId || payloadIds(message.value).messageIds.includes(this.messageId);
+    this.dlq.push({ record: { ...record, exact }, message });
+  }
+
+  private async visitEvent(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+    try {
+      const event = await this.decode(message.value!);
+      if (event.message_id !== this.messageId) return;
+      this.events.push({
+        ...ref(topic, partition, message),
+        source: headerString(message.headers, 'winchester.source') ?? null,
+        hops: event.hops ?? 0,
+        event: JSON.parse(toCanonicalJson(event)) as Record<string, unknown>,
+        decoded: event,
+      });
+    } catch {
+      // undecodable: the matcher sends it to the events DLQ, where the scan finds it
+    }
+  }
+
+  private visitCompletion(topic: string, partition: number, message: KafkaMessage): void {
+    try {
+      const record = JSON.parse(message.value!.toString('utf8')) as CompletionRecord;
+      if (record.message_ids?.includes(this.messageId))
+        this.completions.push({ ...ref(topic, partition, message), record });
+    } catch {
+      // not a completion record
+    }
+  }
+
+  private visitNotification(topic: string, partition: number, message: KafkaMessage): void {
+    if (payloadIds(message.value).messageId !== this.messageId) return;
+    this.notifications.push({
+      ...ref(topic, partition, message),
+      redrivenFrom: headerString(message.headers, REDRIVE_HEADERS.from) ?? null,
+      value: message.value!,
+    });
+  }
+}
+
+/**
+ * What the current configuration makes of the input: the answer for dropped records, and
+ * whether a DLQ'd one would now go through.
+ */
+function distillLocally(
+  distill: DistillFunction | undefined,
+  notifications: TraceCollector['notifications'],
+  dlq: FoundDlq[],
+): TraceResult['localDistill'] {
   const dead = dlq.find(
     (d) => d.record.stage === 'notifications' && d.record.truncatedFrom === null && d.message.value,
   );
@@ -340,72 +375,123 @@ export async function traceMessage(
     : dead
       ? { from: dead.record.coordinates, value: dead.message.value! }
       : null;
-  if (ctx.distill && input) {
-    const outcome = ctx.distill(input.value.toString('utf8'));
-    localDistill = {
-      from: input.from,
-      outcome: outcome.kind,
-      reason: outcome.kind === 'event' ? null : outcome.reason,
-    };
+  if (!distill || !input) return null;
+  const outcome = distill(input.value.toString('utf8'));
+  return {
+    from: input.from,
+    outcome: outcome.kind,
+    reason: outcome.kind === 'event' ? null : outcome.reason,
+  };
+}
+
+function traceVerdict(
+  distilledEvent: TracedEvent | undefined,
+  found: TraceCollector,
+  localDistill: TraceResult['localDistill'],
+): TraceVerdict {
+  if (distilledEvent) return distilledEvent.hops > 0 ? 'pipeline-event' : 'distilled';
+  if (found.dlq.some((d) => d.record.exact)) return 'dlq';
+  if (found.notifications.length)
+    return localDistill?.outcome === 'dropped' ? 'dropped' : 'not-yet-distilled';
+  return found.dlq.length ? 'dlq' : 'not-found';
+}
+
+/** A purged stream, as much of it as its completion record tells. */
+function completedStreamView(c: CompletionRecord): TracedStream {
+  return {
+    id: c.stream_id,
+    partition: partitionOfStreamId(c.stream_id),
+    state: null,
+    serial: null,
+    trigger: c.trigger,
+    distinguished: null,
+    firstEvent: null,
+    lastEvent: null,
+    fireAt: null,
+    expireAt: null,
+    eventCount: c.message_ids.length,
+    foundBy: 'completion record',
+    tombstone: null,
+  };
+}
+
+/** Finds in Redis (or, once purged, in a completion record) the stream a trigger put the message in. */
+async function attachStream(
+  redis: Redis,
+  namespace: string,
+  t: TriggerTrace,
+  messageId: string,
+  fromCompletion: TracedCompletion | undefined,
+): Promise<void> {
+  const found = await locateStreamHolding(redis, namespace, t.trigger, t.streamKey, messageId);
+  t.seenInPartition = found.seenIn;
+  if (found.meta && found.foundBy) {
+    t.stream = streamView(found.meta, found.foundBy);
+  } else if (fromCompletion) {
+    t.stream = completedStreamView(fromCompletion.record);
+    t.note = 'the stream is no longer in Redis (completed streams are purged)';
+  } else if (found.seenIn !== null) {
+    t.note = `seen by partition ${found.seenIn}, but no stream in Redis holds it (completed and purged?)`;
+  } else {
+    t.note = 'not in Redis: the matcher has not applied it yet, or its seen-set expired';
   }
+  if (t.stream) {
+    const tomb = await readTombstone(redis, keysForStream(namespace, t.stream.id), t.stream.id);
+    if (tomb) t.stream.tombstone = { state: tomb.state, serial: tomb.serial };
+    if (t.stream.state === null && tomb) t.stream.state = tomb.state;
+  }
+}
 
-  const distilledEvent = events.find((e) => e.hops === 0) ?? events[0];
-  const exactDlq = dlq.some((d) => d.record.exact);
-  let verdict: TraceVerdict;
-  if (distilledEvent) verdict = distilledEvent.hops > 0 ? 'pipeline-event' : 'distilled';
-  else if (exactDlq) verdict = 'dlq';
-  else if (notifications.length)
-    verdict = localDistill?.outcome === 'dropped' ? 'dropped' : 'not-yet-distilled';
-  else verdict = dlq.length ? 'dlq' : 'not-found';
-
-  const triggers = distilledEvent ? explainTriggers(ctx.definitions, distilledEvent.decoded) : [];
+/** Each trigger's verdict on the event, with the stream it went to for those that took it. */
+async function traceTriggers(
+  ctx: TraceContext,
+  messageId: string,
+  event: WinchesterEvent | undefined,
+  completions: TracedCompletion[],
+): Promise<TriggerTrace[]> {
+  const triggers = event ? explainTriggers(ctx.definitions, event) : [];
   for (const t of triggers) {
     const fromCompletion = completions.find((c) => c.record.trigger === t.trigger);
     if (!t.matched && !fromCompletion) continue;
-    const found = await locateStreamHolding(redis, settings.namespace, t.trigger, t.streamKey, messageId);
-    t.seenInPartition = found.seenIn;
-    if (found.meta && found.foundBy) {
-      t.stream = streamView(found.meta, found.foundBy);
-    } else if (fromCompletion) {
-      const c = fromCompletion.record;
-      t.stream = {
-        id: c.stream_id,
-        partition: partitionOfStreamId(c.stream_id),
-        state: null,
-        serial: null,
-        trigger: c.trigger,
-        distinguished: null,
-        firstEvent: null,
-        lastEvent: null,
-        fireAt: null,
-        expireAt: null,
-        eventCount: c.message_ids.length,
-        foundBy: 'completion record',
-        tombstone: null,
-      };
-      t.note = 'the stream is no longer in Redis (completed streams are purged)';
-    } else if (found.seenIn !== null) {
-      t.note = `seen by partition ${found.seenIn}, but no stream in Redis holds it (completed and purged?)`;
-    } else {
-      t.note = 'not in Redis: the matcher has not applied it yet, or its seen-set expired';
-    }
-    if (t.stream) {
-      const tomb = await readTombstone(redis, keysForStream(settings.namespace, t.stream.id), t.stream.id);
-      if (tomb) t.stream.tombstone = { state: tomb.state, serial: tomb.serial };
-      if (t.stream.state === null && tomb) t.stream.state = tomb.state;
-    }
+    await attachStream(ctx.redis, ctx.settings.namespace, t, messageId, fromCompletion);
   }
+  return triggers;
+}
+
+/** Follows one message id through the topology: topics, DLQs, triggers, Redis, completions. */
+export async function traceMessage(
+  ctx: TraceContext,
+  messageId: string,
+  options: TraceOptions = {},
+): Promise<TraceResult> {
+  const { kafka, redis, settings } = ctx;
+  const { topics, dlqs } = await traceTopics(kafka, settings);
+  const found = new TraceCollector(messageId, settings, dlqs, ctx.schemaRegistryUrl);
+  const scan: ScanReport = await scanTopics(
+    kafka,
+    topics,
+    { sinceMs: options.sinceMs, maxRecordsPerPartition: options.maxRecordsPerPartition },
+    (topic, partition, message) => found.visit(topic, partition, message),
+    settings.namespace || 'winchester',
+  );
+  await attachRedriveMarks(redis, settings.namespace, found.dlq);
+  found.sort();
+
+  const localDistill = distillLocally(ctx.distill, found.notifications, found.dlq);
+  const distilledEvent = found.events.find((e) => e.hops === 0) ?? found.events[0];
+  const verdict = traceVerdict(distilledEvent, found, localDistill);
+  const triggers = await traceTriggers(ctx, messageId, distilledEvent?.decoded, found.completions);
 
   const partial: Omit<TraceResult, 'summary'> = {
     messageId,
     verdict,
     scan: { complete: scan.complete, recordsRead: scan.recordsRead, topics, notes: scan.notes },
-    notifications: notifications.map(({ value: _value, ...n }) => n),
-    events: events.map(({ decoded: _decoded, ...e }) => e),
-    dlq: dlq.map((d) => d.record),
+    notifications: found.notifications.map(({ value: _value, ...n }) => n),
+    events: found.events.map(({ decoded: _decoded, ...e }) => e),
+    dlq: found.dlq.map((d) => d.record),
     localDistill,
     triggers,
-    completions,
+    completions: found.completions,
   };
   return { ...partial, summary: verdictSummary(partial) };
 }

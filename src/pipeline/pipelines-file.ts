@@ -50,149 +50,180 @@ function shown(value: unknown): string {
  * handlers' own business (the pipeline loader validates them).
  */
 export function checkPipelines(source: TriggerSource, knownHandlers: KnownHandlers): PipelinesCheckResult {
-  const known = handlerMap(knownHandlers);
-  const errors: ConfigProblem[] = [];
-  const warnings: ConfigProblem[] = [];
-  const pipelines = new Map<string, PipelineHandlerEntry[]>();
-  const line = (path: (string | number)[]): number => {
-    if (!source.locate) return 0;
+  const checker = new PipelinesChecker(source, handlerMap(knownHandlers));
+  checker.check();
+  return { pipelines: checker.pipelines, errors: checker.errors, warnings: checker.warnings };
+}
+
+type Path = (string | number)[];
+
+/** A handler entry as read, before checking that the handler exists and takes these params. */
+interface HandlerUse {
+  handler: string;
+  params: Record<string, unknown>;
+  /** Where params the handler rejects are reported: the entry's `params`, or the entry itself. */
+  paramsPath: Path;
+}
+
+/** One pass over a pipelines file, collecting every problem instead of stopping at the first. */
+class PipelinesChecker {
+  readonly errors: ConfigProblem[] = [];
+  readonly warnings: ConfigProblem[] = [];
+  readonly pipelines = new Map<string, PipelineHandlerEntry[]>();
+
+  constructor(
+    private readonly source: TriggerSource,
+    private readonly known: Map<string, HandlerParamsValidator | null>,
+  ) {}
+
+  check(): void {
+    this.reportDuplicateKeys();
+    const doc = this.source.value;
+    if (doc === null || doc === undefined) {
+      this.error(
+        [],
+        undefined,
+        'the file defines no pipelines: expected a mapping of pipeline name to handlers',
+      );
+      return;
+    }
+    if (!isMapping(doc)) {
+      this.error(
+        [],
+        undefined,
+        `expected a mapping of pipeline name to a list of handlers, found ${shown(doc)}`,
+      );
+      return;
+    }
+    for (const [rawName, list] of entriesOf(doc)) this.checkPipeline(rawName, list);
+  }
+
+  private line(path: Path): number {
+    if (!this.source.locate) return 0;
     // An empty node (`-` alone) has no position of its own: fall back to its parent's.
-    const at = source.locate(path).line;
-    return path.length > 0 ? Math.max(at, line(path.slice(0, -1))) : at;
-  };
-  const problem = (
-    list: ConfigProblem[],
+    const at = this.source.locate(path).line;
+    return path.length > 0 ? Math.max(at, this.line(path.slice(0, -1))) : at;
+  }
+
+  private error(path: Path, pipeline: string | undefined, message: string): void {
+    this.errors.push(this.problem('error', path, pipeline, message));
+  }
+
+  private warn(path: Path, pipeline: string | undefined, message: string): void {
+    this.warnings.push(this.problem('warning', path, pipeline, message));
+  }
+
+  private problem(
     severity: ConfigProblem['severity'],
-    path: (string | number)[],
+    path: Path,
     pipeline: string | undefined,
     message: string,
-  ) => list.push({ severity, file: source.filename, line: line(path), pipeline, message });
+  ): ConfigProblem {
+    return { severity, file: this.source.filename, line: this.line(path), pipeline, message };
+  }
 
-  for (const duplicate of source.duplicateKeys ?? []) {
-    warnings.push({
-      severity: 'warning',
-      file: source.filename,
-      line: duplicate.position.line,
-      message: `key ${JSON.stringify(duplicate.key)} appears twice in one mapping: the last one wins`,
-    });
+  private reportDuplicateKeys(): void {
+    for (const duplicate of this.source.duplicateKeys ?? []) {
+      this.warnings.push({
+        severity: 'warning',
+        file: this.source.filename,
+        line: duplicate.position.line,
+        message: `key ${JSON.stringify(duplicate.key)} appears twice in one mapping: the last one wins`,
+      });
+    }
   }
-  const doc = source.value;
-  if (doc === null || doc === undefined) {
-    problem(
-      errors,
-      'error',
-      [],
-      undefined,
-      'the file defines no pipelines: expected a mapping of pipeline name to handlers',
-    );
-    return { pipelines, errors, warnings };
-  }
-  if (!isMapping(doc)) {
-    problem(
-      errors,
-      'error',
-      [],
-      undefined,
-      `expected a mapping of pipeline name to a list of handlers, found ${shown(doc)}`,
-    );
-    return { pipelines, errors, warnings };
-  }
-  for (const [rawName, list] of entriesOf(doc)) {
+
+  private checkPipeline(rawName: unknown, list: unknown): void {
     const name = String(rawName);
     if (typeof rawName !== 'string') {
-      problem(
-        errors,
-        'error',
-        [name],
-        name,
-        `a pipeline name must be text, found ${shown(rawName)}; quote it`,
-      );
-      continue;
+      this.error([name], name, `a pipeline name must be text, found ${shown(rawName)}; quote it`);
+      return;
     }
     if (!Array.isArray(list)) {
-      problem(errors, 'error', [name], name, `expected a list of handlers, found ${shown(list)}`);
-      pipelines.set(name, []); // it exists, broken: triggers naming it are not wrong too
-      continue;
+      this.error([name], name, `expected a list of handlers, found ${shown(list)}`);
+      this.pipelines.set(name, []); // it exists, broken: triggers naming it are not wrong too
+      return;
     }
     if (list.length === 0)
-      problem(
-        warnings,
-        'warning',
-        [name],
-        name,
-        'has no handlers: its streams are completed without any work',
-      );
+      this.warn([name], name, 'has no handlers: its streams are completed without any work');
     const steps: PipelineHandlerEntry[] = [];
     list.forEach((entry, i) => {
-      const path = [name, i];
-      let handler: string;
-      let params: Record<string, unknown> = {};
-      if (typeof entry === 'string') {
-        handler = entry;
-      } else if (isMapping(entry)) {
-        const fields = new Map(entriesOf(entry).map(([k, v]) => [String(k), v]));
-        const rawHandler = fields.get('name');
-        if (typeof rawHandler !== 'string' || rawHandler === '') {
-          problem(
-            errors,
-            'error',
-            path,
-            name,
-            `handler ${i + 1} has no name: a handler is a name or {name, params}`,
-          );
-          return;
-        }
-        handler = rawHandler;
-        for (const key of fields.keys()) {
-          if (!ENTRY_KEYS.has(key))
-            problem(
-              warnings,
-              'warning',
-              [...path, key],
-              name,
-              `handler '${handler}': unknown key '${key}' ignored`,
-            );
-        }
-        const rawParams = fields.get('params');
-        if (rawParams !== undefined && rawParams !== null) {
-          if (!isMapping(rawParams)) {
-            problem(
-              errors,
-              'error',
-              [...path, 'params'],
-              name,
-              `handler '${handler}': params must be a mapping, found ${shown(rawParams)}`,
-            );
-            return;
-          }
-          params = plainFromYaml(rawParams, { nullPrototype: true }) as Record<string, unknown>;
-        }
-      } else {
-        problem(errors, 'error', path, name, `a handler is a name or {name, params}, found ${shown(entry)}`);
-        return;
-      }
-      if (!known.has(handler)) {
-        problem(
-          errors,
-          'error',
-          path,
-          name,
-          `unknown handler '${handler}' (known: ${[...known.keys()].sort().join(', ')}; add your own under pipeline_handlers in winchester.yaml)`,
-        );
-        return;
-      }
-      try {
-        known.get(handler)?.validateParams?.(params);
-      } catch (error) {
-        const at = isMapping(entry) ? [...path, 'params'] : path;
-        problem(errors, 'error', at, name, `handler '${handler}': ${(error as Error).message}`);
-        return;
-      }
-      steps.push({ name: handler, params, line: line(path) });
+      const step = this.handlerStep(entry, name, i);
+      if (step) steps.push(step);
     });
-    pipelines.set(name, steps);
+    this.pipelines.set(name, steps);
   }
-  return { pipelines, errors, warnings };
+
+  /** The pipeline's step for one entry, or null when the entry has a problem (reported). */
+  private handlerStep(entry: unknown, pipeline: string, index: number): PipelineHandlerEntry | null {
+    const path = [pipeline, index];
+    const use = this.handlerUse(entry, pipeline, index);
+    if (!use || !this.isUsable(use, path, pipeline)) return null;
+    return { name: use.handler, params: use.params, line: this.line(path) };
+  }
+
+  /** What an entry asks for: a bare handler name, or `{name, params}`. */
+  private handlerUse(entry: unknown, pipeline: string, index: number): HandlerUse | null {
+    if (typeof entry === 'string') return { handler: entry, params: {}, paramsPath: [pipeline, index] };
+    if (isMapping(entry)) return this.handlerUseFromMapping(entry, pipeline, index);
+    this.error([pipeline, index], pipeline, `a handler is a name or {name, params}, found ${shown(entry)}`);
+    return null;
+  }
+
+  private handlerUseFromMapping(
+    entry: Map<unknown, unknown> | Record<string, unknown>,
+    pipeline: string,
+    index: number,
+  ): HandlerUse | null {
+    const path = [pipeline, index];
+    const fields = new Map(entriesOf(entry).map(([k, v]) => [String(k), v]));
+    const handler = fields.get('name');
+    if (typeof handler !== 'string' || handler === '') {
+      this.error(path, pipeline, `handler ${index + 1} has no name: a handler is a name or {name, params}`);
+      return null;
+    }
+    for (const key of fields.keys()) {
+      if (!ENTRY_KEYS.has(key))
+        this.warn([...path, key], pipeline, `handler '${handler}': unknown key '${key}' ignored`);
+    }
+    const paramsPath = [...path, 'params'];
+    const params = this.params(fields.get('params'), paramsPath, pipeline, handler);
+    return params ? { handler, params, paramsPath } : null;
+  }
+
+  /** A handler's params as a plain object, {} when none are given; null when not a mapping (reported). */
+  private params(
+    raw: unknown,
+    path: Path,
+    pipeline: string,
+    handler: string,
+  ): Record<string, unknown> | null {
+    if (raw === undefined || raw === null) return {};
+    if (!isMapping(raw)) {
+      this.error(path, pipeline, `handler '${handler}': params must be a mapping, found ${shown(raw)}`);
+      return null;
+    }
+    return plainFromYaml(raw, { nullPrototype: true }) as Record<string, unknown>;
+  }
+
+  /** Is the handler known, and does it accept these params? Reports why not. */
+  private isUsable({ handler, params, paramsPath }: HandlerUse, path: Path, pipeline: string): boolean {
+    if (!this.known.has(handler)) {
+      this.error(
+        path,
+        pipeline,
+        `unknown handler '${handler}' (known: ${[...this.known.keys()].sort().join(', ')}; add your own under pipeline_handlers in winchester.yaml)`,
+      );
+      return false;
+    }
+    try {
+      this.known.get(handler)?.validateParams?.(params);
+    } catch (error) {
+      this.error(paramsPath, pipeline, `handler '${handler}': ${(error as Error).message}`);
+      return false;
+    }
+    return true;
+  }
 }
 
 /** checkPipelines on the text of a pipelines.yaml, read as PyYAML did. */

@@ -40,18 +40,20 @@ const runnableAt = (snapshot: MetaSnapshot | null, serial: number): snapshot is 
 
 const claimValue = (holder: string, serial: number) => `${holder}|${serial}`;
 
+/** Who claims which stream at which state serial, and for how long before the claim lapses. */
+export interface StreamClaim {
+  streamId: string;
+  serial: number;
+  holder: string;
+  ttlMs: number;
+}
+
 /**
  * A worker's claim on a stream before its pipeline runs: a fenced, expiring key. The
  * holder renews it while the pipeline runs; a dead holder's claim lapses.
  */
-export function claimStream(
-  redis: Redis,
-  keys: PartitionKeys,
-  streamId: string,
-  serial: number,
-  holder: string,
-  ttlMs: number,
-): Promise<ClaimResult> {
+export function claimStream(redis: Redis, keys: PartitionKeys, claim: StreamClaim): Promise<ClaimResult> {
+  const { streamId, serial, holder, ttlMs } = claim;
   return retryOnConflict(`claim stream ${streamId}`, LIFECYCLE_ATTEMPTS, async () => {
     const snapshot = await readSnapshot(redis, keys, streamId);
     if (!runnableAt(snapshot, serial)) return 'not-runnable';
@@ -62,15 +64,9 @@ export function claimStream(
 }
 
 /** Extends the claim only if this holder still has it. */
-export function renewClaim(
-  redis: Redis,
-  keys: PartitionKeys,
-  streamId: string,
-  serial: number,
-  holder: string,
-  ttlMs: number,
-): Promise<boolean> {
-  return scripts.renewClaim(redis, keys, streamId, { value: claimValue(holder, serial), ttlMs });
+export function renewClaim(redis: Redis, keys: PartitionKeys, claim: StreamClaim): Promise<boolean> {
+  const value = claimValue(claim.holder, claim.serial);
+  return scripts.renewClaim(redis, keys, claim.streamId, { value, ttlMs: claim.ttlMs });
 }
 
 /**

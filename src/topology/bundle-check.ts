@@ -59,11 +59,50 @@ function problemFromError(error: ConfigurationError, fallbackFile: string): Conf
  * started; custom handler modules are loaded, as a role loads them.
  */
 export function checkTopology(dir: string, options: TopologyCheckOptions = {}): TopologyCheckResult {
-  const errors: ConfigProblem[] = [];
-  const warnings: ConfigProblem[] = [];
   const root = resolve(dir);
   if (!isDirectory(root)) return notABundle(dir);
+  // Problems are kept in the order files are read: byFileAndLine groups them by file in that order.
+  const problems: Problems = { errors: [], warnings: [] };
+  const config = bundleConfig(root, dir, options, problems);
+  const files = bundleFiles(dir, config);
+  const distiller = checkEventDefinitions(files.eventDefinitions, config, problems);
+  const { handlers: knownHandlers, errors: handlerErrors } = withConfiguredHandlers(
+    handlerMap(options.knownHandlers ?? UPSTREAM_HANDLER_NAMES),
+    config,
+  );
+  problems.errors.push(...handlerErrors);
+  const pipelines = checkPipelinesFile(files.pipelines, knownHandlers, problems);
+  const triggers = checkTriggersFile(files.triggers, pipelines, problems);
+  if (distiller) problems.warnings.push(...crossCheck(triggers, distiller));
 
+  return {
+    dir,
+    config,
+    files,
+    distiller,
+    triggers,
+    pipelines: pipelines ?? new Map(),
+    knownHandlers,
+    errors: byFileAndLine(problems.errors),
+    warnings: byFileAndLine(problems.warnings),
+  };
+}
+
+interface Problems {
+  errors: ConfigProblem[];
+  warnings: ConfigProblem[];
+}
+
+/**
+ * The bundle's winchester.yaml: options.config, else options.configFile or the bundle's own file
+ * when there is one, else null. Its errors and warnings go to problems.
+ */
+function bundleConfig(
+  root: string,
+  dir: string,
+  options: TopologyCheckOptions,
+  problems: Problems,
+): WinchesterConfig | null {
   let config: WinchesterConfig | null = options.config ?? null;
   const configFile = options.config
     ? (options.config.file ?? undefined)
@@ -74,92 +113,91 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
       config = loadWinchesterConfig(configFile, {});
     } catch (error) {
       if (!(error instanceof ConfigurationError)) throw error;
-      errors.push(problemFromError(error, configFile));
+      problems.errors.push(problemFromError(error, configFile));
     }
   }
   for (const w of config?.warnings ?? [])
-    warnings.push({ ...problemFromError(new ConfigurationError(w), configFile ?? ''), severity: 'warning' });
+    problems.warnings.push({
+      ...problemFromError(new ConfigurationError(w), configFile ?? ''),
+      severity: 'warning',
+    });
+  return config;
+}
+
+/** The bundle's three files, under the names winchester.yaml gives them (upstream's by default). */
+function bundleFiles(dir: string, config: WinchesterConfig | null): TopologyCheckResult['files'] {
   const names = config?.files ?? {
     eventDefinitions: 'event_definitions.yaml',
     triggers: 'triggers.yaml',
     pipelines: 'pipelines.yaml',
   };
-  const files = {
+  return {
     eventDefinitions: join(dir, names.eventDefinitions),
     triggers: join(dir, names.triggers),
     pipelines: join(dir, names.pipelines),
   };
-  const read = (file: string): string | null => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (error) {
-      const reason =
-        (error as NodeJS.ErrnoException).code === 'ENOENT'
-          ? 'missing from the topology bundle'
-          : (error as Error).message;
-      errors.push({ severity: 'error', file, line: 0, message: reason });
-      return null;
-    }
-  };
+}
 
-  let distiller: Distiller | null = null;
-  if (read(files.eventDefinitions) !== null) {
-    try {
-      const plugins = config
-        ? loadTraitPluginMap(config.distillerTraitPlugins, configDir(config))
-        : undefined;
-      distiller = loadEventDefinitions(files.eventDefinitions, {
-        catchAll: config?.catchAllNotifications,
-        plugins,
-      });
-      for (const w of distiller.warnings)
-        warnings.push({ severity: 'warning', file: w.file, line: w.line, message: w.message });
-    } catch (error) {
-      if (!(error instanceof ConfigurationError)) throw error;
-      errors.push(problemFromError(error, files.eventDefinitions));
-    }
+/** A bundle file's text, or null when it cannot be read (an error in problems). */
+function readBundleFile(file: string, problems: Problems): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'missing from the topology bundle'
+        : (error as Error).message;
+    problems.errors.push({ severity: 'error', file, line: 0, message: reason });
+    return null;
   }
+}
 
-  const { handlers: knownHandlers, errors: handlerErrors } = withConfiguredHandlers(
-    handlerMap(options.knownHandlers ?? UPSTREAM_HANDLER_NAMES),
-    config,
-  );
-  errors.push(...handlerErrors);
-  let pipelines = new Map<string, PipelineHandlerEntry[]>();
-  const pipelinesText = read(files.pipelines);
-  if (pipelinesText !== null) {
-    const checked = readPipelines(pipelinesText, files.pipelines, knownHandlers);
-    pipelines = checked.pipelines;
-    errors.push(...checked.errors);
-    warnings.push(...checked.warnings);
+/** The distiller of event_definitions.yaml (with winchester.yaml's trait plugins), or null. */
+function checkEventDefinitions(
+  file: string,
+  config: WinchesterConfig | null,
+  problems: Problems,
+): Distiller | null {
+  if (readBundleFile(file, problems) === null) return null;
+  try {
+    const plugins = config ? loadTraitPluginMap(config.distillerTraitPlugins, configDir(config)) : undefined;
+    const distiller = loadEventDefinitions(file, { catchAll: config?.catchAllNotifications, plugins });
+    for (const w of distiller.warnings)
+      problems.warnings.push({ severity: 'warning', file: w.file, line: w.line, message: w.message });
+    return distiller;
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    problems.errors.push(problemFromError(error, file));
+    return null;
   }
+}
 
-  let triggers: TriggerDefinition[] = [];
-  const triggersText = read(files.triggers);
-  if (triggersText !== null) {
-    // Pipeline names are checked only when the pipelines file could be read at all.
-    const checked = readTriggerDefinitions(
-      triggersText,
-      files.triggers,
-      pipelinesText !== null ? { pipelines: pipelines.keys() } : {},
-    );
-    triggers = checked.triggers;
-    errors.push(...checked.errors);
-    warnings.push(...checked.warnings);
-  }
-  if (distiller) warnings.push(...crossCheck(triggers, distiller));
+/** The pipelines of pipelines.yaml, or null when the file cannot be read. */
+function checkPipelinesFile(
+  file: string,
+  knownHandlers: KnownHandlers,
+  problems: Problems,
+): Map<string, PipelineHandlerEntry[]> | null {
+  const text = readBundleFile(file, problems);
+  if (text === null) return null;
+  const checked = readPipelines(text, file, knownHandlers);
+  problems.errors.push(...checked.errors);
+  problems.warnings.push(...checked.warnings);
+  return checked.pipelines;
+}
 
-  return {
-    dir,
-    config,
-    files,
-    distiller,
-    triggers,
-    pipelines,
-    knownHandlers,
-    errors: byFileAndLine(errors),
-    warnings: byFileAndLine(warnings),
-  };
+/** The triggers of triggers.yaml; `pipelines` null (unreadable file) leaves pipeline names unchecked. */
+function checkTriggersFile(
+  file: string,
+  pipelines: Map<string, PipelineHandlerEntry[]> | null,
+  problems: Problems,
+): TriggerDefinition[] {
+  const text = readBundleFile(file, problems);
+  if (text === null) return [];
+  const checked = readTriggerDefinitions(text, file, pipelines ? { pipelines: pipelines.keys() } : {});
+  problems.errors.push(...checked.errors);
+  problems.warnings.push(...checked.warnings);
+  return checked.triggers;
 }
 
 const isDirectory = (path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;

@@ -7,7 +7,7 @@ import { StreamOutcome, StreamRun } from '../pipeline/stream-run';
 import { createRedisClient } from '../redis/client';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { PartitionKeys } from '../redis/keys';
-import { claimStream, finishStream, readTombstone, renewClaim } from '../redis/lifecycle';
+import { claimStream, finishStream, readTombstone, renewClaim, StreamClaim } from '../redis/lifecycle';
 import { StreamRecord } from '../streams/model';
 import { Logger, roleLogger } from '../util/logger';
 import { RecentSamples } from '../util/recent-samples';
@@ -164,6 +164,13 @@ export class WorkerRole {
  * The lifecycle scripts on Redis. Claims and tombstones are read on one client; renewing and
  * finishing go through a pool, for its round-trip timing (they are scripts, so need no WATCH).
  */
+const claimOf = (record: StreamRecord, holder: string, ttlMs: number): StreamClaim => ({
+  streamId: record.stream_id,
+  serial: record.serial,
+  holder,
+  ttlMs,
+});
+
 class RedisStreamLifecycle implements ClosableLifecycle {
   private readonly redis: Redis;
   private readonly pool: RedisConnectionPool;
@@ -183,12 +190,11 @@ class RedisStreamLifecycle implements ClosableLifecycle {
   }
 
   claim(record: StreamRecord, holder: string, ttlMs: number) {
-    return claimStream(this.redis, this.keys(record), record.stream_id, record.serial, holder, ttlMs);
+    return claimStream(this.redis, this.keys(record), claimOf(record, holder, ttlMs));
   }
 
   renew(record: StreamRecord, holder: string, ttlMs: number) {
-    const { stream_id, serial } = record;
-    return this.pool.with((c) => renewClaim(c, this.keys(record), stream_id, serial, holder, ttlMs));
+    return this.pool.with((c) => renewClaim(c, this.keys(record), claimOf(record, holder, ttlMs)));
   }
 
   finish(record: StreamRecord, to: StreamOutcome, opts: FinishOptions) {

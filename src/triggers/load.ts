@@ -248,24 +248,8 @@ class TriggerCompiler {
       return this.error(at, name, `expected a trigger definition (a mapping), found ${describe(raw)}`);
     }
     const errorsBefore = this.errors.length;
-    const fields = new Map<string, unknown>();
-    for (const [key, value] of entriesOf(raw)) {
-      if (typeof key !== 'string') {
-        this.warn(at, name, `key ${describe(key)} is not one a trigger has; ignored`);
-        continue;
-      }
-      fields.set(key, value);
-      if (!(TRIGGER_KEYS as readonly string[]).includes(key)) {
-        this.warn([index, key], name, `unknown key '${key}' ignored${suggestion(key, TRIGGER_KEYS)}`);
-      }
-    }
-
-    const rawName = fields.get('name');
-    if (rawName === undefined) this.error(at, name, "missing 'name'");
-    else if (typeof rawName !== 'string' || rawName.trim() === '') {
-      this.error([index, 'name'], name, `'name' must be non-empty text, found ${describe(rawName)}`);
-    }
-
+    const fields = this.triggerFields(raw, index, name);
+    this.checkName(fields.get('name'), index, name);
     const debugLevel = this.debugLevel(fields.get('debug_level'), [index, 'debug_level'], name);
     const distinguishedBy = this.distinguishedBy(
       fields.get('distinguished_by'),
@@ -277,19 +261,7 @@ class TriggerCompiler {
       distinguishing: new Set(distinguishedBy.map((d) => d.name)),
     };
 
-    let expiration: TimexExpression | null = null;
-    if (!fields.has('expiration')) {
-      this.error(at, name, 'missing \'expiration\' (a time expression such as "$last + 1h")');
-    } else {
-      expiration = this.timex(
-        fields.get('expiration'),
-        [index, 'expiration'],
-        name,
-        'expiration',
-        EXPIRATION_VARIABLES,
-      );
-    }
-
+    const expiration = this.expiration(fields, index, name);
     const fireDelay = this.fireDelay(fields.get('fire_delay'), [index, 'fire_delay'], name);
     const firePipeline = this.pipeline(fields.get('fire_pipeline'), [index, 'fire_pipeline'], name);
     const expirePipeline = this.pipeline(fields.get('expire_pipeline'), [index, 'expire_pipeline'], name);
@@ -316,6 +288,47 @@ class TriggerCompiler {
       fireCriteria,
       loadCriteria,
     });
+  }
+
+  /** A trigger's keys and values: every text key, unknown ones warned about (they are ignored later). */
+  private triggerFields(
+    raw: Map<unknown, unknown> | Record<string, unknown>,
+    index: number,
+    name: string,
+  ): Map<string, unknown> {
+    const fields = new Map<string, unknown>();
+    for (const [key, value] of entriesOf(raw)) {
+      if (typeof key !== 'string') {
+        this.warn([index], name, `key ${describe(key)} is not one a trigger has; ignored`);
+        continue;
+      }
+      fields.set(key, value);
+      if (!(TRIGGER_KEYS as readonly string[]).includes(key)) {
+        this.warn([index, key], name, `unknown key '${key}' ignored${suggestion(key, TRIGGER_KEYS)}`);
+      }
+    }
+    return fields;
+  }
+
+  private checkName(rawName: unknown, index: number, name: string): void {
+    if (rawName === undefined) this.error([index], name, "missing 'name'");
+    else if (typeof rawName !== 'string' || rawName.trim() === '') {
+      this.error([index, 'name'], name, `'name' must be non-empty text, found ${describe(rawName)}`);
+    }
+  }
+
+  private expiration(fields: Map<string, unknown>, index: number, name: string): TimexExpression | null {
+    if (!fields.has('expiration')) {
+      this.error([index], name, 'missing \'expiration\' (a time expression such as "$last + 1h")');
+      return null;
+    }
+    return this.timex(
+      fields.get('expiration'),
+      [index, 'expiration'],
+      name,
+      'expiration',
+      EXPIRATION_VARIABLES,
+    );
   }
 
   private debugLevel(value: unknown, path: Path, trigger: string): number {
@@ -506,92 +519,11 @@ class TriggerCompiler {
       );
     }
     const errorsBefore = this.errors.length;
-    const fields = new Map<string, unknown>();
-    for (const [key, value] of entriesOf(raw)) {
-      if (typeof key !== 'string' || !(CRITERIA_KEYS as readonly string[]).includes(key)) {
-        const shown = typeof key === 'string' ? `'${key}'` : describe(key);
-        this.warn(
-          [...path, String(key)],
-          trigger,
-          `${label}: unknown key ${shown} ignored${typeof key === 'string' ? suggestion(key, CRITERIA_KEYS) : ''}`,
-        );
-        continue;
-      }
-      fields.set(key, value);
-    }
-
-    let eventTypes: string[] | null = null;
-    if (fields.has('event_type')) {
-      const value = fields.get('event_type');
-      const list = typeof value === 'string' ? [value] : value;
-      if (!Array.isArray(list) || list.some((t) => typeof t !== 'string')) {
-        this.error(
-          [...path, 'event_type'],
-          trigger,
-          `${label}: event_type is a glob or a list of globs, found ${describe(value)}`,
-        );
-      } else if (list.length === 0) {
-        this.error([...path, 'event_type'], trigger, `${label}: an empty event_type list matches no event`);
-      } else {
-        eventTypes = list as string[];
-      }
-    }
-
-    let timestamp: TimexExpression | null = null;
-    if (fields.has('timestamp')) {
-      timestamp = this.timex(fields.get('timestamp'), [...path, 'timestamp'], trigger, `${label} timestamp`);
-      if (timestamp && !timestamp.isRange) {
-        this.warn(
-          [...path, 'timestamp'],
-          trigger,
-          `${label}: timestamp "${timestamp.source}" is a single instant, so only events at exactly that time match; a range (e.g. day($launched_at)) was probably meant`,
-        );
-      }
-    }
-
-    const traits: TraitCriterion[] = [];
-    if (fields.has('traits')) {
-      const value = fields.get('traits');
-      if (value !== null && !isMapping(value)) {
-        this.error(
-          [...path, 'traits'],
-          trigger,
-          `${label}: traits is a mapping of trait name to criterion, found ${describe(value)}`,
-        );
-      } else if (value) {
-        for (const [name, criterion] of entriesOf(value)) {
-          const compiled = this.traitCriterion(
-            name,
-            criterion,
-            [...path, 'traits', String(name)],
-            trigger,
-            label,
-          );
-          if (compiled) traits.push(compiled);
-        }
-      }
-    }
-
-    let number = 1;
-    if (fields.has('number')) {
-      const value = fields.get('number');
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-        this.error(
-          [...path, 'number'],
-          trigger,
-          `${label}: number is a count of events (an integer ≥ 0), found ${describe(value)}`,
-        );
-      } else {
-        number = value;
-        if (role !== 'fire')
-          this.warn(
-            [...path, 'number'],
-            trigger,
-            `${label}: number only counts in fire_criteria; ignored here`,
-          );
-      }
-    }
-
+    const fields = this.criteriaFields(raw, path, trigger, label);
+    const eventTypes = this.eventTypes(fields, path, trigger, label);
+    const timestamp = this.criteriaTimestamp(fields, path, trigger, label);
+    const traits = this.traitCriteria(fields, path, trigger, label);
+    const number = this.eventCount(fields, path, role, trigger, label);
     const mapping = this.mapDistinguishedBy(fields, path, role, label, context);
 
     if (this.errors.length > errorsBefore) return null;
@@ -605,6 +537,132 @@ class TriggerCompiler {
       number,
       mapDistinguishedBy: mapping,
     });
+  }
+
+  /** A criterion's keys and values; unknown keys are warned about and left out. */
+  private criteriaFields(
+    raw: Map<unknown, unknown> | Record<string, unknown>,
+    path: Path,
+    trigger: string,
+    label: string,
+  ): Map<string, unknown> {
+    const fields = new Map<string, unknown>();
+    for (const [key, value] of entriesOf(raw)) {
+      if (typeof key !== 'string' || !(CRITERIA_KEYS as readonly string[]).includes(key)) {
+        const shown = typeof key === 'string' ? `'${key}'` : describe(key);
+        this.warn(
+          [...path, String(key)],
+          trigger,
+          `${label}: unknown key ${shown} ignored${typeof key === 'string' ? suggestion(key, CRITERIA_KEYS) : ''}`,
+        );
+        continue;
+      }
+      fields.set(key, value);
+    }
+    return fields;
+  }
+
+  /** `event_type`: one glob or a list of them; null when absent (any event type). */
+  private eventTypes(
+    fields: Map<string, unknown>,
+    path: Path,
+    trigger: string,
+    label: string,
+  ): string[] | null {
+    if (!fields.has('event_type')) return null;
+    const value = fields.get('event_type');
+    const list = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(list) || list.some((t) => typeof t !== 'string')) {
+      this.error(
+        [...path, 'event_type'],
+        trigger,
+        `${label}: event_type is a glob or a list of globs, found ${describe(value)}`,
+      );
+      return null;
+    }
+    if (list.length === 0) {
+      this.error([...path, 'event_type'], trigger, `${label}: an empty event_type list matches no event`);
+      return null;
+    }
+    return list as string[];
+  }
+
+  private criteriaTimestamp(
+    fields: Map<string, unknown>,
+    path: Path,
+    trigger: string,
+    label: string,
+  ): TimexExpression | null {
+    if (!fields.has('timestamp')) return null;
+    const timestamp = this.timex(
+      fields.get('timestamp'),
+      [...path, 'timestamp'],
+      trigger,
+      `${label} timestamp`,
+    );
+    if (timestamp && !timestamp.isRange) {
+      this.warn(
+        [...path, 'timestamp'],
+        trigger,
+        `${label}: timestamp "${timestamp.source}" is a single instant, so only events at exactly that time match; a range (e.g. day($launched_at)) was probably meant`,
+      );
+    }
+    return timestamp;
+  }
+
+  /** `traits`: trait name → criterion; the ones that compile. */
+  private traitCriteria(
+    fields: Map<string, unknown>,
+    path: Path,
+    trigger: string,
+    label: string,
+  ): TraitCriterion[] {
+    if (!fields.has('traits')) return [];
+    const value = fields.get('traits');
+    if (value === null) return [];
+    if (!isMapping(value)) {
+      this.error(
+        [...path, 'traits'],
+        trigger,
+        `${label}: traits is a mapping of trait name to criterion, found ${describe(value)}`,
+      );
+      return [];
+    }
+    const traits: TraitCriterion[] = [];
+    for (const [name, criterion] of entriesOf(value)) {
+      const compiled = this.traitCriterion(
+        name,
+        criterion,
+        [...path, 'traits', String(name)],
+        trigger,
+        label,
+      );
+      if (compiled) traits.push(compiled);
+    }
+    return traits;
+  }
+
+  /** `number`: how many matching events fire_criteria need (1 by default). */
+  private eventCount(
+    fields: Map<string, unknown>,
+    path: Path,
+    role: CriteriaRole,
+    trigger: string,
+    label: string,
+  ): number {
+    if (!fields.has('number')) return 1;
+    const value = fields.get('number');
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      this.error(
+        [...path, 'number'],
+        trigger,
+        `${label}: number is a count of events (an integer ≥ 0), found ${describe(value)}`,
+      );
+      return 1;
+    }
+    if (role !== 'fire')
+      this.warn([...path, 'number'], trigger, `${label}: number only counts in fire_criteria; ignored here`);
+    return value;
   }
 
   private mapDistinguishedBy(

@@ -128,16 +128,17 @@ describe("a worker's claim and finish scripts", () => {
     // Reset, so the stream awaits a worker again (retry_*), as the matcher re-emits it.
     const { serial } = await resetStream(redis, namespace, stream);
     const keys = keysForStream(namespace, stream);
+    const claimBy = (holder: string, at: number) => ({ streamId: stream, serial: at, holder, ttlMs: 60_000 });
     const claims = await Promise.all(
-      ['a', 'b', 'c'].map((holder) => claimStream(redis, keys, stream, serial, holder, 60_000)),
+      ['a', 'b', 'c'].map((holder) => claimStream(redis, keys, claimBy(holder, serial))),
     );
     expect(claims.filter((c) => c === 'claimed')).toHaveLength(1);
     expect(claims.filter((c) => c === 'held-by-other')).toHaveLength(2);
     const holder = ['a', 'b', 'c'][claims.indexOf('claimed')];
-    expect(await claimStream(redis, keys, stream, serial, holder, 60_000)).toBe('claimed');
-    expect(await claimStream(redis, keys, stream, serial - 1, holder, 60_000)).toBe('not-runnable');
-    expect(await renewClaim(redis, keys, stream, serial, holder, 60_000)).toBe(true);
-    expect(await renewClaim(redis, keys, stream, serial, 'someone-else', 60_000)).toBe(false);
+    expect(await claimStream(redis, keys, claimBy(holder, serial))).toBe('claimed');
+    expect(await claimStream(redis, keys, claimBy(holder, serial - 1))).toBe('not-runnable');
+    expect(await renewClaim(redis, keys, claimBy(holder, serial))).toBe(true);
+    expect(await renewClaim(redis, keys, claimBy('someone-else', serial))).toBe(false);
 
     const opts = { purge: false, tombstoneSeconds: 60, outcome: '{"done":true}' };
     expect(await finishStream(redis, keys, stream, serial - 1, 'completed', opts)).toBe('stale');
@@ -154,6 +155,6 @@ describe("a worker's claim and finish scripts", () => {
     });
     expect(await redis.exists(keys.claim(stream))).toBe(0);
     expect(await redis.sismember(keys.pending, stream)).toBe(0);
-    expect(await renewClaim(redis, keys, stream, serial, holder, 60_000)).toBe(false);
+    expect(await renewClaim(redis, keys, claimBy(holder, serial))).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { ChildProcessByStdio, spawn } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
 import { toCanonicalJson, WinchesterEvent } from '../../events/event';
 import { HandlerContext, HandlerDefinition, PipelineEnv, PipelineHandler } from '../handler';
 import { EventTypeFilter } from './event-types';
@@ -96,20 +97,19 @@ class OutputTail {
   }
 }
 
+type RunOptions = Pick<ExecOptions, 'command' | 'timeoutMs' | 'killAfterMs' | 'cwd'>;
+
 /**
  * Runs the command in its own process group, so a timeout's SIGTERM (and SIGKILL `killAfterMs`
  * later) reaches everything a shell started, not just the shell.
  */
 export function runCommand(
-  options: Pick<ExecOptions, 'command' | 'timeoutMs' | 'killAfterMs' | 'cwd'>,
+  options: RunOptions,
   input: string,
   extraEnv: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<ExecResult> {
-  const [file, args] =
-    typeof options.command === 'string'
-      ? ['/bin/sh', ['-c', options.command]]
-      : [options.command[0], options.command.slice(1)];
+  const [file, args] = argvOf(options.command);
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
@@ -118,69 +118,116 @@ export function runCommand(
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     });
-    const stdout = new OutputTail();
-    const stderr = new OutputTail();
-    child.stdout.on('data', (c: Buffer) => stdout.push(c));
-    child.stderr.on('data', (c: Buffer) => stderr.push(c));
-    // A command that exits without reading its input: its exit status decides, not EPIPE.
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    let drainTimer: NodeJS.Timeout | undefined;
-    const signalGroup = (signal: NodeJS.Signals) => {
-      try {
-        process.kill(-child.pid!, signal);
-      } catch {
-        // The group is already gone.
-      }
-    };
-    const stop = () => {
-      if (timedOut) return;
-      timedOut = true;
-      signalGroup('SIGTERM');
-      killTimer = setTimeout(() => signalGroup('SIGKILL'), options.killAfterMs);
-    };
-    const timeoutTimer = setTimeout(stop, options.timeoutMs);
-    // The pipeline gave up on this handler (its own timeout): the command stops the same way.
-    signal?.addEventListener('abort', stop, { once: true });
-
-    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    let settled = false;
-    const finish = () => {
-      if (settled || !exit) return;
-      settled = true;
-      signal?.removeEventListener('abort', stop);
-      clearTimeout(timeoutTimer);
-      clearTimeout(killTimer);
-      clearTimeout(drainTimer);
-      child.stdout.destroy();
-      child.stderr.destroy();
-      resolve({
-        exitCode: exit.code,
-        signal: exit.signal,
-        timedOut,
-        stdout: stdout.toString(),
-        stderr: stderr.toString(),
-        milliseconds: Date.now() - started,
-      });
-    };
-    child.on('error', (error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timeoutTimer);
-      clearTimeout(killTimer);
-      reject(error);
-    });
-    child.on('exit', (code, signal) => {
-      exit = { code, signal };
-      // Leftovers of a timed-out group must not outlive it.
-      if (timedOut) signalGroup('SIGKILL');
-      drainTimer = setTimeout(finish, PIPE_DRAIN_MS);
-    });
-    child.on('close', finish);
+    const run = new CommandRun(child, options, { started, resolve, reject });
+    run.collectOutput();
+    run.feed(input);
+    run.enforceTimeout(signal);
+    run.settleOnExit();
   });
+}
+
+function argvOf(command: string | string[]): [string, string[]] {
+  return typeof command === 'string' ? ['/bin/sh', ['-c', command]] : [command[0], command.slice(1)];
+}
+
+interface RunOutcome {
+  started: number;
+  resolve: (result: ExecResult) => void;
+  reject: (error: Error) => void;
+}
+
+/** One run of a command: its output tails, its timers, and a promise settled exactly once. */
+class CommandRun {
+  private readonly stdout = new OutputTail();
+  private readonly stderr = new OutputTail();
+  private timedOut = false;
+  private abortSignal: AbortSignal | undefined;
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private settled = false;
+
+  constructor(
+    private readonly child: ChildProcessByStdio<Writable, Readable, Readable>,
+    private readonly options: RunOptions,
+    private readonly outcome: RunOutcome,
+  ) {}
+
+  collectOutput(): void {
+    this.child.stdout.on('data', (c: Buffer) => this.stdout.push(c));
+    this.child.stderr.on('data', (c: Buffer) => this.stderr.push(c));
+  }
+
+  feed(input: string): void {
+    // A command that exits without reading its input: its exit status decides, not EPIPE.
+    this.child.stdin.on('error', () => {});
+    this.child.stdin.end(input);
+  }
+
+  enforceTimeout(abortSignal: AbortSignal | undefined): void {
+    this.abortSignal = abortSignal;
+    this.timeoutTimer = setTimeout(this.stop, this.options.timeoutMs);
+    // The pipeline gave up on this handler (its own timeout): the command stops the same way.
+    abortSignal?.addEventListener('abort', this.stop, { once: true });
+  }
+
+  settleOnExit(): void {
+    this.child.on('error', (error) => this.fail(error));
+    this.child.on('exit', (code, signal) => this.exited(code, signal));
+    this.child.on('close', this.finish);
+  }
+
+  private readonly stop = () => {
+    if (this.timedOut) return;
+    this.timedOut = true;
+    this.signalGroup('SIGTERM');
+    this.killTimer = setTimeout(() => this.signalGroup('SIGKILL'), this.options.killAfterMs);
+  };
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.child.pid!, signal);
+    } catch {
+      // The group is already gone.
+    }
+  }
+
+  private exited(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exit = { code, signal };
+    // Leftovers of a timed-out group must not outlive it.
+    if (this.timedOut) this.signalGroup('SIGKILL');
+    this.drainTimer = setTimeout(this.finish, PIPE_DRAIN_MS);
+  }
+
+  /** Once the child has exited and its pipes closed (or stopped draining). */
+  private readonly finish = () => {
+    if (this.settled || !this.exit) return;
+    this.settled = true;
+    this.abortSignal?.removeEventListener('abort', this.stop);
+    clearTimeout(this.timeoutTimer);
+    clearTimeout(this.killTimer);
+    clearTimeout(this.drainTimer);
+    this.child.stdout.destroy();
+    this.child.stderr.destroy();
+    this.outcome.resolve({
+      exitCode: this.exit.code,
+      signal: this.exit.signal,
+      timedOut: this.timedOut,
+      stdout: this.stdout.toString(),
+      stderr: this.stderr.toString(),
+      milliseconds: Date.now() - this.outcome.started,
+    });
+  };
+
+  /** The child failed, typically because it could not be started. */
+  private fail(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timeoutTimer);
+    clearTimeout(this.killTimer);
+    this.outcome.reject(error);
+  }
 }
 
 const describeCommand = (command: string | string[]) =>

@@ -14,28 +14,17 @@ import { StreamRecord } from '../../../src/streams/model';
 import { logger } from '../../../src/util/logger';
 import { testEvent } from '../../support/simple-trigger';
 import { throwingHandler, verifyingHandler } from '../../fixtures/pipeline/recording-handlers';
+import { aStreamRecord } from '../../fixtures/pipeline/stream-records';
 
 const quiet = logger.child({}, { level: 'silent' });
 const context: HandlerContext = { logger: quiet, dryRun: true, publish: async () => undefined, now: () => 0 };
 
 function streamRecord(overrides: Partial<StreamRecord> = {}): StreamRecord {
-  return {
-    stream_id: 's-1',
-    partition: 0,
-    trigger: 'usage',
-    kind: 'fired',
-    pipeline: 'audit',
-    distinguished_by: {},
-    first: 1_000_000,
-    last: 2_000_000,
-    expire: 3_000_000,
-    serial: 4,
-    events: [
-      testEvent('compute.instance.update', 'i-1', 1, 'a'),
-      testEvent('compute.instance.exists', 'i-1', 2, 'b'),
-    ],
-    ...overrides,
-  };
+  const events = [
+    testEvent('compute.instance.update', 'i-1', 1, 'a'),
+    testEvent('compute.instance.exists', 'i-1', 2, 'b'),
+  ];
+  return aStreamRecord('s-1', events, { serial: 4, ...overrides });
 }
 
 function options(

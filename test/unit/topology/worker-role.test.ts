@@ -12,25 +12,13 @@ import { testEvent } from '../../support/simple-trigger';
 import { fakeBatch, fakeProducer, header } from './fakes';
 import { fakeLifecycle } from './lifecycle-fakes';
 import { throwingHandler, verifyingHandler } from '../../fixtures/pipeline/recording-handlers';
+import { aStreamRecord } from '../../fixtures/pipeline/stream-records';
 
 const settings = defaultTopologySettings({ namespace: 't' });
 const { events: EVENTS, completed: COMPLETED, streamsDlq: DLQ } = settings.topics;
 
 function streamRecord(id: string, overrides: Partial<StreamRecord> = {}): StreamRecord {
-  return {
-    stream_id: id,
-    partition: 0,
-    trigger: 'usage',
-    kind: 'fired',
-    pipeline: 'audit',
-    distinguished_by: {},
-    first: 1_000_000,
-    last: 2_000_000,
-    expire: 3_000_000,
-    serial: 2,
-    events: [testEvent('compute.instance.exists', 'i-1', 1, `${id}-a`)],
-    ...overrides,
-  };
+  return aStreamRecord(id, [testEvent('compute.instance.exists', 'i-1', 1, `${id}-a`)], overrides);
 }
 
 function worker(handler: HandlerDefinition, overrides: Partial<WorkerOptions> = {}) {
