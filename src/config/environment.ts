@@ -19,6 +19,18 @@ export function redisUrlFrom(env: NodeJS.ProcessEnv = process.env): string {
   return redisUrl;
 }
 
+/** EVENT_STORE_URL, for a command that uses the event store: a postgres:// URL. */
+export function eventStoreUrlFrom(env: NodeJS.ProcessEnv = process.env): string {
+  const url = env.EVENT_STORE_URL ?? '';
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigurationError(
+      `EVENT_STORE_URL ${url ? `"${url}" is not a postgres:// URL` : 'is not set'}` +
+        ' (scripts/stack.sh start prints one for the local PostgreSQL)',
+    );
+  }
+  return url;
+}
+
 export function connectionSettings(env: NodeJS.ProcessEnv = process.env): ConnectionSettings {
   const brokers = (env.KAFKA_BROKERS ?? '')
     .split(',')

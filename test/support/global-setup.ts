@@ -2,20 +2,21 @@ import { stackRunning, stackScript, readStackEnv } from './stack';
 import { startSchemaRegistryStandIn } from './schema-registry-stand-in';
 
 /**
- * Starts the local Kafka + Redis (or reuses them: already running, or KAFKA_BROKERS and
- * REDIS_URL given), and a schema registry stand-in unless SCHEMA_REGISTRY_URL is given.
+ * Starts the local Kafka, Redis and PostgreSQL (or reuses them: already running, or
+ * KAFKA_BROKERS, REDIS_URL and EVENT_STORE_URL given), and a schema registry stand-in unless SCHEMA_REGISTRY_URL is given.
  * What it started, globalTeardown stops.
  */
 export default async function globalSetup(): Promise<void> {
   const state: { startedStack: boolean; stopRegistry?: () => Promise<void> } = { startedStack: false };
-  if (!process.env.KAFKA_BROKERS || !process.env.REDIS_URL) {
+  if (!process.env.KAFKA_BROKERS || !process.env.REDIS_URL || !process.env.EVENT_STORE_URL) {
     if (!stackRunning()) {
       stackScript('start');
       state.startedStack = true;
     }
     const env = readStackEnv();
-    process.env.KAFKA_BROKERS = env.KAFKA_BROKERS;
-    process.env.REDIS_URL = env.REDIS_URL;
+    process.env.KAFKA_BROKERS ??= env.KAFKA_BROKERS;
+    process.env.REDIS_URL ??= env.REDIS_URL;
+    process.env.EVENT_STORE_URL ??= env.EVENT_STORE_URL;
   }
   if (!process.env.SCHEMA_REGISTRY_URL) {
     const registry = await startSchemaRegistryStandIn();
