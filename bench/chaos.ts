@@ -38,7 +38,7 @@ import { loadTopology } from '../src/topology/bundle';
 import { decodeStreamRecord } from '../src/topology/records';
 import { eventSerializer } from '../src/topology/serialization';
 import { defaultTopologySettings, TopologySettings } from '../src/config/topology-settings';
-import { ensureTopics } from '../src/topology/topics';
+import { ensureTopicsOnce } from '../src/topology/topics';
 import { logger } from '../src/util/logger';
 
 const repo = repoRoot;
@@ -285,10 +285,7 @@ export async function chaos(opts: Options): Promise<boolean> {
     clock: 'event',
     sessionTimeoutMs: opts.sessionTimeoutMs,
   });
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, settings);
-  await admin.disconnect();
+  await ensureTopicsOnce(kafka, settings);
 
   const say = (text: string) =>
     process.stderr.write(`[chaos ${((Date.now() - t0) / 1000).toFixed(1)}s] ${text}\n`);

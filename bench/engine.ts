@@ -30,7 +30,7 @@ import { startMatcher } from '../src/topology/matcher-role';
 import { produceAll } from '../src/topology/role-runner';
 import { startWorker } from '../src/topology/worker-role';
 import { defaultTopologySettings, TopologySettings } from '../src/config/topology-settings';
-import { ensureTopics } from '../src/topology/topics';
+import { ensureTopicsOnce } from '../src/topology/topics';
 import { ensureStack, runBenchmark } from './support/run';
 
 const repo = join(__dirname, '..', '..');
@@ -115,10 +115,7 @@ async function usedMemory(redis: Redis): Promise<number> {
 
 /** The usage topology with default settings, and its topics created. */
 async function prepareTopology(kafka: Kafka, settings: TopologySettings) {
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, settings);
-  await admin.disconnect();
+  await ensureTopicsOnce(kafka, settings);
   return loadTopology(join(repo, 'topologies', 'openstack-usage'), loadWinchesterConfig(undefined, {}));
 }
 

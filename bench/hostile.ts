@@ -22,7 +22,7 @@ import { registerCompressionCodecs } from '../src/kafka/codecs';
 import { startDistiller } from '../src/topology/distiller-role';
 import { produceAll } from '../src/topology/role-runner';
 import { defaultTopologySettings, TopologySettings } from '../src/config/topology-settings';
-import { ensureTopics } from '../src/topology/topics';
+import { ensureTopicsOnce } from '../src/topology/topics';
 import { hostileBytes, hostileNotifications, interleave } from './support/hostile';
 import { ensureStack, runBenchmark } from './support/run';
 
@@ -108,10 +108,7 @@ async function run(
   build: (s: TopologySettings) => { messages: Message[]; hostile: number },
 ): Promise<RunFigures> {
   const settings = defaultTopologySettings({ namespace });
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, settings);
-  await admin.disconnect();
+  await ensureTopicsOnce(kafka, settings);
   const { messages, hostile } = build(settings);
   const bytes = messages.reduce(
     (n, m) => n + (m.value === null ? 0 : Buffer.byteLength(m.value as Buffer | string)),

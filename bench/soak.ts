@@ -26,7 +26,7 @@ import { registerCompressionCodecs } from '../src/kafka/codecs';
 import { groupLag } from '../src/kafka/group-lag';
 import { PartitionKeys } from '../src/redis/keys';
 import { defaultTopologySettings } from '../src/config/topology-settings';
-import { ensureTopics } from '../src/topology/topics';
+import { ensureTopicsOnce } from '../src/topology/topics';
 import { createProducer } from '../src/topology/role-runner';
 import { ensureStack, runBenchmark } from './support/run';
 
@@ -93,10 +93,7 @@ async function main() {
   const kafka = createKafka(connection.kafkaBrokers, 'soak');
   const namespace = `soak${Date.now().toString(36)}`;
   const settings = defaultTopologySettings({ namespace, clock: 'wall' });
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, settings);
-  await admin.disconnect();
+  await ensureTopicsOnce(kafka, settings);
 
   const runDir = mkdtempSync(join(tmpdir(), `winchester-${namespace}-`));
   // Duplicates are remembered for 15 minutes here (14 days by default), so the seen ids

@@ -8,6 +8,8 @@ import { StreamLifecycleCode, StreamLifecycleError } from '../redis/errors';
 import { resetStream } from '../redis/lifecycle';
 import { findStreams, getStreamView, StreamQuery, StreamView } from '../redis/query';
 import { StreamState } from '../streams/model';
+import { EventStore } from '../store/model';
+import { registerPankoApi } from './panko/routes';
 import { formatMicros, parseIso8601 } from '../time/micros';
 
 export interface ApiOptions {
@@ -22,6 +24,14 @@ export interface ApiOptions {
   bearerToken?: string;
   /** Whether the role behind this server has started (its server listens before it joins its group). */
   started?: () => boolean;
+  /** With an event store, Panko's /v2 query API (and its versions document at /) is served from it. */
+  eventStore?: EventStore;
+  /**
+   * /v2 honours X-Roles, X-User-Id and X-Project-Id (Panko's project scoping): only behind
+   * something that sets them, such as Keystone's auth_token middleware. Without it, a request
+   * that passes the bearer token sees every project's events, as an admin.
+   */
+  trustIdentityHeaders?: boolean;
 }
 
 const STATES = new Set<StreamState>([
@@ -118,12 +128,19 @@ function parseQuery(q: Record<string, string | undefined>): StreamQuery {
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
-  const app = Fastify({ logger: false });
+  // Event types and message ids in /v2 paths may be long (Panko stores up to 255 characters).
+  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 4096 } });
   answerErrorsAsJson(app);
   if (options.bearerToken) requireBearerToken(app, options.bearerToken);
   registerMetricsRoute(app, options.metrics);
   registerHealthRoutes(app, options);
   if (options.redis) registerStreamRoutes(app, options.redis, options.namespace);
+  if (options.eventStore) {
+    registerPankoApi(app, {
+      store: options.eventStore,
+      trustIdentityHeaders: options.trustIdentityHeaders ?? false,
+    });
+  }
   return app;
 }
 
@@ -142,10 +159,10 @@ function answerErrorsAsJson(app: FastifyInstance): void {
   );
 }
 
-/** Every route but the health checks (probes carry no token). */
+/** Every route but the health checks (probes carry no token; /healthcheck is Panko's). */
 function requireBearerToken(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.url.startsWith('/healthz')) return;
+    if (request.url.startsWith('/healthz') || request.url.split('?')[0] === '/healthcheck') return;
     if (request.headers.authorization !== `Bearer ${token}`) {
       await reply.code(401).send({ error: 'unauthorized', message: 'a valid bearer token is required' });
     }

@@ -11,9 +11,12 @@ import { END_OF_TIME } from '../streams/simulate';
 import { DistillerRole, startDistiller } from '../topology/distiller-role';
 import { MatcherRole, startMatcher } from '../topology/matcher-role';
 import { CompletionRecord, startWorker, WorkerRole } from '../topology/worker-role';
+import { ArchiverRole, startArchiver } from '../topology/archiver-role';
+import { pgTarget } from '../postgres/client';
+import { EventStore } from '../store/model';
 import { TopologySettings } from '../config/topology-settings';
 import { loadTopology } from '../topology/bundle';
-import { ensureTopics } from '../topology/topics';
+import { ensureTopicsOnce } from '../topology/topics';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { advanceEventClock } from '../topology/event-clock';
 import { notificationKey } from '../topology/records';
@@ -24,6 +27,8 @@ import { openLines, requireSomeValid } from './input';
 import { createRedisClient } from '../redis/client';
 import { configureLogging, LogFormat, warningsLogged } from '../util/logger';
 import { workerOptions } from './roles';
+import { PgCompletedStreams } from '../postgres/completed-streams';
+import { eventStoreUrl, openEventStore } from './event-store';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,6 +88,8 @@ interface DevRun {
   distiller: DistillerRole;
   matcher: MatcherRole;
   worker: WorkerRole;
+  /** Present when EVENT_STORE_URL is set: the demo's events are then queryable afterwards. */
+  archiver?: ArchiverRole;
   address: string;
   logFile: string;
   stopAll: () => Promise<void>;
@@ -134,6 +141,7 @@ async function runDev(opts: DevOptions, logFormat: LogFormat | undefined): Promi
   await advanceEventClock(run.kafka, run.settings.topics.repartition, END_OF_TIME);
   process.stderr.write('clock advanced to the end; waiting for pipelines to finish\n');
   await pipelinesQuiet(run.worker);
+  await archiverCaughtUp(run);
   await printSummary(run);
   if (opts.exit || !process.stdout.isTTY) {
     await run.stopAll();
@@ -159,12 +167,10 @@ async function startEverything(
   const topology = loadTopology(opts.topology, config);
   const { kafka, settings, connection } = await connect(config.topology);
   await requireRedis(connection.redisUrl);
+  const store = await openDevEventStore();
   const logFile = logToFile(namespace, logFormat);
   process.stderr.write(`namespace ${namespace}; the roles' log: ${relative(process.cwd(), logFile)}\n`);
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, settings);
-  await admin.disconnect();
+  await ensureTopicsOnce(kafka, settings);
   const metrics = new WinchesterMetrics('all').initialiseLabels(topology, settings);
   const distiller = await startDistiller(kafka, settings, topology.distill, { metrics });
   const matcher = await startMatcher(kafka, connection.redisUrl, settings, topology.triggers, metrics);
@@ -175,6 +181,8 @@ async function startEverything(
     workerOptions({ config, topology }),
     metrics,
   );
+  const completedStreams = store && PgCompletedStreams.open(eventStoreUrl());
+  const archiver = store && (await startArchiver(kafka, settings, store, { metrics, completedStreams }));
   const redis = createRedisClient(connection.redisUrl);
   const api = buildApi({ metrics, redis, kafka, namespace });
   // The default port may be taken by another demo: then any free one will do.
@@ -182,14 +190,37 @@ async function startEverything(
     .listen({ host: '127.0.0.1', port })
     .catch(() => api.listen({ host: '127.0.0.1', port: 0 }));
   const stopAll = async () => {
-    await Promise.allSettled([distiller.stop(), matcher.stop(), worker.stop()]);
+    await Promise.allSettled([distiller.stop(), matcher.stop(), worker.stop(), archiver?.stop()]);
+    await Promise.allSettled([store?.close(), completedStreams?.close()]);
     await api.close();
     redis.disconnect();
     if (startedStack)
       execFileSync('bash', [join(repoRoot, 'scripts', 'stack.sh'), 'stop'], { stdio: 'inherit' });
   };
-  return { namespace, settings, kafka, distiller, matcher, worker, address, logFile, stopAll };
+  return { namespace, settings, kafka, distiller, matcher, worker, archiver, address, logFile, stopAll };
 }
+
+/** The store at EVENT_STORE_URL (the local stack's PostgreSQL) for the archiver; without it, the demo archives nothing. */
+async function openDevEventStore(): Promise<EventStore | undefined> {
+  if (!process.env.EVENT_STORE_URL) {
+    process.stderr.write(
+      'EVENT_STORE_URL is not set: events are not archived (scripts/stack.sh start gives one)\n',
+    );
+    return undefined;
+  }
+  return openEventStore(eventStoreUrl(), { createSchema: true });
+}
+
+/** Waits (a minute at most) until the archiver has handled every event the topology made. */
+async function archiverCaughtUp({ archiver, distiller, worker }: DevRun): Promise<void> {
+  if (!archiver) return;
+  const expected = distiller.counters.distilled + worker.counters.newEvents;
+  const deadline = Date.now() + 60_000;
+  while (archived(archiver) < expected && Date.now() < deadline) await sleep(250);
+}
+
+const archived = ({ counters }: ArchiverRole) =>
+  counters.stored + counters.duplicates + [...counters.rejected.values()].reduce((a, b) => a + b, 0);
 
 /** Produces the lines, then follows the distiller and the matcher, with a progress bar. */
 async function replayWithProgress(run: DevRun, lines: string[]): Promise<void> {
@@ -260,6 +291,13 @@ async function printSummary(run: DevRun): Promise<void> {
   }
   out('new events from pipelines:');
   for (const [type, ids] of summary.newEvents) out(`  ${type}: ${ids.size} distinct`);
+  if (run.archiver) {
+    const { stored, duplicates } = run.archiver.counters;
+    const where = pgTarget(process.env.EVENT_STORE_URL ?? '');
+    out(
+      `events archived in ${where}: ${stored} stored, ${duplicates} already there (winchester events types, events list)`,
+    );
+  }
   out(`metrics: ${run.address}/metrics   streams API: ${run.address}/v1/streams`);
   const warnings = warningsLogged();
   if (warnings) out(`${warnings} warnings or errors in ${relative(process.cwd(), run.logFile)}`);

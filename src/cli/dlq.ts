@@ -217,7 +217,7 @@ function registerList(dlq: Command): void {
     dlq
       .command('list')
       .description('list dead-letter records: reason, source record, message id, size, redrive state')
-      .option('--topic <stage>', 'notifications, events or streams (default: all three)')
+      .option('--topic <stage>', 'notifications, events, streams or archiver (default: all four)')
       .option('--reason <text>', 'only records whose reason contains this (case-insensitive)')
       .option('--message-id <id>', 'only records of this message id')
       .option('--limit <n>', 'show the newest n matching records', '100')
@@ -233,7 +233,7 @@ function registerShow(dlq: Command): void {
       .description('print one dead-letter record: headers and payload')
       .argument(
         '<record>',
-        '<topic>:<partition>:<offset>, topic as notifications|events|streams or its full name',
+        '<topic>:<partition>:<offset>, topic as notifications|events|streams|archiver or its full name',
       )
       .option('--json', 'JSON instead of text'),
   ).action(asUsageError(runShow));
@@ -244,7 +244,7 @@ function registerRedrive(dlq: Command): void {
     dlq
       .command('redrive')
       .description("send dead-letter records' original key and payload back to their source topic")
-      .option('--topic <stage>', 'notifications, events or streams', 'notifications')
+      .option('--topic <stage>', 'notifications, events, streams or archiver', 'notifications')
       .option('--reason <text>', 'records whose reason contains this (case-insensitive)')
       .option('--message-id <id>', 'records of this message id')
       .option('--offsets <list>', 'records at these DLQ offsets, partition:offset,…')

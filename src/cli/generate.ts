@@ -15,7 +15,7 @@ import {
 import { formatMicros, Micros, MICROS_PER_HOUR, MICROS_PER_SECOND, parseIso8601 } from '../time/micros';
 import { loadTopology } from '../topology/bundle';
 import { TopologySettings } from '../config/topology-settings';
-import { ensureTopics } from '../topology/topics';
+import { ensureTopicsOnce } from '../topology/topics';
 import { CompletionRecord } from '../topology/worker-role';
 import { connect } from './connect';
 import { CommandFailure, positiveNumber, UsageError } from './errors';
@@ -261,10 +261,7 @@ async function openTopicOutput(opts: GenerateCommandOptions): Promise<Output> {
     for (const warning of topology.warnings) process.stderr.write(`${warning}\n`);
   }
   const { kafka, settings } = await connect(config.topology);
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, settings);
-  await admin.disconnect();
+  await ensureTopicsOnce(kafka, settings);
   const target = opts.topic ?? settings.inputTopics[0];
   const producer = kafka.producer({ maxInFlightRequests: 1 });
   await producer.connect();

@@ -17,6 +17,9 @@ import { registerDlq } from './dlq';
 import { registerTrace } from './trace';
 import { registerConsume } from './consume';
 import { registerNamespace } from './namespace';
+import { registerArchiver } from './archiver';
+import { registerEvents } from './events';
+import { registerStore } from './store';
 import { reportFor, UsageError } from './errors';
 import {
   configureLogging,
@@ -70,6 +73,7 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerDev(program);
   registerRoles(program);
+  registerArchiver(program);
   registerApi(program);
   registerSimulate(program);
   registerStreams(program);
@@ -80,6 +84,8 @@ export function buildProgram(): Command {
   registerTrace(program);
   registerConsume(program);
   registerNamespace(program);
+  registerEvents(program);
+  registerStore(program);
   return program;
 }
 

@@ -4,7 +4,7 @@ import { connect } from './connect';
 import { opsConfig, OpsOptions, withConfigOptions } from './ops-options';
 import { CommandFailure, UsageError } from './errors';
 import { openLines, requireSomeValid } from './input';
-import { ensureTopics } from '../topology/topics';
+import { ensureTopicsOnce } from '../topology/topics';
 import { advanceEventClock, topicExists } from '../topology/event-clock';
 import { notificationKey } from '../topology/records';
 import { parseIso8601 } from '../time/micros';
@@ -51,10 +51,7 @@ export function registerProduce(program: Command): void {
     .action(async (file: string, opts: OpsOptions & { topic?: string }) => {
       const input = openLines(file);
       const { kafka, settings } = await connect(opsConfig(opts).topology);
-      const admin = kafka.admin();
-      await admin.connect();
-      await ensureTopics(admin, settings);
-      await admin.disconnect();
+      await ensureTopicsOnce(kafka, settings);
       const topic = opts.topic ?? settings.inputTopics[0];
       const producer = kafka.producer({ maxInFlightRequests: 1 });
       await producer.connect();

@@ -23,14 +23,15 @@ export interface RoleOptions {
 
 export const withRoleOptions = (command: Command) => withTopology(withConfigFile(command), true);
 
-const withMetricsPort = (command: Command) =>
+/** The --metrics-port option every role command has. */
+export const withMetricsPort = (command: Command) =>
   command.option(
     '--metrics-port <port>',
     'serve /metrics and /healthz here (default: METRICS_PORT, else metrics_port, else 9464; 0: any free port; off: none)',
   );
 
 /** The --metrics-port option checked before anything connects: a port, 'off', or the config's. */
-function metricsPortChoice(text: string | undefined): number | 'off' | undefined {
+export function metricsPortChoice(text: string | undefined): number | 'off' | undefined {
   if (text === undefined || text === 'off') return text;
   return portNumber('--metrics-port', text);
 }
@@ -113,11 +114,16 @@ export async function listenOrExplain(
   }
 }
 
+/** What a role's /metrics server needs: its metrics, its Kafka (for /healthz), and metrics_port. */
+export type MetricsSource = Pick<RoleSetup, 'metrics' | 'connected'> & {
+  config: Pick<WinchesterConfig, 'metricsPort'>;
+};
+
 /**
  * The role's /metrics and /healthz server, listening before the role joins its consumer
  * group: a busy port then fails the process before it costs the group a rebalance.
  */
-async function serveMetrics(setup: RoleSetup, choice: number | 'off' | undefined) {
+export async function serveMetrics(setup: MetricsSource, choice: number | 'off' | undefined) {
   if (choice === 'off') return { close: async () => undefined, markStarted: () => undefined };
   const port = choice ?? setup.config.metricsPort;
   let started = false;

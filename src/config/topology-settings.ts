@@ -15,6 +15,8 @@ export interface TopologySettings {
     notificationsDlq: string;
     eventsDlq: string;
     streamsDlq: string;
+    /** What the archiver could not keep: not an event or completion record, or refused by the store. */
+    archiverDlq: string;
   };
   partitions: { events: number; repartition: number; streams: number };
   clock: ClockMode;
@@ -43,6 +45,7 @@ export function defaultTopologySettings(overrides: Partial<TopologySettings> = {
       notificationsDlq: name('notifications.dlq'),
       eventsDlq: name('events.dlq'),
       streamsDlq: name('streams.dlq'),
+      archiverDlq: name('archiver.dlq'),
     },
     partitions: { events: 3, repartition: 3, streams: 3 },
     clock: 'wall',

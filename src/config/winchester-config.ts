@@ -26,6 +26,8 @@ export interface WinchesterConfig {
   handlerTimeoutSeconds: number;
   maxPipelineHops: number;
   metricsPort: number;
+  /** event_ttl: seconds an archived event is kept (the archiver expires older ones); undefined keeps them. */
+  eventTtlSeconds?: number;
   /** File names inside the topology bundle (upstream's distiller_config & co). */
   files: { eventDefinitions: string; triggers: string; pipelines: string };
   topology: TopologySettings;
@@ -50,6 +52,7 @@ const KNOWN = new Set([
   'handler_timeout',
   'max_pipeline_hops',
   'metrics_port',
+  'event_ttl',
   'distiller_config',
   'trigger_definitions',
   'pipeline_config',
@@ -105,6 +108,7 @@ export function parseWinchesterConfig(
     handlerTimeoutSeconds: settings.number('handler_timeout', 60, 0.001),
     maxPipelineHops: settings.number('max_pipeline_hops', 3, 0),
     metricsPort: metricsPortFromEnv(env) ?? settings.number('metrics_port', 9464, 0),
+    eventTtlSeconds: settings.duration('event_ttl'),
     files: {
       eventDefinitions: settings.string('distiller_config', 'event_definitions.yaml'),
       triggers: settings.string('trigger_definitions', 'triggers.yaml'),
@@ -193,6 +197,15 @@ class Settings {
         { target, file: this.file, line: this.line([key, name]) },
       ]),
     );
+  }
+
+  /** A duration (`7d`, `12h`, `30m`, `3600s`, or a number of seconds) in seconds; undefined when unset. */
+  duration(key: string): number | undefined {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return undefined;
+    const seconds = typeof v === 'number' || typeof v === 'string' ? durationSeconds(String(v)) : undefined;
+    if (seconds === undefined) this.fail([key], `${DURATION_EXPECTED}, got ${JSON.stringify(v)}`);
+    return seconds;
   }
 
   /** log_level as pino names it. */
@@ -306,6 +319,23 @@ function readKafkaNumber(
   if (!Number.isInteger(kafka[key]) || (kafka[key] as number) < 1)
     settings.fail(['kafka', key], 'expected a positive integer');
   topology[field] = kafka[key] as number;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
+
+/** What durationSeconds reads, for messages about a value it refused. */
+export const DURATION_EXPECTED =
+  'expected a positive duration such as 7d, 12h, 30m, 3600s or a number of seconds';
+
+/**
+ * A positive duration in seconds: a number with an optional unit, s (the default), m, h, d
+ * or w (`7d`, `1.5h`, `3600`). Undefined when the text is not one.
+ */
+export function durationSeconds(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$/.exec(text);
+  if (!m) return undefined;
+  const seconds = Number(m[1]) * DURATION_UNITS[m[2] || 's'];
+  return seconds > 0 && Number.isFinite(seconds) ? seconds : undefined;
 }
 
 /** METRICS_PORT, which wins over the file's metrics_port (environment over file, as everywhere). */

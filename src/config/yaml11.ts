@@ -54,6 +54,20 @@ export interface DuplicateKey {
   position: SourcePosition;
 }
 
+/** The warning every configuration file gives for a key written twice in one mapping. */
+export function duplicateKeyWarnings(
+  filename: string,
+  duplicateKeys: readonly DuplicateKey[] = [],
+): Array<{ severity: 'warning'; file: string; line: number; column: number; message: string }> {
+  return duplicateKeys.map(({ key, position }) => ({
+    severity: 'warning',
+    file: filename,
+    line: position.line,
+    column: position.column,
+    message: `key ${JSON.stringify(key)} appears twice in one mapping: the last one wins`,
+  }));
+}
+
 export interface YamlDocument {
   readonly filename: string;
   /** The document's value: `Map` for mappings, arrays, strings, numbers, booleans, null, YamlTimestamp. */

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../config/errors';
-import { plainFromYaml, SourcePosition, YamlDocument } from '../config/yaml11';
+import { duplicateKeyWarnings, plainFromYaml, SourcePosition, YamlDocument } from '../config/yaml11';
 import { TraitType } from '../events/event';
 import { Converter, CONVERTERS } from './convert';
 import {
@@ -545,12 +545,11 @@ export function compileEventDefinitions(
   const locate = 'locate' in document ? document.locate : () => ({ line: 1, column: 1 });
   const compiler: Compiler = new Compiler({ file: document.filename, locate }, options);
   if ('duplicateKeys' in document) {
-    for (const d of document.duplicateKeys) {
-      compiler.warnings.push({
-        file: document.filename,
-        ...d.position,
-        message: `key ${JSON.stringify(d.key)} appears twice in one mapping: the last one wins`,
-      });
+    for (const { file, line, column, message } of duplicateKeyWarnings(
+      document.filename,
+      document.duplicateKeys,
+    )) {
+      compiler.warnings.push({ file, line, column, message });
     }
   }
   const value = document.value;

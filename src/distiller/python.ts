@@ -5,6 +5,9 @@
  * float, the digits of integers beyond 2^53, and the order of keys such as "10" and "2").
  */
 
+import { Trait } from '../events/event';
+import { Micros, toCivil } from '../time/micros';
+
 /** State of a number that JSON.parse could not represent exactly; read through symbols so paths never see it. */
 const PY_VALUE = Symbol('python number value');
 const PY_TEXT = Symbol('python number text');
@@ -436,4 +439,32 @@ export function fnmatchToRegExp(pattern: string): RegExp {
     else out += `(?=(?<g${++group}>[\\s\\S]*?${fixed}))\\k<g${group}>`;
   }
   return new RegExp(`^(?:${out})$`, 'u');
+}
+
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+/**
+ * Python's text of a naive UTC datetime: `str()` with `sep` ' ', `isoformat()` with 'T';
+ * the six fraction digits only when there are microseconds.
+ */
+export function pyDatetimeText(t: Micros, sep: ' ' | 'T'): string {
+  const c = toCivil(t);
+  const base =
+    `${pad(c.year, 4)}-${pad(c.month, 2)}-${pad(c.day, 2)}${sep}` +
+    `${pad(c.hour, 2)}:${pad(c.minute, 2)}:${pad(c.second, 2)}`;
+  return c.microsecond ? `${base}.${pad(c.microsecond, 6)}` : base;
+}
+
+/** A trait's value as Python prints it: the text, str() of an int, repr() of a float, a datetime as above. */
+export function pyTraitText(trait: Trait, datetimeSep: ' ' | 'T'): string {
+  switch (trait.type) {
+    case 'text':
+      return trait.value;
+    case 'int':
+      return String(trait.value);
+    case 'float':
+      return pyFloatRepr(trait.value);
+    case 'datetime':
+      return pyDatetimeText(trait.value, datetimeSep);
+  }
 }

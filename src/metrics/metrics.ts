@@ -9,6 +9,9 @@ export const DLQ_REASON = {
   oversized: 'oversized',
   undecodableEvent: 'undecodable event',
   undecodableStreamRecord: 'undecodable stream record',
+  /** The event store refused the event itself (not a failed call): writing it again cannot help. */
+  storeRejected: 'rejected by the event store',
+  undecodableCompletion: 'undecodable completion record',
 } as const;
 
 /** What initialiseLabels reads from a loaded topology bundle. */
@@ -22,14 +25,18 @@ interface KnownTopology {
 const CRITERIA_GROUPS = ['Match', 'Fire'];
 
 /** The roles that count each kind of occurrence; any other role (`all`) counts them all. */
-type Component = 'distiller' | 'matcher' | 'worker';
+type Component = 'distiller' | 'matcher' | 'worker' | 'archiver';
 const COMPONENTS_OF_ROLE: Record<string, readonly Component[]> = {
   distiller: ['distiller'],
   matcher: ['matcher'],
   worker: ['worker'],
+  archiver: ['archiver'],
   api: [],
 };
-const ALL_COMPONENTS: readonly Component[] = ['distiller', 'matcher', 'worker'];
+const ALL_COMPONENTS: readonly Component[] = ['distiller', 'matcher', 'worker', 'archiver'];
+
+/** The event store calls the archiver makes, as `winchester_archiver_store_errors_total` labels them. */
+export const STORE_OPERATIONS = ['record', 'record_streams', 'expire'] as const;
 
 /**
  * Every metric the roles export, on one registry per process with a default `role` label.
@@ -136,6 +143,23 @@ export class WinchesterMetrics {
     'Handler commits that threw',
     ['handler'],
   );
+  readonly archivedEvents = this.counter(
+    'winchester_archiver_events_stored_total',
+    'Events the archiver wrote to the event store',
+  );
+  readonly archiverDuplicates = this.counter(
+    'winchester_archiver_duplicate_events_total',
+    'Events the event store already had (delivered again, or sent twice)',
+  );
+  readonly archiverStoreErrors = this.counter(
+    'winchester_archiver_store_errors_total',
+    'Event store calls that failed (writes are retried, expiry runs again later)',
+    ['operation'],
+  );
+  readonly expiredEvents = this.counter(
+    'winchester_archiver_events_expired_total',
+    'Events removed from the event store by event_ttl',
+  );
   readonly activeStreams = new Gauge({
     name: 'winchester_active_streams',
     help: 'Active streams in the partitions this process owns',
@@ -164,6 +188,12 @@ export class WinchesterMetrics {
     help: 'Whole pipeline run, claim to transition',
     labelNames: ['pipeline'],
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+  readonly archiverBatchSeconds = new Histogram({
+    name: 'winchester_archiver_batch_duration_seconds',
+    help: 'One chunk of events written to the event store in one call (calls that succeeded)',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [this.registry],
   });
   readonly redisSeconds = new Histogram({
@@ -196,7 +226,20 @@ export class WinchesterMetrics {
     if (components.includes('distiller')) this.initialiseDistiller(settings.topics);
     if (components.includes('matcher')) this.initialiseMatcher(topology, settings.topics);
     if (components.includes('worker')) this.initialiseWorker(topology, settings.topics);
+    if (components.includes('archiver')) this.initialiseArchiver(settings.topics);
     return this;
+  }
+
+  private initialiseArchiver(topics: TopologySettings['topics']): void {
+    zero(
+      this.archiverStoreErrors,
+      STORE_OPERATIONS.map((operation) => ({ operation })),
+    );
+    const reasons = [DLQ_REASON.undecodableEvent, DLQ_REASON.undecodableCompletion, DLQ_REASON.storeRejected];
+    zero(
+      this.dlqRecords,
+      reasons.map((reason) => ({ topic: topics.archiverDlq, reason })),
+    );
   }
 
   private initialiseDistiller(topics: TopologySettings['topics']): void {

@@ -8,8 +8,8 @@ import { partitionCount } from '../topology/topics';
 import { OpsInputError, scanTopics, ScanReport, ScanWindow } from './scan';
 
 /** The stage a dead-letter topic belongs to, as `--topic` names it. */
-export type DlqStage = 'notifications' | 'events' | 'streams';
-export const DLQ_STAGES: readonly DlqStage[] = ['notifications', 'events', 'streams'];
+export type DlqStage = 'notifications' | 'events' | 'streams' | 'archiver';
+export const DLQ_STAGES: readonly DlqStage[] = ['notifications', 'events', 'streams', 'archiver'];
 
 /** Headers a redriven record carries: where in the DLQ it came from, and why it was there. */
 export const REDRIVE_HEADERS = {
@@ -81,12 +81,13 @@ export interface DlqFilter {
   offsets?: Array<{ partition: number; offset: string }>;
 }
 
-/** The DLQ topics `--topic` selects: a stage name, a DLQ topic's full name, or all three. */
+/** The DLQ topics `--topic` selects: a stage name, a DLQ topic's full name, or all of them. */
 export function dlqTopics(settings: TopologySettings, topic?: string): DlqTopic[] {
   const all: DlqTopic[] = [
     { stage: 'notifications', topic: settings.topics.notificationsDlq },
     { stage: 'events', topic: settings.topics.eventsDlq },
     { stage: 'streams', topic: settings.topics.streamsDlq },
+    { stage: 'archiver', topic: settings.topics.archiverDlq },
   ];
   if (topic === undefined) return all;
   const found = all.filter((t) => t.stage === topic || t.topic === topic);

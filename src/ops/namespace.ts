@@ -8,7 +8,7 @@ import { OpsInputError } from './scan';
 const NAMESPACE_NAME = /^[A-Za-z0-9._-]+$/;
 
 /** The consumer groups the roles join, `<namespace>.<role>`. */
-const ROLE_GROUPS = ['distiller', 'matcher', 'worker'];
+const ROLE_GROUPS = ['distiller', 'matcher', 'worker', 'archiver'];
 
 /** A namespace given on the command line, checked. */
 export function checkedNamespace(namespace: string | undefined): string {

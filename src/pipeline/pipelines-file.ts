@@ -1,4 +1,11 @@
-import { entriesOf, isMapping, loadYaml11, plainFromYaml, YamlSyntaxError } from '../config/yaml11';
+import {
+  duplicateKeyWarnings,
+  entriesOf,
+  isMapping,
+  loadYaml11,
+  plainFromYaml,
+  YamlSyntaxError,
+} from '../config/yaml11';
 import { ConfigProblem } from '../config/errors';
 import { TriggerSource } from '../triggers/load';
 
@@ -123,13 +130,11 @@ class PipelinesChecker {
   }
 
   private reportDuplicateKeys(): void {
-    for (const duplicate of this.source.duplicateKeys ?? []) {
-      this.warnings.push({
-        severity: 'warning',
-        file: this.source.filename,
-        line: duplicate.position.line,
-        message: `key ${JSON.stringify(duplicate.key)} appears twice in one mapping: the last one wins`,
-      });
+    for (const { severity, file, line, message } of duplicateKeyWarnings(
+      this.source.filename,
+      this.source.duplicateKeys,
+    )) {
+      this.warnings.push({ severity, file, line, message });
     }
   }
 

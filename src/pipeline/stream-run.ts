@@ -23,6 +23,10 @@ export interface CompletionRecord {
   message_ids: string[];
   new_event_ids: string[];
   error?: string;
+  /** What the stream was grouped by and the times of its first and last events (µs). */
+  distinguished_by: StreamRecord['distinguished_by'];
+  first: number;
+  last: number;
 }
 
 export interface StreamRunOptions {
@@ -115,6 +119,9 @@ export function completionRecord(record: StreamRecord, run: PipelineRun): Comple
     message_ids: record.events.map((e) => e.message_id),
     new_event_ids: run.newEvents.map((e) => e.message_id),
     ...(run.ok ? {} : { error: failureText(run) }),
+    distinguished_by: record.distinguished_by,
+    first: record.first,
+    last: record.last,
   };
 }
 

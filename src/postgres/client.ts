@@ -20,17 +20,35 @@ const exactTypes = {
 export type PgPool = pg.Pool;
 export type PgClient = pg.PoolClient;
 
+export interface PgPoolOptions {
+  max?: number;
+  applicationName?: string;
+  /** The PostgreSQL schema the store lives in (its `search_path`); the user's default when absent. */
+  schema?: string;
+}
+
+/** Schema names we put on a command line: plain identifiers only, so no quoting is needed. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
 /**
  * A pool for the event store. Every session runs in UTC so timestamps read and written as
  * text mean the same instant; an idle connection's error is logged, not thrown.
  */
-export function createPgPool(url: string, options: { max?: number; applicationName?: string } = {}): pg.Pool {
+export function createPgPool(url: string, options: PgPoolOptions = {}): pg.Pool {
+  // JIT compiling takes tens of milliseconds; the store's statements are shorter than that.
+  let sessionOptions = '-c TimeZone=UTC -c jit=off';
+  if (options.schema !== undefined) {
+    if (!SCHEMA_NAME.test(options.schema)) {
+      throw new Error(`schema name ${JSON.stringify(options.schema)} is not a lower-case identifier`);
+    }
+    sessionOptions += ` -c search_path=${options.schema}`;
+  }
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 4,
     application_name: options.applicationName ?? 'winchester',
     types: exactTypes,
-    options: '-c TimeZone=UTC',
+    options: sessionOptions,
     connectionTimeoutMillis: 10_000,
   });
   pool.on('error', (error) =>

@@ -12,14 +12,21 @@ export interface Migration {
  * - `events` and `traits` are range-partitioned by `generated`, one partition a day, so
  *   TTL expiry drops whole partitions and trims only the one that straddles the cutoff.
  * - Traits live in one table with one typed column per trait type (Panko's four types)
- *   and a partial index per type on (name, value): a comparison is exact in its own type
- *   and any trait name is indexed without knowing it in advance. The event row also keeps
- *   its traits as typed JSON, so reading a page of events is one scan, not a join.
+ *   and a partial index per type on (name, value), covering the event's key: a comparison
+ *   is exact in its own type, any trait name is indexed without knowing it in advance, and
+ *   a selective filter finds its events from the index alone. A BRIN index on `generated`
+ *   serves the trims. The event row keeps its traits as typed JSON too, so a page of
+ *   events reads without a join and a filter can be checked on the row itself.
+ * - `project` and `has_text` hold what Panko's admin scope asks of an event (its text
+ *   project_id; whether it has any text trait), so that scope is an indexed condition.
+ * - Every text column is `COLLATE "C"`: strings compare by code point whatever the
+ *   database's locale, as the in-memory driver compares them, and the indexes agree.
  * - A partitioned table cannot hold a unique index without the partition key, so
  *   `message_id` is unique per (message_id, generated) by index, and across days by the
- *   writer's check in the same statement (see recordEvents).
- * - `event_types` and `trait_types` are catalogues with the newest `generated` seen, so
- *   listings stay exact after expiry without scanning events.
+ *   writer's check in the same statement (see record-events.ts).
+ * - Events carry their type's name, not an id: `event_types` and `trait_types` are
+ *   catalogues with the newest `generated` seen, so listings stay exact after expiry
+ *   without scanning events, and expiry can prune them without orphaning an event.
  */
 export const MIGRATIONS: Migration[] = [
   {
@@ -27,58 +34,60 @@ export const MIGRATIONS: Migration[] = [
     name: 'events, traits and their catalogues',
     sql: `
 CREATE TABLE event_types (
-  id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  name text NOT NULL UNIQUE,
+  name text COLLATE "C" PRIMARY KEY,
   last_generated timestamp(6) NOT NULL
 );
 CREATE TABLE trait_types (
-  event_type_id integer NOT NULL REFERENCES event_types (id),
-  name text NOT NULL,
-  type smallint NOT NULL,
+  event_type text COLLATE "C" NOT NULL,
+  type smallint NOT NULL CHECK (type BETWEEN 1 AND 4),
+  name text COLLATE "C" NOT NULL,
   last_generated timestamp(6) NOT NULL,
-  PRIMARY KEY (event_type_id, name, type)
+  PRIMARY KEY (event_type, type, name)
 );
 CREATE TABLE events (
   id bigint GENERATED ALWAYS AS IDENTITY,
-  message_id text NOT NULL,
-  event_type_id integer NOT NULL,
   generated timestamp(6) NOT NULL,
-  raw jsonb NOT NULL DEFAULT '{}',
-  traits jsonb NOT NULL,
+  message_id text COLLATE "C" NOT NULL,
+  event_type text COLLATE "C" NOT NULL,
+  project text COLLATE "C",
+  has_text boolean NOT NULL,
+  traits json NOT NULL,
+  raw json,
   PRIMARY KEY (generated, id)
 ) PARTITION BY RANGE (generated);
 CREATE UNIQUE INDEX events_message_id ON events (message_id, generated);
-CREATE INDEX events_type_generated ON events (event_type_id, generated);
+CREATE INDEX events_type_generated ON events (event_type, generated);
+CREATE INDEX events_project_generated ON events (project, generated);
+CREATE INDEX events_unowned_generated ON events (generated) WHERE project IS NULL AND has_text;
 CREATE TABLE traits (
-  event_id bigint NOT NULL,
   generated timestamp(6) NOT NULL,
-  name text NOT NULL,
+  event_id bigint NOT NULL,
   type smallint NOT NULL,
-  t_string text,
+  name text COLLATE "C" NOT NULL,
+  t_string text COLLATE "C",
   t_int bigint,
   t_float double precision,
-  t_datetime timestamp(6),
-  PRIMARY KEY (generated, event_id, name)
+  t_datetime timestamp(6)
 ) PARTITION BY RANGE (generated);
-CREATE INDEX traits_string ON traits (name, t_string) WHERE type = 1;
-CREATE INDEX traits_int ON traits (name, t_int) WHERE type = 2;
-CREATE INDEX traits_float ON traits (name, t_float) WHERE type = 3;
-CREATE INDEX traits_datetime ON traits (name, t_datetime) WHERE type = 4;
+CREATE INDEX traits_string ON traits (name, t_string) INCLUDE (generated, event_id) WHERE type = 1;
+CREATE INDEX traits_int ON traits (name, t_int) INCLUDE (generated, event_id) WHERE type = 2;
+CREATE INDEX traits_float ON traits (name, t_float) INCLUDE (generated, event_id) WHERE type = 3;
+CREATE INDEX traits_datetime ON traits (name, t_datetime) INCLUDE (generated, event_id) WHERE type = 4;
+CREATE INDEX traits_generated ON traits USING brin (generated) WITH (pages_per_range = 32);
 CREATE TABLE completed_streams (
-  stream_id text NOT NULL,
   namespace text NOT NULL,
+  stream_id text NOT NULL,
+  serial integer NOT NULL,
   trigger text NOT NULL,
-  kind text NOT NULL,
   outcome text NOT NULL,
-  distinguished_by jsonb NOT NULL,
-  message_ids text[] NOT NULL,
-  first_event timestamp(6),
-  last_event timestamp(6),
+  first_event timestamp(6) NOT NULL,
   completed_at timestamp(6) NOT NULL,
+  distinguished jsonb NOT NULL,
   record jsonb NOT NULL,
-  PRIMARY KEY (completed_at, namespace, stream_id)
-) PARTITION BY RANGE (completed_at);
-CREATE UNIQUE INDEX completed_streams_id ON completed_streams (namespace, stream_id, completed_at);
+  PRIMARY KEY (namespace, stream_id, serial)
+);
+CREATE INDEX completed_streams_completed_at ON completed_streams (completed_at);
+CREATE INDEX completed_streams_distinguished ON completed_streams USING gin (distinguished jsonb_path_ops);
 `,
   },
 ];

@@ -2,7 +2,7 @@ import Redis from 'ioredis';
 import { WinchesterEvent } from '../events/event';
 import { decodeEvent } from '../events/wire';
 import { Micros } from '../time/micros';
-import { compareStreamOrder, StreamMeta, StreamState } from '../streams/model';
+import { compareStreamOrder, distinguishedText, StreamMeta, StreamState } from '../streams/model';
 import { keysForStream, PartitionKeys, repartitionPartitionsKey } from './keys';
 import { parseStreamMeta } from './stream-meta';
 
@@ -30,12 +30,6 @@ export async function repartitionPartitions(redis: Redis, namespace: string): Pr
   return stored === null ? 0 : Number(stored);
 }
 
-function distinguishedText(meta: StreamMeta, name: string): string | undefined {
-  const value = meta.distinguished[name];
-  if (!value) return undefined;
-  return 'begin' in value ? String(value.begin) : String(value.value);
-}
-
 function matchesQuery(meta: StreamMeta, query: StreamQuery): boolean {
   if (query.state && meta.state !== query.state) return false;
   if (query.trigger && meta.trigger !== query.trigger) return false;
@@ -43,7 +37,9 @@ function matchesQuery(meta: StreamMeta, query: StreamQuery): boolean {
   if (query.youngerThan !== undefined && !(meta.first > query.youngerThan)) return false;
   return (
     !query.distinguished ||
-    Object.entries(query.distinguished).every(([name, value]) => distinguishedText(meta, name) === value)
+    Object.entries(query.distinguished).every(
+      ([name, value]) => distinguishedText(meta.distinguished, name) === value,
+    )
   );
 }
 

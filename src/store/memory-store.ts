@@ -2,6 +2,7 @@ import { TraitType } from '../events/event';
 import { MICROS_PER_SECOND, Micros } from '../time/micros';
 import { compareEvents, compareText, completeSort, matchesFilter } from './filter';
 import {
+  DEFAULT_SORT,
   DTYPE,
   EventFilter,
   EventStore,
@@ -74,7 +75,7 @@ export class MemoryEventStore implements EventStore {
     const cutoff = now - ttlSeconds * MICROS_PER_SECOND;
     const expired = [...this.events.values()]
       .filter((event) => event.generated < cutoff)
-      .sort((a, b) => a.generated - b.generated)
+      .sort((a, b) => compareEvents(a, b, DEFAULT_SORT))
       .slice(0, maxCount);
     for (const event of expired) this.events.delete(event.message_id);
     return { events: expired.length, partitionsDropped: 0 };
@@ -82,8 +83,12 @@ export class MemoryEventStore implements EventStore {
 
   async close(): Promise<void> {}
 
+  /** The type's traits in event order (generated, message_id), which the stable sorts above keep. */
   private traitsOf(eventType: string): NamedTrait[] {
-    return [...this.events.values()].filter((e) => e.event_type === eventType).flatMap((e) => e.traits);
+    return [...this.events.values()]
+      .filter((e) => e.event_type === eventType)
+      .sort((a, b) => compareEvents(a, b, DEFAULT_SORT))
+      .flatMap((e) => e.traits);
   }
 }
 

@@ -74,3 +74,10 @@ export function compareDueTimers(a: DueTimer, b: DueTimer): number {
   if (a.kind !== b.kind) return a.kind === 'fired' ? -1 : 1;
   return a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0;
 }
+
+/** A distinguishing value as text, the way the /v1/streams `traits` filter compares it. */
+export function distinguishedText(values: DistinguishedValues, name: string): string | undefined {
+  const value = values[name];
+  if (!value) return undefined;
+  return 'begin' in value ? String(value.begin) : String(value.value);
+}

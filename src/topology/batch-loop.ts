@@ -66,6 +66,14 @@ export class ChunkOutput {
   }
 }
 
+/** What `endChunk` is given: the chunk's decoded records, its output, and the batch's liveness. */
+export interface EndOfChunk<R> {
+  batch: BatchOrigin;
+  records: R[];
+  out: ChunkOutput;
+  liveness: BatchLiveness;
+}
+
 /** The parts of a consuming role that differ from role to role, over records of type R. */
 export interface BatchStages<R> {
   /** A consumed record → R. A throw rejects this record alone (see `undecodable`); the rest go on. */
@@ -77,8 +85,13 @@ export interface BatchStages<R> {
    * batch. `batch` is for a record that takes long: heartbeat, and see whether the batch is stale.
    */
   route(record: R, source: SourceRecord, out: ChunkOutput, batch: BatchLiveness): void | Promise<void>;
-  /** After a chunk's records are routed: what the chunk as a whole adds to its output. */
-  endChunk?(chunk: { batch: BatchOrigin; records: R[]; out: ChunkOutput }): void;
+  /**
+   * After a chunk's records are routed: what the chunk as a whole adds to its output (or a
+   * write of the whole chunk elsewhere). Awaited before the chunk is sent and its offsets
+   * resolved, so a throw fails the batch with the chunk unresolved, and `abandon` gives it up.
+   * `liveness` is for a chunk that takes long, as in `route`.
+   */
+  endChunk?(chunk: EndOfChunk<R>): void | Promise<void>;
   /** A chunk of `records` records is produced and its offsets resolved. */
   chunkDone?(records: number): void;
   /** Every chunk of the batch is done (not called when the loop stopped early). */
@@ -101,11 +114,12 @@ export interface BatchLoopOptions {
 
 /**
  * One consumed batch, chunk by chunk, at least once: each record is decoded and routed by the
- * role's stages, the chunk's output is produced (acknowledged by every in-sync replica), and
- * only then are its offsets resolved. In kafkajs a throw from `eachBatch` redelivers the whole
- * batch, so a bad record is a DLQ record, never a throw; a failed send does throw, leaving that
- * chunk's offsets unresolved: kafkajs commits the chunks before it and delivers the rest again.
- * A stage that abandons a chunk stops the batch the same way, without the throw.
+ * role's stages, the chunk is ended (`endChunk`), its output is produced (acknowledged by
+ * every in-sync replica), and only then are its offsets resolved. In kafkajs a throw from
+ * `eachBatch` redelivers the whole batch, so a bad record is a DLQ record, never a throw; a
+ * failed send (or `endChunk`) does throw, leaving that chunk's offsets unresolved: kafkajs
+ * commits the chunks before it and delivers the rest again. A stage that abandons a chunk
+ * stops the batch the same way, without the throw.
  */
 export class BatchLoop<R> {
   private readonly chunkSize: number;
@@ -151,7 +165,7 @@ export class BatchLoop<R> {
       await this.stages.route(record, source, out, liveness);
       if (out.abandoned) return out;
     }
-    this.stages.endChunk?.({ batch, records, out });
+    await this.stages.endChunk?.({ batch, records, out, liveness });
     return out;
   }
 

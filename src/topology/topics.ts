@@ -1,4 +1,4 @@
-import { Admin, ITopicConfig } from 'kafkajs';
+import { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import { TopologySettings } from '../config/topology-settings';
 
 /** Creates the topology's topics (auto-creation is off on purpose) and checks existing ones. */
@@ -16,18 +16,45 @@ export async function ensureTopics(admin: Admin, settings: TopologySettings): Pr
     { topic: topics.notificationsDlq, numPartitions: 1, configEntries: [big] },
     { topic: topics.eventsDlq, numPartitions: 1, configEntries: [big] },
     { topic: topics.streamsDlq, numPartitions: 1, configEntries: [big] },
+    { topic: topics.archiverDlq, numPartitions: 1, configEntries: [big] },
   ];
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !existing.has(t.topic));
   if (missing.length) {
     await admin.createTopics({ topics: missing, waitForLeaders: true });
   }
-  const meta = await admin.fetchTopicMetadata({ topics: [topics.repartition] });
-  const actual = meta.topics[0].partitions.length;
+  const actual = await partitionCountOnceKnown(admin, topics.repartition);
   if (actual !== partitions.repartition) {
     throw new Error(
       `topic ${topics.repartition} has ${actual} partitions, configuration says ${partitions.repartition}`,
     );
+  }
+}
+
+/**
+ * A freshly started broker, or a topic created a moment ago, may answer "does not host this
+ * topic-partition" for a few hundred milliseconds: ask again before giving up.
+ */
+async function partitionCountOnceKnown(admin: Admin, topic: string, attempts = 15): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await partitionCount(admin, topic);
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true;
+      if (!retriable || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
+/** ensureTopics through an admin client of its own, disconnected afterwards. */
+export async function ensureTopicsOnce(kafka: Kafka, settings: TopologySettings): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, settings);
+  } finally {
+    await admin.disconnect();
   }
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import {
   DuplicateKey,
+  duplicateKeyWarnings,
   entriesOf,
   isMapping,
   loadYaml11,
@@ -201,13 +202,11 @@ class TriggerCompiler {
   }
 
   compile(): TriggerDefinition[] {
-    for (const duplicate of this.source.duplicateKeys ?? []) {
-      this.warnings.push({
-        severity: 'warning',
-        file: this.source.filename,
-        line: duplicate.position.line,
-        message: `key ${JSON.stringify(duplicate.key)} appears twice in one mapping: the last one wins`,
-      });
+    for (const { severity, file, line, message } of duplicateKeyWarnings(
+      this.source.filename,
+      this.source.duplicateKeys,
+    )) {
+      this.warnings.push({ severity, file, line, message });
     }
     const value = this.source.value;
     if (value === null || value === undefined) {

@@ -60,6 +60,8 @@ const corruptGz = file('corrupt.jsonl.gz', Buffer.from([0x1f, 0x8b, 0x42, 0x00, 
 const badConfig = file('winchester.yaml', 'metrics_port: [1, 2\n');
 const closedKafka = { KAFKA_BROKERS: '127.0.0.1:1' };
 const closedRedis = { REDIS_URL: 'redis://127.0.0.1:1' };
+const closedEventStore = { EVENT_STORE_URL: 'postgres://winchester@127.0.0.1:1/winchester' };
+const badTtlConfig = file('ttl.yaml', 'log_level: info\nevent_ttl: forever\n');
 
 function mistakes(busyPort: number): Mistake[] {
   return [
@@ -236,6 +238,76 @@ function mistakes(busyPort: number): Mistake[] {
       exit: 1,
       says: /cannot reach Redis/,
       env: closedRedis,
+    },
+    {
+      name: 'EVENT_STORE_URL not set (events)',
+      args: ['events', 'types'],
+      exit: 2,
+      says: /EVENT_STORE_URL is not set/,
+      env: { EVENT_STORE_URL: '' },
+    },
+    {
+      name: 'EVENT_STORE_URL not a postgres URL (archiver)',
+      args: ['archiver', '--metrics-port', 'off'],
+      exit: 2,
+      says: /EVENT_STORE_URL "mysql:\/\/127\.0\.0\.1\/panko" is not a postgres:\/\/ URL/,
+      env: { EVENT_STORE_URL: 'mysql://127.0.0.1/panko' },
+    },
+    {
+      name: 'unreachable event store (events list)',
+      args: ['events', 'list'],
+      exit: 1,
+      says: /cannot reach the event store at 127\.0\.0\.1:1\/winchester/,
+      env: closedEventStore,
+    },
+    {
+      name: 'unreachable event store (archiver)',
+      args: ['archiver', '--metrics-port', 'off'],
+      exit: 1,
+      says: /cannot reach the event store/,
+      env: closedEventStore,
+    },
+    {
+      name: 'event_ttl not a duration',
+      args: ['archiver', '-c', badTtlConfig],
+      exit: 2,
+      says: /ttl\.yaml:2: event_ttl: expected a positive duration/,
+    },
+    {
+      name: 'trait filter with an unknown operator',
+      args: ['events', 'list', '--trait', 'memory_mb:gte:integer:5'],
+      exit: 2,
+      says: /Operator gte is not supported\. The supported operators are/,
+    },
+    {
+      name: 'trait filter with an unknown type',
+      args: ['events', 'list', '--trait', 'memory_mb:ge:int:5'],
+      exit: 2,
+      says: /The data type int is not supported/,
+    },
+    {
+      name: 'trait filter value of the wrong type',
+      args: ['events', 'list', '--trait', 'memory_mb:ge:integer:lots'],
+      exit: 2,
+      says: /Unable to convert the value lots to the expected data type integer/,
+    },
+    {
+      name: 'trait filter without its parts',
+      args: ['events', 'list', '--trait', 'memory_mb=5'],
+      exit: 2,
+      says: /NAME:OP:TYPE:VALUE/,
+    },
+    {
+      name: 'expiry without a ttl',
+      args: ['store', 'expire'],
+      exit: 2,
+      says: /--ttl/,
+    },
+    {
+      name: 'expiry ttl not a duration',
+      args: ['store', 'expire', '--ttl', 'a week'],
+      exit: 2,
+      says: /--ttl "a week": expected a positive duration such as 7d/,
     },
     {
       name: 'api on an address this host does not have',

@@ -1,33 +1,15 @@
 import { Trait } from '../../events/event';
-import { Micros, parseIso8601, toCivil } from '../../time/micros';
-import { pyFloatRepr } from '../../distiller/python';
+import { Micros, parseIso8601 } from '../../time/micros';
+import { pyDatetimeText, pyTraitText } from '../../distiller/python';
 
 /** Upstream's handlers see traits as plain Python values; these helpers read ours the same way. */
 
-const pad = (n: number, width: number) => String(n).padStart(width, '0');
-
 /** Python's `str()` of a naive datetime: `2014-12-31 01:00:00`, `.ffffff` only when non-zero. */
-export function pyDatetimeStr(t: Micros): string {
-  const c = toCivil(t);
-  const base =
-    `${pad(c.year, 4)}-${pad(c.month, 2)}-${pad(c.day, 2)} ` +
-    `${pad(c.hour, 2)}:${pad(c.minute, 2)}:${pad(c.second, 2)}`;
-  return c.microsecond ? `${base}.${pad(c.microsecond, 6)}` : base;
-}
+export const pyDatetimeStr = (t: Micros): string => pyDatetimeText(t, ' ');
 
 /** `%s` of a trait's value in upstream's messages and templates; an absent trait is `None`. */
 export function traitText(trait: Trait | undefined): string {
-  if (!trait) return 'None';
-  switch (trait.type) {
-    case 'text':
-      return trait.value;
-    case 'int':
-      return String(trait.value);
-    case 'float':
-      return pyFloatRepr(trait.value);
-    case 'datetime':
-      return pyDatetimeStr(trait.value);
-  }
+  return trait ? pyTraitText(trait, ' ') : 'None';
 }
 
 /** Python truthiness of a trait value: absent, `''` and `0` are false; a datetime is always true. */

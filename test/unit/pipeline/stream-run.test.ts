@@ -143,7 +143,8 @@ describe('stream run', () => {
     )) as StreamRun;
     expect(JSON.stringify(ok.completion)).toBe(
       '{"stream_id":"s-1","trigger":"usage","kind":"fired","pipeline":"audit","serial":4,' +
-        '"outcome":"completed","message_ids":["a","b"],"new_event_ids":["a.verified","b.verified"]}',
+        '"outcome":"completed","message_ids":["a","b"],"new_event_ids":["a.verified","b.verified"],' +
+        '"distinguished_by":{},"first":1000000,"last":2000000}',
     );
     const failed = completionRecord(record, {
       ok: false,
@@ -155,7 +156,8 @@ describe('stream run', () => {
     });
     expect(JSON.stringify(failed)).toBe(
       '{"stream_id":"s-1","trigger":"usage","kind":"fired","pipeline":"audit","serial":4,' +
-        '"outcome":"error","message_ids":["a","b"],"new_event_ids":[],"error":"atompub: timed out"}',
+        '"outcome":"error","message_ids":["a","b"],"new_event_ids":[],"error":"atompub: timed out",' +
+        '"distinguished_by":{},"first":1000000,"last":2000000}',
     );
   });
 

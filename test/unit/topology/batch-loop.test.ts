@@ -1,5 +1,5 @@
 /** The batch loop every role runs its stages in, driven by a fake batch and a fake producer. */
-import { BatchLoop, BatchStages, CHUNK_SIZE } from '../../../src/topology/batch-loop';
+import { BatchLoop, BatchStages, CHUNK_SIZE, ChunkOutput } from '../../../src/topology/batch-loop';
 import { fakeBatch, FakeProducer, fakeProducer, header } from './fakes';
 
 const OUT = 'out';
@@ -169,6 +169,69 @@ describe('BatchLoop', () => {
     await loopOf(numberStages({ endChunk }), kafka, 2).run(fakeBatch(['1', 'bad', '3'], { partition: 1 }));
     expect(values(kafka, OUT)).toEqual(['2', 'sum 1', '6', 'sum 3']);
     expect(kafka.sentTo(OUT)[1].partition).toBe(1);
+  });
+
+  it('awaits an async endChunk before the chunk is sent and resolved, handing it the batch liveness', async () => {
+    const kafka = fakeProducer();
+    const payload = fakeBatch(numbers(5));
+    const seen: Array<{ records: number[]; resolved: string[]; sent: number }> = [];
+    const endChunk = jest.fn<Promise<void>, Parameters<NonNullable<BatchStages<number>['endChunk']>>>(
+      async ({ records, liveness }) => {
+        // A slow write elsewhere: the chunk's offsets must wait for it.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await liveness.heartbeat();
+        seen.push({ records, resolved: [...payload.resolved], sent: kafka.sentTo(OUT).length });
+      },
+    );
+    await loopOf(numberStages({ endChunk }), kafka, 2).run(payload);
+
+    expect(seen).toEqual([
+      { records: [0, 1], resolved: [], sent: 0 },
+      { records: [2, 3], resolved: ['1'], sent: 2 },
+      { records: [4], resolved: ['1', '3'], sent: 4 },
+    ]);
+    expect(payload.resolved).toEqual(['1', '3', '4']);
+    expect([
+      endChunk.mock.calls[0][0].liveness.isRunning(),
+      endChunk.mock.calls[0][0].liveness.isStale(),
+    ]).toEqual([true, false]);
+    // Its own heartbeats, besides the loop's one per chunk.
+    expect(payload.heartbeat).toHaveBeenCalledTimes(3 + 3);
+  });
+
+  it('an async endChunk that throws fails the batch with the chunk unsent and its offsets unresolved', async () => {
+    const kafka = fakeProducer();
+    const batchDone = jest.fn();
+    const chunkDone = jest.fn();
+    const payload = fakeBatch(['1', '2', 'x', '4', '5', '6']);
+    const endChunk = jest.fn(async ({ records }: { records: number[] }) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (records.includes(4)) throw new Error('store unreachable');
+    });
+    await expect(
+      loopOf(numberStages({ endChunk, batchDone, chunkDone }), kafka, 3).run(payload),
+    ).rejects.toThrow('store unreachable');
+
+    // The first chunk went through whole; nothing of the second was sent or resolved, so
+    // kafkajs commits offset 2 and delivers the rest again.
+    expect(payload.resolved).toEqual(['2']);
+    expect(values(kafka, OUT)).toEqual(['2', '4']);
+    expect(kafka.sentTo(DLQ).map((m) => String(m.value))).toEqual(['x']);
+    expect(chunkDone.mock.calls).toEqual([[3]]);
+    expect(batchDone).not.toHaveBeenCalled();
+  });
+
+  it('an endChunk that abandons its chunk stops the batch with nothing of the chunk sent or resolved', async () => {
+    const kafka = fakeProducer();
+    const payload = fakeBatch(['1', 'x', '3', '4']);
+    const endChunk = jest.fn(async ({ records, out }: { records: number[]; out: ChunkOutput }) => {
+      if (records.includes(3)) out.abandon();
+    });
+    await loopOf(numberStages({ endChunk }), kafka, 2).run(payload);
+
+    expect(payload.resolved).toEqual(['1']);
+    expect(values(kafka, OUT)).toEqual(['2']);
+    expect(kafka.sentTo(DLQ)).toHaveLength(1);
   });
 
   it('a chunk a stage abandons is neither sent nor resolved, and the batch stops there', async () => {

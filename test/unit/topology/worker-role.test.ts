@@ -86,6 +86,9 @@ describe('WorkerRole', () => {
         outcome: 'completed',
         message_ids: ['s1-a'],
         new_event_ids: ['s1-a.verified'],
+        distinguished_by: {},
+        first: 1_000_000,
+        last: 2_000_000,
       },
     ]);
     expect(lifecycle.streams.get('s1')).toEqual({ state: 'completed', serial: 3 });

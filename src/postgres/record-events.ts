@@ -1,0 +1,141 @@
+import { RecordResult, StoredEvent } from '../store/model';
+import { PgPool } from './client';
+import { EventRow, batchColumns, eventRow } from './event-rows';
+import { DailyPartitions } from './partitions';
+
+/**
+ * A batch of events in one statement: events not stored yet (no row with that message_id
+ * on any day: the unique (message_id, generated) index and a probe of every day's
+ * message_id index check that together), their typed traits, and the catalogues' newest
+ * `generated`, taken per shape (event type and trait keys) of the events inserted. Rows go
+ * in message_id order and catalogue rows in key order, so concurrent writers lock in one
+ * order and cannot deadlock.
+ */
+const INSERT_BATCH = `
+WITH batch AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamp[], $4::json[], $5::json[], $6::text[],
+                       $7::boolean[], $8::int[])
+    WITH ORDINALITY AS b(message_id, event_type, generated, traits, raw, project, has_text, shape, ord)
+), stored_before AS (
+  SELECT message_id FROM events WHERE message_id = ANY($1::text[])
+), inserted AS (
+  INSERT INTO events (generated, message_id, event_type, project, has_text, traits, raw)
+  SELECT b.generated, b.message_id, b.event_type, b.project, b.has_text, b.traits, b.raw FROM batch b
+   WHERE NOT EXISTS (SELECT 1 FROM stored_before s WHERE s.message_id = b.message_id)
+   ORDER BY b.message_id
+  ON CONFLICT (message_id, generated) DO NOTHING
+  RETURNING id, generated, message_id, event_type
+), inserted_traits AS (
+  INSERT INTO traits (generated, event_id, type, name, t_string, t_int, t_float, t_datetime)
+  SELECT i.generated, i.id, t.type, t.name, t.t_string, t.t_int, t.t_float, t.t_datetime
+    FROM unnest($9::int[], $10::smallint[], $11::text[], $12::text[], $13::bigint[], $14::float8[],
+                $15::timestamp[]) AS t(ord, type, name, t_string, t_int, t_float, t_datetime)
+    JOIN batch b ON b.ord = t.ord
+    JOIN inserted i ON i.message_id = b.message_id
+), shapes_inserted AS (
+  SELECT b.shape, min(i.event_type) AS event_type, max(i.generated) AS last_generated
+    FROM inserted i JOIN batch b ON b.message_id = i.message_id GROUP BY b.shape
+), event_type_seen AS (
+  INSERT INTO event_types AS c (name, last_generated)
+  SELECT event_type, max(last_generated) FROM shapes_inserted GROUP BY event_type ORDER BY event_type
+  ON CONFLICT (name) DO UPDATE SET last_generated = GREATEST(c.last_generated, EXCLUDED.last_generated)
+), trait_type_seen AS (
+  INSERT INTO trait_types AS c (event_type, type, name, last_generated)
+  SELECT s.event_type, k.type, k.name, max(s.last_generated)
+    FROM shapes_inserted s
+    JOIN unnest($16::int[], $17::smallint[], $18::text[]) AS k(shape, type, name) ON k.shape = s.shape
+   GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+  ON CONFLICT (event_type, type, name) DO UPDATE
+    SET last_generated = GREATEST(c.last_generated, EXCLUDED.last_generated)
+)
+SELECT message_id FROM inserted`;
+
+type Outcome = 'stored' | 'duplicate' | { problem: string };
+
+/** SQLSTATE classes that belong to the data of a row (data exception, program limit exceeded). */
+const isPerEventError = (error: unknown) => /^(22|54)/.test(sqlState(error));
+const isMissingPartition = (error: unknown) =>
+  sqlState(error) === '23514' && /^no partition of relation/.test((error as Error).message);
+const sqlState = (error: unknown) => (error as { code?: string }).code ?? '';
+
+export class EventRecorder {
+  constructor(
+    private readonly pool: PgPool,
+    private readonly partitions: DailyPartitions,
+  ) {}
+
+  /**
+   * Panko's record_events, one outcome per event. An event the store cannot hold is an
+   * `unknown_problem` with the reason and the rest are stored; a lost connection or a
+   * server failure throws, and the caller retries the batch (redelivery counts as duplicates).
+   */
+  async record(events: StoredEvent[]): Promise<RecordResult[]> {
+    const results: RecordResult[] = [];
+    const rows: EventRow[] = [];
+    const firstIndex = new Map<string, number>();
+    events.forEach((event, index) => {
+      const row = eventRow(event);
+      if ('problem' in row) {
+        results[index] = { message_id: event.message_id, outcome: 'unknown_problem', reason: row.problem };
+      } else if (firstIndex.has(event.message_id)) {
+        results[index] = { message_id: event.message_id, outcome: 'duplicate' };
+      } else {
+        firstIndex.set(event.message_id, index);
+        rows.push(row);
+      }
+    });
+    const outcomes = new Map<string, Outcome>();
+    await this.insertIsolating(rows, outcomes);
+    for (const [messageId, outcome] of outcomes) {
+      results[firstIndex.get(messageId)!] =
+        typeof outcome === 'string'
+          ? { message_id: messageId, outcome }
+          : { message_id: messageId, outcome: 'unknown_problem', reason: outcome.problem };
+    }
+    return results;
+  }
+
+  /**
+   * Inserts the rows; when PostgreSQL refuses one of them (a value too long for an index,
+   * say), halves the batch until the refused rows stand alone. Each statement is atomic
+   * and idempotent, so halves that went in stay in.
+   */
+  private async insertIsolating(rows: EventRow[], outcomes: Map<string, Outcome>): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      const stored = await this.insertOnce(rows);
+      for (const { event } of rows)
+        outcomes.set(event.message_id, stored.has(event.message_id) ? 'stored' : 'duplicate');
+    } catch (error) {
+      if (!isPerEventError(error)) throw error;
+      if (rows.length === 1) {
+        outcomes.set(rows[0].event.message_id, {
+          problem: `PostgreSQL refused it: ${(error as Error).message}`,
+        });
+        return;
+      }
+      const half = Math.ceil(rows.length / 2);
+      await this.insertIsolating(rows.slice(0, half), outcomes);
+      await this.insertIsolating(rows.slice(half), outcomes);
+    }
+  }
+
+  /** One statement; if a day's partition went away since we cached it (expiry), make it again once. */
+  private async insertOnce(rows: EventRow[]): Promise<Set<string>> {
+    const instants = rows.map((row) => row.event.generated);
+    await this.partitions.ensure(instants);
+    try {
+      return await this.send(rows);
+    } catch (error) {
+      if (!isMissingPartition(error)) throw error;
+      this.partitions.forget();
+      await this.partitions.ensure(instants);
+      return this.send(rows);
+    }
+  }
+
+  private async send(rows: EventRow[]): Promise<Set<string>> {
+    const result = await this.pool.query<{ message_id: string }>(INSERT_BATCH, batchColumns(rows));
+    return new Set(result.rows.map((row) => row.message_id));
+  }
+}

@@ -1,0 +1,4 @@
+import { MemoryEventStore } from '../../../src/store/memory-store';
+import { eventStoreConformance } from '../../support/event-store-conformance';
+
+eventStoreConformance('in-memory', async () => new MemoryEventStore());
