@@ -8,6 +8,7 @@ import { StreamLifecycleCode, StreamLifecycleError } from '../redis/errors';
 import { resetStream } from '../redis/lifecycle';
 import { findStreams, getStreamView, StreamQuery, StreamView } from '../redis/query';
 import { StreamState } from '../streams/model';
+import { CompletedStream, CompletedStreamArchive } from '../store/completed-streams';
 import { EventStore } from '../store/model';
 import { registerPankoApi } from './panko/routes';
 import { formatMicros, parseIso8601 } from '../time/micros';
@@ -32,6 +33,8 @@ export interface ApiOptions {
    * that passes the bearer token sees every project's events, as an admin.
    */
   trustIdentityHeaders?: boolean;
+  /** Finished streams the archiver kept: /v1/streams?state=completed reads them here, as Redis purges them. */
+  completedStreams?: CompletedStreamArchive;
 }
 
 const STATES = new Set<StreamState>([
@@ -134,7 +137,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   if (options.bearerToken) requireBearerToken(app, options.bearerToken);
   registerMetricsRoute(app, options.metrics);
   registerHealthRoutes(app, options);
-  if (options.redis) registerStreamRoutes(app, options.redis, options.namespace);
+  if (options.redis) registerStreamRoutes(app, options.redis, options.namespace, options.completedStreams);
   if (options.eventStore) {
     registerPankoApi(app, {
       store: options.eventStore,
@@ -221,9 +224,49 @@ function streamIdOf(request: FastifyRequest): string {
   return id;
 }
 
-function registerStreamRoutes(app: FastifyInstance, redis: Redis, namespace: string): void {
+/** A finished stream from the archive, in the shape of a live one; what only Redis knew is null. */
+function completedView(stream: CompletedStream) {
+  return {
+    id: stream.stream_id,
+    name: stream.trigger,
+    state: 'completed',
+    serial: stream.serial,
+    partition: null,
+    first_event: formatMicros(stream.first),
+    last_event: formatMicros(stream.last),
+    expire_timestamp: null,
+    fire_timestamp: null,
+    distinguishing_traits: printableDistinguished(stream.distinguished_by),
+    event_count: stream.message_ids.length,
+    kind: stream.kind,
+    completed_at: formatMicros(stream.completed_at),
+    message_ids: stream.message_ids,
+  };
+}
+
+async function findCompleted(archive: CompletedStreamArchive, namespace: string, query: StreamQuery) {
+  const { trigger, distinguished, olderThan, youngerThan, count, marker } = query;
+  const found = await archive.findCompletedStreams({
+    namespace,
+    outcome: 'completed',
+    ...{ trigger, distinguished, olderThan, youngerThan, count, marker },
+  });
+  return {
+    streams: found.map(completedView),
+    next_marker: found.length === count ? found[found.length - 1].stream_id : null,
+  };
+}
+
+function registerStreamRoutes(
+  app: FastifyInstance,
+  redis: Redis,
+  namespace: string,
+  archive?: CompletedStreamArchive,
+): void {
   app.get('/v1/streams', async (request) => {
     const query = parseQuery(request.query as Record<string, string | undefined>);
+    // Completed streams are purged from Redis; the archiver keeps them in the event store.
+    if (query.state === 'completed' && archive) return findCompleted(archive, namespace, query);
     const streams = await findStreams(redis, namespace, query);
     return {
       streams: streams.map(view),

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { buildApi } from '../api/server';
+import { PgCompletedStreams } from '../postgres/completed-streams';
 import { createRedisClient } from '../redis/client';
 import { EventStore } from '../store/model';
 import { stopOnSignals } from '../topology/role-runner';
@@ -17,7 +18,7 @@ interface ApiCommandOptions extends RoleOptions {
 
 const EVENTS_HELP =
   "also serve Panko's /v2 event query API (and its versions document at /) from the event store " +
-  'at EVENT_STORE_URL';
+  'at EVENT_STORE_URL, and completed streams on /v1/streams?state=completed from its archive';
 
 const TRUST_HELP =
   'on /v2, honour X-Roles, X-User-Id and X-Project-Id as Panko does (admins see their project, or ' +
@@ -41,6 +42,7 @@ export function registerApi(program: Command): void {
       const storeUrl = opts.events ? eventStoreUrl() : undefined;
       const setup = await setUpRole('api', opts, true);
       const eventStore = storeUrl === undefined ? undefined : await openApiEventStore(storeUrl);
+      const completedStreams = storeUrl === undefined ? undefined : PgCompletedStreams.open(storeUrl);
       const redisUrl = setup.connected.connection.redisUrl;
       const redis = createRedisClient(redisUrl);
       const app = buildApi({
@@ -50,6 +52,7 @@ export function registerApi(program: Command): void {
         namespace: setup.connected.settings.namespace,
         bearerToken: opts.token,
         eventStore,
+        completedStreams,
         trustIdentityHeaders: opts.trustIdentityHeaders,
       });
       const address = await listenOrExplain(app, opts.host, port, '--port');
@@ -58,14 +61,15 @@ export function registerApi(program: Command): void {
         await app.close();
         redis.disconnect();
         await eventStore?.close();
+        await completedStreams?.close();
       });
     });
 }
 
 /**
- * The one place `api` opens the event store: reachable, at this build's schema (a reader
- * creates none), through the PostgreSQL driver that cli/event-store.ts wires in.
+ * The one place `api` opens the event store: reachable and at this build's schema (a reader
+ * creates none; `winchester store upgrade` does).
  */
 function openApiEventStore(url: string): Promise<EventStore> {
-  return openEventStore(url, { createSchema: false });
+  return openEventStore(url, { createSchema: false, applicationName: 'winchester-api' });
 }

@@ -5,10 +5,10 @@ import { DailyPartitions, listPartitions, lockPartitions } from './partitions';
 import { pgTimestampBound } from './timestamps';
 
 /**
- * TTL expiry. Without a limit, the days wholly before the cutoff are dropped (their events
- * counted first) and only the day that straddles the cutoff is trimmed row by row. With a
- * limit, the oldest events go row by row and partitions stay (the next unlimited run drops
- * the emptied days). Either way the cutoff is strict: an event generated at it stays.
+ * TTL expiry. Without a limit, the days wholly before the cutoff are detached, counted and
+ * dropped, and only the day that straddles the cutoff is trimmed row by row. With a limit,
+ * the oldest events go row by row and partitions stay (the next unlimited run drops the
+ * emptied days). Either way the cutoff is strict: an event generated at it stays.
  */
 export async function clearExpired(
   pool: PgPool,

@@ -9,19 +9,19 @@ import { DailyPartitions } from './partitions';
  * message_id index check that together), their typed traits, and the catalogues' newest
  * `generated`, taken per shape (event type and trait keys) of the events inserted. Rows go
  * in message_id order and catalogue rows in key order, so concurrent writers lock in one
- * order and cannot deadlock.
+ * order and cannot deadlock. The probe is a subquery per event (with LIMIT, so it is not
+ * made a join): it stays an index look-up even in a day the planner has no statistics
+ * for yet, where `message_id = ANY(…)` was planned as a scan of the whole day.
  */
 const INSERT_BATCH = `
 WITH batch AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamp[], $4::json[], $5::json[], $6::text[],
                        $7::boolean[], $8::int[])
     WITH ORDINALITY AS b(message_id, event_type, generated, traits, raw, project, has_text, shape, ord)
-), stored_before AS (
-  SELECT message_id FROM events WHERE message_id = ANY($1::text[])
 ), inserted AS (
   INSERT INTO events (generated, message_id, event_type, project, has_text, traits, raw)
   SELECT b.generated, b.message_id, b.event_type, b.project, b.has_text, b.traits, b.raw FROM batch b
-   WHERE NOT EXISTS (SELECT 1 FROM stored_before s WHERE s.message_id = b.message_id)
+   WHERE (SELECT 1 FROM events e WHERE e.message_id = b.message_id LIMIT 1) IS NULL
    ORDER BY b.message_id
   ON CONFLICT (message_id, generated) DO NOTHING
   RETURNING id, generated, message_id, event_type

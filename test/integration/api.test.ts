@@ -6,6 +6,7 @@ import { finishStream } from '../../src/redis/lifecycle';
 import { PartitionProcessor } from '../../src/streams/processor';
 import { checkPartitionCount, RedisPartitionStore } from '../../src/redis/partition-store';
 import { StreamRecord } from '../../src/streams/model';
+import { CompletedStream, MemoryCompletedStreams } from '../../src/store/completed-streams';
 import { testNamespace } from '../support/namespace';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
 
@@ -143,5 +144,65 @@ describe('admin API against real Redis', () => {
     expect(health.json()).toEqual({ status: 'ok', checks: { redis: 'ok' } });
     const metrics = await call('/metrics', { headers: auth });
     expect(metrics.body).toContain('process_cpu_user_seconds_total');
+  });
+
+  test('completed streams come from the archive when the API has one: filters and pages as the live ones', async () => {
+    const archive = new MemoryCompletedStreams();
+    const completed = (id: string, instance: string, first: number): CompletedStream => ({
+      namespace: ns.prefix,
+      stream_id: id,
+      trigger: 'usage',
+      kind: 'fired',
+      pipeline: 'audit',
+      serial: 3,
+      outcome: 'completed',
+      message_ids: [`${id}-a`, `${id}-b`],
+      new_event_ids: [],
+      distinguished_by: { instance_id: { type: 'text', value: instance } },
+      first,
+      last: first + 5_000_000,
+      completed_at: first + 60_000_000,
+    });
+    await archive.recordCompletedStreams([
+      completed('s1', 'i-1', 1_000_000),
+      completed('s2', 'i-2', 2_000_000),
+      completed('s3', 'i-1', 3_000_000),
+      { ...completed('s4', 'i-1', 4_000_000), outcome: 'error', error: 'atompub: timed out' },
+      { ...completed('s5', 'i-1', 4_000_000), namespace: 'elsewhere' },
+    ]);
+    const archived = buildApi({
+      metrics: new WinchesterMetrics('api'),
+      redis,
+      namespace: ns.prefix,
+      completedStreams: archive,
+    });
+    const list = async (query: string) =>
+      (await archived.inject({ url: `/v1/streams?state=completed&${query}` })).json() as {
+        streams: Array<Record<string, unknown>>;
+        next_marker: string | null;
+      };
+    const all = await list('count=2');
+    expect(all.streams.map((s) => s.id)).toEqual(['s1', 's2']);
+    expect(all.next_marker).toBe('s2');
+    expect((await list('marker=s2')).streams.map((s) => s.id)).toEqual(['s3']);
+    expect((await list('traits=instance_id:i-1')).streams.map((s) => s.id)).toEqual(['s1', 's3']);
+    expect((await list('older_than=1970-01-01T00:00:02Z')).streams.map((s) => s.id)).toEqual(['s1']);
+    expect(all.streams[0]).toEqual({
+      id: 's1',
+      name: 'usage',
+      state: 'completed',
+      serial: 3,
+      partition: null,
+      first_event: '1970-01-01T00:00:01.000000Z',
+      last_event: '1970-01-01T00:00:06.000000Z',
+      expire_timestamp: null,
+      fire_timestamp: null,
+      distinguishing_traits: { instance_id: 'i-1' },
+      event_count: 2,
+      kind: 'fired',
+      completed_at: '1970-01-01T00:01:01.000000Z',
+      message_ids: ['s1-a', 's1-b'],
+    });
+    await archived.close();
   });
 });

@@ -31,11 +31,22 @@ export function eventStoreConformance(driver: string, openEmptyStore: () => Prom
     afterEach(async () => {
       await ctx.store.close();
     });
-    recordingCases(ctx);
-    filterCases(ctx);
-    orderAndPaginationCases(ctx);
-    listingCases(ctx);
-    expiryCases(ctx);
+    for (const cases of [
+      duplicateCases,
+      roundTripCases,
+      traitOrderCases,
+      comparisonCases,
+      textFilterCases,
+      eventFilterCases,
+      adminScopeCases,
+      orderCases,
+      paginationCases,
+      eventTypeListingCases,
+      traitListingCases,
+      expiryCases,
+      limitedExpiryCases,
+    ])
+      cases(ctx);
   });
 }
 
@@ -73,8 +84,8 @@ const find = async (ctx: Ctx, filter: EventFilter = {}, page = {}) =>
   ids(await ctx.store.getEvents(filter, page));
 const traitFilter = (key: string, op: FilterOp, trait: Trait): TraitFilter => ({ key, op, trait });
 
-function recordingCases(ctx: Ctx): void {
-  describe('recordEvents', () => {
+function duplicateCases(ctx: Ctx): void {
+  describe('recordEvents: stored and duplicate', () => {
     test('a message_id already stored is a duplicate: in the same batch, in a later one, on another day', async () => {
       const first = await stored(ctx, event('a'), event('b', T0 + 1), event('a', T0 + 2 * MICROS_PER_DAY));
       expect(first.map((r) => [r.message_id, r.outcome])).toEqual([
@@ -96,7 +107,11 @@ function recordingCases(ctx: Ctx): void {
       expect(await ctx.store.recordEvents([])).toEqual([]);
       expect(await find(ctx)).toEqual([]);
     });
+  });
+}
 
+function roundTripCases(ctx: Ctx): void {
+  describe('recordEvents: values kept exactly', () => {
     test('generated and datetime traits keep their microseconds', async () => {
       const times = [
         '2024-02-29T23:59:59.999999Z',
@@ -148,7 +163,11 @@ function recordingCases(ctx: Ctx): void {
       expect(nothing.raw).toBeNull();
       expect(nothing.traits).toEqual([]);
     });
+  });
+}
 
+function traitOrderCases(ctx: Ctx): void {
+  describe('recordEvents: traits by name', () => {
     test('traits come back sorted by name in code point order; one name may carry two types', async () => {
       await stored(
         ctx,
@@ -192,8 +211,8 @@ const EXPECTED: Record<FilterOp, string[]> = {
   gt: ['high'],
 };
 
-function filterCases(ctx: Ctx): void {
-  describe('getEvents filters', () => {
+function comparisonCases(ctx: Ctx): void {
+  describe('getEvents: trait comparisons', () => {
     describe.each(COMPARISON_CASES)('a $type trait filter', ({ low, mid, high, other }) => {
       test.each(Object.keys(EXPECTED) as FilterOp[])(
         '%s compares in the trait type only; events without the key, or with it in another type, never match',
@@ -245,7 +264,11 @@ function filterCases(ctx: Ctx): void {
       expect(await find(ctx, { traits: [traitFilter('n', 'gt', int(-5.5))] })).toEqual(['small', 'large']);
       expect(await find(ctx, { traits: [traitFilter('n', 'le', int(-5.5))] })).toEqual([]);
     });
+  });
+}
 
+function textFilterCases(ctx: Ctx): void {
+  describe('getEvents: text and names', () => {
     test('text filters with a NUL or a lone surrogate compare by code point', async () => {
       await stored(
         ctx,
@@ -295,7 +318,11 @@ function filterCases(ctx: Ctx): void {
       expect(await where('x', 'eq', text('y'))).toEqual(['plain']);
       expect(await where('x', 'ne', text('z'))).toEqual(['plain']);
     });
+  });
+}
 
+function eventFilterCases(ctx: Ctx): void {
+  describe('getEvents: combined filters, times, types and scope', () => {
     test('several trait filters must all hold', async () => {
       await stored(
         ctx,
@@ -336,7 +363,11 @@ function filterCases(ctx: Ctx): void {
       expect(await find(ctx, { messageId: 'a' })).toEqual(['a']);
       expect(await find(ctx, { messageId: 'a', eventType: 'compute.instance.delete.end' })).toEqual([]);
     });
+  });
+}
 
+function adminScopeCases(ctx: Ctx): void {
+  describe('getEvents: admin scope', () => {
     test("an admin's project scope: the project's events, and events with text traits but no text project_id", async () => {
       await stored(
         ctx,
@@ -369,43 +400,43 @@ function filterCases(ctx: Ctx): void {
   });
 }
 
-function orderAndPaginationCases(ctx: Ctx): void {
-  describe('order and pagination', () => {
-    /** Nine events, three to a timestamp, recorded out of order. */
-    const nine = () =>
-      ['h', 'b', 'e', 'a', 'i', 'd', 'c', 'g', 'f'].map((id) =>
-        event(id, T0 + Math.floor(('abcdefghi'.indexOf(id) * 1) / 3) * MICROS_PER_SECOND),
-      );
-    const SORTS: [string, SortSpec[] | undefined, string[]][] = [
-      ['default', undefined, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']],
-      [
-        'generated desc',
-        [{ key: 'generated', direction: 'desc' }],
-        ['g', 'h', 'i', 'd', 'e', 'f', 'a', 'b', 'c'],
-      ],
-      [
-        'generated desc, message_id desc',
-        [
-          { key: 'generated', direction: 'desc' },
-          { key: 'message_id', direction: 'desc' },
-        ],
-        ['i', 'h', 'g', 'f', 'e', 'd', 'c', 'b', 'a'],
-      ],
-      [
-        'message_id desc',
-        [{ key: 'message_id', direction: 'desc' }],
-        ['i', 'h', 'g', 'f', 'e', 'd', 'c', 'b', 'a'],
-      ],
-      [
-        'message_id asc, then generated desc',
-        [
-          { key: 'message_id', direction: 'asc' },
-          { key: 'generated', direction: 'desc' },
-        ],
-        ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'],
-      ],
-    ];
+/** Nine events, three to a timestamp, recorded out of order. */
+const nine = () =>
+  ['h', 'b', 'e', 'a', 'i', 'd', 'c', 'g', 'f'].map((id) =>
+    event(id, T0 + Math.floor(('abcdefghi'.indexOf(id) * 1) / 3) * MICROS_PER_SECOND),
+  );
+const SORTS: [string, SortSpec[] | undefined, string[]][] = [
+  ['default', undefined, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']],
+  [
+    'generated desc',
+    [{ key: 'generated', direction: 'desc' }],
+    ['g', 'h', 'i', 'd', 'e', 'f', 'a', 'b', 'c'],
+  ],
+  [
+    'generated desc, message_id desc',
+    [
+      { key: 'generated', direction: 'desc' },
+      { key: 'message_id', direction: 'desc' },
+    ],
+    ['i', 'h', 'g', 'f', 'e', 'd', 'c', 'b', 'a'],
+  ],
+  [
+    'message_id desc',
+    [{ key: 'message_id', direction: 'desc' }],
+    ['i', 'h', 'g', 'f', 'e', 'd', 'c', 'b', 'a'],
+  ],
+  [
+    'message_id asc, then generated desc',
+    [
+      { key: 'message_id', direction: 'asc' },
+      { key: 'generated', direction: 'desc' },
+    ],
+    ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'],
+  ],
+];
 
+function orderCases(ctx: Ctx): void {
+  describe('getEvents: order and limit', () => {
     test.each(SORTS)(
       '%s order, whole and page by page (pages of 2 across equal timestamps)',
       async (_, sort, expected) => {
@@ -430,7 +461,11 @@ function orderAndPaginationCases(ctx: Ctx): void {
       expect(await find(ctx, {}, { limit: 100 })).toHaveLength(9);
       expect(await find(ctx, {}, { limit: 4 })).toEqual(['a', 'b', 'c', 'd']);
     });
+  });
+}
 
+function paginationCases(ctx: Ctx): void {
+  describe('getEvents: pagination', () => {
     test('pages stay exact while events are inserted between them', async () => {
       await ctx.store.recordEvents(nine());
       const first = await find(ctx, {}, { limit: 4 });
@@ -489,8 +524,8 @@ function orderAndPaginationCases(ctx: Ctx): void {
   });
 }
 
-function listingCases(ctx: Ctx): void {
-  describe('listings', () => {
+function eventTypeListingCases(ctx: Ctx): void {
+  describe('getEventTypes', () => {
     test('event types are listed once each, in code point order', async () => {
       const types = ['b', 'B', 'a', 'é', '😀', '\uFFFD', 'a'];
       await ctx.store.recordEvents(types.map((type, i) => event(`e${i}`, T0 + i, [], type)));
@@ -498,6 +533,11 @@ function listingCases(ctx: Ctx): void {
     });
 
     // e2 is recorded first: within a type and name, traits come in event order (generated, message_id).
+  });
+}
+
+function traitListingCases(ctx: Ctx): void {
+  describe('getTraitTypes and getTraits', () => {
     const recordTypedTraits = async () => {
       await ctx.store.recordEvents([
         event('e2', T0 + 1, [
@@ -559,23 +599,25 @@ function listingCases(ctx: Ctx): void {
   });
 }
 
+/** Times for the expiry cases: `day(n, hour)` after T0, and a `now` after all of them. */
+const day = (n: number, hour = 0) => T0 + n * MICROS_PER_DAY + hour * MICROS_PER_HOUR;
+const now = day(10);
+const ttlTo = (cutoff: Micros) => (now - cutoff) / MICROS_PER_SECOND;
+
+/** Five events over four days, with event types and trait keys that expire at different days. */
+const recordDays = (ctx: Ctx) =>
+  ctx.store.recordEvents([
+    event('d0', day(0), [['old_only', text('x')]], 'old.type'),
+    event('d1', day(1), [['shared', int(1)]]),
+    event('d2-early', day(2, 1), [['shared', int(2)]]),
+    event('d2-late', day(2, 5), [['late', float(1)]]),
+    event('d3', day(3), [['shared', int(3)]]),
+  ]);
+
 function expiryCases(ctx: Ctx): void {
   describe('clearExpiredData', () => {
-    const day = (n: number, hour = 0) => T0 + n * MICROS_PER_DAY + hour * MICROS_PER_HOUR;
-    const now = day(10);
-    const ttlTo = (cutoff: Micros) => (now - cutoff) / MICROS_PER_SECOND;
-
-    const recordDays = () =>
-      ctx.store.recordEvents([
-        event('d0', day(0), [['old_only', text('x')]], 'old.type'),
-        event('d1', day(1), [['shared', int(1)]]),
-        event('d2-early', day(2, 1), [['shared', int(2)]]),
-        event('d2-late', day(2, 5), [['late', float(1)]]),
-        event('d3', day(3), [['shared', int(3)]]),
-      ]);
-
     test('removes every event strictly before now − ttl, and catalogue entries nothing remaining has', async () => {
-      await recordDays();
+      await recordDays(ctx);
       const cutoff = day(2, 5);
       const report = await ctx.store.clearExpiredData(ttlTo(cutoff), undefined, now);
       expect(report.events).toBe(3);
@@ -592,8 +634,22 @@ function expiryCases(ctx: Ctx): void {
       });
     });
 
+    test('events recorded after an expiry, on days it removed, are stored and expire again', async () => {
+      await recordDays(ctx);
+      await ctx.store.clearExpiredData(ttlTo(day(3)), undefined, now);
+      const late = await stored(ctx, event('late-d1', day(1, 3), [['shared', int(9)]]), event('d1', day(1)));
+      expect(late.map((r) => r.outcome)).toEqual(['stored', 'stored']);
+      expect(await find(ctx)).toEqual(['d1', 'late-d1', 'd3']);
+      expect((await ctx.store.clearExpiredData(ttlTo(day(3)), undefined, now)).events).toBe(2);
+      expect(await find(ctx)).toEqual(['d3']);
+    });
+  });
+}
+
+function limitedExpiryCases(ctx: Ctx): void {
+  describe('clearExpiredData with maxCount', () => {
     test('with maxCount removes at most that many, oldest first, until none are left', async () => {
-      await recordDays();
+      await recordDays(ctx);
       const ttl = ttlTo(day(3));
       expect((await ctx.store.clearExpiredData(ttl, 2, now)).events).toBe(2);
       expect(await find(ctx)).toEqual(['d2-early', 'd2-late', 'd3']);
@@ -624,16 +680,6 @@ function expiryCases(ctx: Ctx): void {
       ]);
       expect((await ctx.store.clearExpiredData(ttlTo(day(3)), 2, now)).events).toBe(2);
       expect(await find(ctx)).toEqual(['c', 'd']);
-    });
-
-    test('events recorded after an expiry, on days it removed, are stored and expire again', async () => {
-      await recordDays();
-      await ctx.store.clearExpiredData(ttlTo(day(3)), undefined, now);
-      const late = await stored(ctx, event('late-d1', day(1, 3), [['shared', int(9)]]), event('d1', day(1)));
-      expect(late.map((r) => r.outcome)).toEqual(['stored', 'stored']);
-      expect(await find(ctx)).toEqual(['d1', 'late-d1', 'd3']);
-      expect((await ctx.store.clearExpiredData(ttlTo(day(3)), undefined, now)).events).toBe(2);
-      expect(await find(ctx)).toEqual(['d3']);
     });
   });
 }

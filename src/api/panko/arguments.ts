@@ -207,7 +207,8 @@ function setBodyArgument(args: EventArguments, key: ArgumentName, value: unknown
   else if (value === null) args[key] = null;
   else if (key === 'limit') args.limit = convertInt('limit', intArgument(value));
   else {
-    if (!Array.isArray(value)) throw invalidInput(key, pyStr(value), `Value not a valid list: ${pyStr(value)}`);
+    if (!Array.isArray(value))
+      throw invalidInput(key, pyStr(value), `Value not a valid list: ${pyStr(value)}`);
     if (key === 'sort') args.sort = value;
     else args.q = value.map(queryItemFromJson);
   }

@@ -71,7 +71,8 @@ const explained = (status: number, explanation: string, detail = '') =>
 
 export const notFoundPage = () => explained(404, 'The resource could not be found.');
 
-export const forbiddenPage = (detail: string) => explained(403, 'Access was denied to this resource.', detail);
+export const forbiddenPage = (detail: string) =>
+  explained(403, 'Access was denied to this resource.', detail);
 
 export const unauthorizedPage = (detail: string) =>
   explained(

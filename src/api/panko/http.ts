@@ -13,7 +13,10 @@ export const BODY_LIMIT = 1024 * 1024;
 
 /** JSON as Panko writes it, `Content-Type: application/json` exactly (no charset: clients compare it). */
 export function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
-  return reply.code(status).type('application/json').send(Buffer.from(pythonJson(value)));
+  return reply
+    .code(status)
+    .type('application/json')
+    .send(Buffer.from(pythonJson(value)));
 }
 
 export function sendError(reply: FastifyReply, error: PankoFault | PankoPage): FastifyReply {

@@ -13,15 +13,11 @@ import { forbiddenPage, unauthorizedPage } from './errors';
  * Without trusted headers, the headers mean nothing (anyone could send them): a request that
  * got past the API's bearer token is an admin over all projects.
  */
-export type Caller =
-  | { trusted: false }
-  | { trusted: true; admin: boolean; user: string; project: string };
+export type Caller = { trusted: false } | { trusted: true; admin: boolean; user: string; project: string };
 
 /** The events a caller may see. `all`: every project (a token caller, or an admin after all_tenants). */
 export type Scope =
-  | { kind: 'all' }
-  | { kind: 'admin'; project: string }
-  | { kind: 'member'; user: string; project: string };
+  { kind: 'all' } | { kind: 'admin'; project: string } | { kind: 'member'; user: string; project: string };
 
 const headerText = (value: string | string[] | undefined) =>
   Array.isArray(value) ? value.join(', ') : (value ?? '');

@@ -223,7 +223,7 @@ class LiteralParser {
     const body = this.text.slice(start, this.pos);
     this.pos += quote.length;
     const bytes = prefix.includes('b');
-    if (bytes && /[^\x00-\x7f]/.test(body)) fail();
+    if (bytes && /[\u0080-\uffff]/.test(body)) fail();
     return { bytes, value: prefix.includes('r') ? body : unescapeString(body, bytes) };
   }
 }

@@ -21,8 +21,17 @@ import { Caller, callerOf, requireAdmin, requireContext, scopeOf } from './ident
 /**
  * Panko's /v2 query API (OpenStack Panko 10.0.0, the events part) over any EventStore: the
  * same routes, arguments, validation, project scoping, response shapes and error bodies, so
- * Panko's clients and its own gabbi tests run against it. Deliberate differences from Panko
- * are marked where they are made (a 400 where Panko answers 500, among others).
+ * Panko's clients and its own gabbi tests run against it.
+ *
+ * Differences from Panko, each deliberate and marked where it is made:
+ * - 400 with a clear faultstring where Panko answers 500: an unparsable start/end timestamp,
+ *   an unknown marker, q lists of mismatched lengths, a q item without a field, a non-string
+ *   literal under an empty q.type, JSON-body items of the wrong shape, a bare `q=`;
+ * - a caller's sort is completed with message_id (the store's rule), so pages never overlap;
+ * - a full page carries `Link: <…&marker=LAST>; rel="next"`;
+ * - routing and guard errors always carry webob's HTML page (Panko picks HTML, plain text or
+ *   JSON from Accept); XML is neither answered (406) nor read (415);
+ * - without trusted identity headers every caller is an admin over all projects (identity.ts).
  */
 export interface PankoApiOptions {
   store: EventStore;
@@ -80,7 +89,9 @@ function registerV2(v2: FastifyInstance, options: PankoApiOptions): void {
     request.method === 'OPTIONS' ? reply.code(200).send() : sendError(reply, notFoundPage()),
   );
   const refuse = async (request: FastifyRequest, reply: FastifyReply) =>
-    request.method === 'OPTIONS' ? reply.code(200).send() : sendError(reply, methodNotAllowedPage(request.method));
+    request.method === 'OPTIONS'
+      ? reply.code(200).send()
+      : sendError(reply, methodNotAllowedPage(request.method));
   for (const route of pankoRoutes(options)) {
     // Panko serves every path with and without a final slash.
     for (const url of [route.url, `${route.url}/`]) {
@@ -139,7 +150,10 @@ function pankoRoutes({ store, defaultLimit }: PankoApiOptions): PankoRoute[] {
         (await store.getTraits(params.event_type, params.trait_name)).map(pankoTrait),
       ),
     },
-    { url: '/capabilities', handle: withoutArguments(async () => capabilitiesView(store.storageCapabilities)) },
+    {
+      url: '/capabilities',
+      handle: withoutArguments(async () => capabilitiesView(store.storageCapabilities)),
+    },
   ];
 }
 

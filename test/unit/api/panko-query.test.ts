@@ -77,7 +77,9 @@ describe('query string arguments', () => {
   test('a bare q: 400 (Panko quotes a Python TypeError)', async () => {
     expect(await refused('q=x')).toEqual([
       400,
-      fault("Invalid input for field/attribute q. Value: 'x'. q is given as q.field, q.op, q.type and q.value"),
+      fault(
+        "Invalid input for field/attribute q. Value: 'x'. q is given as q.field, q.op, q.type and q.value",
+      ),
     ]);
   });
 
@@ -90,42 +92,71 @@ describe('query string arguments', () => {
     ]);
     expect(await refused('q.field=s&q.op=e+q')).toEqual([
       400,
-      fault("Operator e q is not supported. The supported operators are: ('lt', 'le', 'eq', 'ne', 'ge', 'gt')"),
+      fault(
+        "Operator e q is not supported. The supported operators are: ('lt', 'le', 'eq', 'ne', 'ge', 'gt')",
+      ),
     ]);
   });
 });
 
 describe('a JSON body on GET', () => {
   test('q, limit, sort and marker from the body', async () => {
-    expect(ids((await body({ q: [{ field: 'event_type', value: 'compute.c' }] })).body)).toEqual(['e5', 'e6', 'e7']);
-    const typed = { q: [{ field: 'i', op: 'ge', type: 'integer', value: '5' }, { field: 'all_tenants', value: 'true' }] };
+    expect(ids((await body({ q: [{ field: 'event_type', value: 'compute.c' }] })).body)).toEqual([
+      'e5',
+      'e6',
+      'e7',
+    ]);
+    const typed = {
+      q: [
+        { field: 'i', op: 'ge', type: 'integer', value: '5' },
+        { field: 'all_tenants', value: 'true' },
+      ],
+    };
     expect(ids((await body(typed)).body)).toEqual(['e1', 'e4']);
     for (const limit of [1, '1', 1.5, true]) expect(ids((await body({ limit })).body)).toEqual(['e1']);
     expect(ids((await body({ limit: ' 2 ' })).body)).toEqual(['e1', 'e5']);
     expect(ids((await body({ sort: ['message_id:desc'] })).body)).toEqual(['e7', 'e6', 'e5', 'e1']);
     expect(ids((await body({ marker: 'e5' })).body)).toEqual(['e6', 'e7']);
-    for (const empty of [{}, { q: null }, { q: [] }, { limit: null }, { sort: null }, { marker: null }, { marker: '' }]) {
+    for (const empty of [
+      {},
+      { q: null },
+      { q: [] },
+      { limit: null },
+      { sort: null },
+      { marker: null },
+      { marker: '' },
+    ]) {
       expect(ids((await body(empty)).body)).toEqual(['e1', 'e5', 'e6', 'e7']);
     }
   });
 
   test('allowed types, charset ignored; an empty body is ignored whatever its type; forms ignored', async () => {
-    for (const contentType of ['application/json; charset=utf-8', 'text/javascript', 'application/javascript']) {
+    for (const contentType of [
+      'application/json; charset=utf-8',
+      'text/javascript',
+      'application/javascript',
+    ]) {
       const answer = await call(app, '/v2/events', { body: '{"limit": 1}', contentType });
       expect(ids(answer.body)).toEqual(['e1']);
     }
     expect((await call(app, '/v2/events', { body: '', contentType: 'text/plain' })).status).toBe(200);
-    const form = await call(app, '/v2/events', { body: 'limit=1', contentType: 'application/x-www-form-urlencoded' });
+    const form = await call(app, '/v2/events', {
+      body: 'limit=1',
+      contentType: 'application/x-www-form-urlencoded',
+    });
     expect(ids(form.body)).toEqual(['e1', 'e5', 'e6', 'e7']);
   });
 
-  test("other types: 415 (an XML body, which Panko reads, too); no type counts as text/plain", async () => {
+  test('other types: 415 (an XML body, which Panko reads, too); no type counts as text/plain', async () => {
     const plain = await call(app, '/v2/events', { body: 'field: bad_field', contentType: 'text/plain' });
     expect([plain.status, plain.body]).toEqual([415, fault('Unknown mimetype: text/plain', 'Client')]);
     const upper = await call(app, '/v2/events', { body: '{}', contentType: 'APPLICATION/JSON' });
     expect(upper.body).toBe(fault('Unknown mimetype: APPLICATION/JSON'));
     const xml = await call(app, '/v2/events', { body: '<q/>', contentType: 'text/xml' });
-    expect([xml.status, xml.body]).toEqual([415, fault('XML request bodies are not supported: send application/json')]);
+    expect([xml.status, xml.body]).toEqual([
+      415,
+      fault('XML request bodies are not supported: send application/json'),
+    ]);
     const untyped = await app.inject({ url: '/v2/events', headers: ADMIN_P1, payload: Buffer.from('{}') });
     expect(untyped.body).toBe(fault('Unknown mimetype: text/plain'));
   });
@@ -140,9 +171,13 @@ describe('a JSON body on GET', () => {
     expect((await body({ foo: 1 })).body).toBe(fault('Unknown argument: "foo"'));
     expect((await body({ z: 1, y: 2, limit: 1 })).body).toBe(fault('Unknown argument: "z, y"'));
     expect((await body({ z: 1, limit: 'x' })).body).toBe(
-      fault("Invalid input for field/attribute limit. Value: 'x'. invalid literal for int() with base 10: 'x'"),
+      fault(
+        "Invalid input for field/attribute limit. Value: 'x'. invalid literal for int() with base 10: 'x'",
+      ),
     );
-    expect((await call(app, '/v2/event_types', { body: { foo: 1 } })).body).toBe(fault('Unknown argument: "foo"'));
+    expect((await call(app, '/v2/event_types', { body: { foo: 1 } })).body).toBe(
+      fault('Unknown argument: "foo"'),
+    );
   });
 
   test('q in the body: a list of objects with field, op, type, value', async () => {
@@ -150,7 +185,9 @@ describe('a JSON body on GET', () => {
       fault("Invalid input for field/attribute q. Value: 'x'. Value not a valid list: x"),
     );
     expect((await body({ q: { field: 's' } })).body).toBe(
-      fault("Invalid input for field/attribute q. Value: '{'field': 's'}'. Value not a valid list: {'field': 's'}"),
+      fault(
+        "Invalid input for field/attribute q. Value: '{'field': 's'}'. Value not a valid list: {'field': 's'}",
+      ),
     );
     expect((await body({ q: [{ field: 'i', value: '5', foo: 1 }] })).body).toBe(
       fault('Unknown attribute for argument q: foo'),
@@ -166,7 +203,9 @@ describe('a JSON body on GET', () => {
         `Invalid input for field/attribute ${attribute}. Value: '${shown}'. ` +
           `Wrong type. Expected '<class 'str'>', got '<class '${type}'>'`,
       );
-    expect((await body({ q: [{ field: 'i', type: 'integer', value: 5 }] })).body).toBe(wrongType('value', '5', 'int'));
+    expect((await body({ q: [{ field: 'i', type: 'integer', value: 5 }] })).body).toBe(
+      wrongType('value', '5', 'int'),
+    );
     expect((await body({ q: [{ field: 's', value: true }] })).body).toBe(wrongType('value', 'True', 'bool'));
     expect((await body({ q: [{ field: 's', value: 1.5 }] })).body).toBe(wrongType('value', '1.5', 'float'));
     expect((await body({ q: [{ field: 's', value: [1] }] })).body).toBe(wrongType('value', '[1]', 'list'));
@@ -174,7 +213,9 @@ describe('a JSON body on GET', () => {
       wrongType('value', "{'a': 'b'}", 'dict'),
     );
     expect((await body({ q: [{ field: 5, value: 'x' }] })).body).toBe(wrongType('field', '5', 'int'));
-    expect((await body({ q: [{ field: 's', value: 'x', type: 5 }] })).body).toBe(wrongType('type', '5', 'int'));
+    expect((await body({ q: [{ field: 's', value: 'x', type: 5 }] })).body).toBe(
+      wrongType('type', '5', 'int'),
+    );
   });
 
   test('q items that Panko fails on with a 500: 400 here', async () => {
@@ -196,15 +237,26 @@ describe('a JSON body on GET', () => {
       ),
     );
     expect((await body({ sort: [5] })).body).toBe(
-      fault("Invalid input for field/attribute sort. Value: '5'. Wrong type. Expected '<class 'str'>', got '<class 'int'>'"),
+      fault(
+        "Invalid input for field/attribute sort. Value: '5'. Wrong type. Expected '<class 'str'>', got '<class 'int'>'",
+      ),
     );
   });
 
   test('null, falsy and non-string operators and types in the body', async () => {
     for (const op of [null, '', 0, false]) {
-      expect(ids((await body({ q: [{ field: 's', value: 'hello', op }, { field: 'all_tenants', value: '1' }] })).body)).toEqual([
-        'e1',
-      ]);
+      expect(
+        ids(
+          (
+            await body({
+              q: [
+                { field: 's', value: 'hello', op },
+                { field: 'all_tenants', value: '1' },
+              ],
+            })
+          ).body,
+        ),
+      ).toEqual(['e1']);
     }
     expect((await body({ q: [{ field: 's', value: 'x', op: 5 }] })).body).toBe(
       fault("Operator 5 is not supported. The supported operators are: ('lt', 'le', 'eq', 'ne', 'ge', 'gt')"),
@@ -214,11 +266,15 @@ describe('a JSON body on GET', () => {
   });
 
   test('an argument in both the query string and the body: 400, after body errors', async () => {
-    expect((await body({ q: [{ field: 'event_type', value: 'compute.c' }] }, '?q.field=s&q.value=hello')).body).toBe(
-      fault('Parameter q was given several times'),
+    expect(
+      (await body({ q: [{ field: 'event_type', value: 'compute.c' }] }, '?q.field=s&q.value=hello')).body,
+    ).toBe(fault('Parameter q was given several times'));
+    expect((await body({ limit: 2 }, '?limit=1')).body).toBe(
+      fault('Parameter limit was given several times'),
     );
-    expect((await body({ limit: 2 }, '?limit=1')).body).toBe(fault('Parameter limit was given several times'));
-    expect((await body({ limit: null }, '?limit=1')).body).toBe(fault('Parameter limit was given several times'));
+    expect((await body({ limit: null }, '?limit=1')).body).toBe(
+      fault('Parameter limit was given several times'),
+    );
     expect((await body({ limit: 'x' }, '?foo=1')).body).toBe(fault('Unknown argument: "foo"'));
     expect((await body({ limit: 'x' }, '?limit=x')).body).toBe(
       fault(
@@ -226,7 +282,9 @@ describe('a JSON body on GET', () => {
       ),
     );
     expect((await body({ limit: 'x' }, '?limit=1')).body).toBe(
-      fault("Invalid input for field/attribute limit. Value: 'x'. invalid literal for int() with base 10: 'x'"),
+      fault(
+        "Invalid input for field/attribute limit. Value: 'x'. invalid literal for int() with base 10: 'x'",
+      ),
     );
     expect((await body('{nope', '?limit=1')).body).toBe(fault('Request is not in valid JSON format'));
   });
@@ -251,8 +309,14 @@ describe('q items', () => {
   test('event_type and message_id take only eq; start_timestamp only ge; end_timestamp only le', async () => {
     const only = (op: string, allowed: string, field: string) =>
       fault(`Operator ${op} is not supported. Only \`${allowed}' operator is available for field ${field}`);
-    expect(await refused('q.field=event_type&q.op=ne&q.value=x')).toEqual([400, only('ne', 'eq', 'event_type')]);
-    expect(await refused('q.field=message_id&q.op=gt&q.value=x')).toEqual([400, only('gt', 'eq', 'message_id')]);
+    expect(await refused('q.field=event_type&q.op=ne&q.value=x')).toEqual([
+      400,
+      only('ne', 'eq', 'event_type'),
+    ]);
+    expect(await refused('q.field=message_id&q.op=gt&q.value=x')).toEqual([
+      400,
+      only('gt', 'eq', 'message_id'),
+    ]);
     // eq is the default operator, so start_timestamp without q.op=ge is refused.
     expect(await refused('q.field=start_timestamp&q.value=2020-01-02T00:00:00')).toEqual([
       400,
@@ -303,22 +367,28 @@ describe('q items', () => {
       400,
       fault("Unable to parse date string '2020-13-01': month must be in 1..12"),
     ]);
-    expect((await get('q.field=start_timestamp&q.field=s&q.op=ge&q.op=bad&q.value=garbage&q.value=x')).body).toContain(
-      'Operator bad is not supported',
-    );
+    expect(
+      (await get('q.field=start_timestamp&q.field=s&q.op=ge&q.op=bad&q.value=garbage&q.value=x')).body,
+    ).toContain('Operator bad is not supported');
   });
 
   test('trait types pick the traits searched: a string filter does not find an integer trait', async () => {
     expect(await idsOf(`${ALL}&q.field=s&q.type=string&q.type=integer&q.value=7`)).toEqual(['e2']);
     expect(await idsOf(`${ALL}&q.field=s&q.type=string&q.type=string&q.value=7`)).toEqual([]);
-    expect(await idsOf(`${ALL}&q.field=s&q.type=string&q.type=string&q.op=eq&q.op=lt&q.value=zzz`)).toEqual(['e1']);
-    expect(await idsOf(`${ALL}&q.field=i&q.type=string&q.type=integer&q.op=eq&q.op=ge&q.value=6`)).toEqual(['e4']);
+    expect(await idsOf(`${ALL}&q.field=s&q.type=string&q.type=string&q.op=eq&q.op=lt&q.value=zzz`)).toEqual([
+      'e1',
+    ]);
+    expect(await idsOf(`${ALL}&q.field=i&q.type=string&q.type=integer&q.op=eq&q.op=ge&q.value=6`)).toEqual([
+      'e4',
+    ]);
     expect((await get('q.field=bad_field&q.op=eq&q.type=string&q.value=x')).body).toBe('[]');
   });
 
   test("integer values read as Python's int(): spaces, '+', '_' allowed; '5.0' refused", async () => {
-    const integer = (value: string) => idsOf(`${ALL}&q.field=i&q.type=string&q.type=integer&q.value=${value}`);
-    for (const value of ['5', '%205%20', '%2B5', '0_5', '05']) expect([value, await integer(value)]).toEqual([value, ['e1']]);
+    const integer = (value: string) =>
+      idsOf(`${ALL}&q.field=i&q.type=string&q.type=integer&q.value=${value}`);
+    for (const value of ['5', '%205%20', '%2B5', '0_5', '05'])
+      expect([value, await integer(value)]).toEqual([value, ['e1']]);
     for (const value of ['abc', '5.0', '1__0', '0x5']) {
       expect(await refused(`q.field=i&q.type=integer&q.value=${value}`)).toEqual([
         400,
@@ -343,7 +413,9 @@ describe('q items', () => {
 
   test('datetime values: ISO 8601 with zones, to the microsecond', async () => {
     const datetime = (value: string, op = 'eq') =>
-      idsOf(`${ALL}&q.field=d&q.type=string&q.type=datetime&q.op=eq&q.op=${op}&q.value=${encodeURIComponent(value)}`);
+      idsOf(
+        `${ALL}&q.field=d&q.type=string&q.type=datetime&q.op=eq&q.op=${op}&q.value=${encodeURIComponent(value)}`,
+      );
     expect(await datetime('2020-01-02T03:04:05.000006')).toEqual(['e1']);
     expect(await datetime('2020-01-02T04:04:05.000006+01:00')).toEqual(['e1']);
     expect(await datetime('2020-01-02T03:04:05.000005')).toEqual([]);
@@ -445,7 +517,9 @@ describe('limit', () => {
     ]) {
       expect(await refused(query)).toEqual([
         400,
-        fault(`Invalid input for field/attribute limit. Value: '${shown}'. the limit should be a positive integer.`),
+        fault(
+          `Invalid input for field/attribute limit. Value: '${shown}'. the limit should be a positive integer.`,
+        ),
       ]);
     }
     expect((await body({ limit: '-1' })).body).toBe(
@@ -477,7 +551,9 @@ describe('sort and marker', () => {
       const shown = query.split('&')[0].slice('sort='.length);
       expect(await refused(query)).toEqual([
         400,
-        fault(`Invalid input for field/attribute sort. Value: '${shown}'. ${HINT} keys are: ('message_id', 'generated')`),
+        fault(
+          `Invalid input for field/attribute sort. Value: '${shown}'. ${HINT} keys are: ('message_id', 'generated')`,
+        ),
       ]);
     }
     expect(await refused('sort=generated:up')).toEqual([
@@ -487,7 +563,9 @@ describe('sort and marker', () => {
       ),
     ]);
     expect((await body({ sort: 'message_id:desc' })).body).toBe(
-      fault("Invalid input for field/attribute sort. Value: 'message_id:desc'. Value not a valid list: message_id:desc"),
+      fault(
+        "Invalid input for field/attribute sort. Value: 'message_id:desc'. Value not a valid list: message_id:desc",
+      ),
     );
   });
 
@@ -526,19 +604,24 @@ describe('Link to the next page (beyond Panko)', () => {
     while (url) {
       const answer = await call(app, url);
       seen.push(...ids(answer.body));
-      url = (answer.headers.link as string | undefined)?.match(/^<([^>]+)>/)?.[1];
+      url = /^<([^>]+)>/.exec(String(answer.headers.link ?? ''))?.[1];
     }
     expect(seen).toEqual(['e6', 'e7', 'e5', 'e3', 'e4', 'e2', 'e1']);
   });
 
   test('arguments from a JSON body are written as query parameters', async () => {
-    const query = { q: [{ field: 'all_tenants', value: 'true' }, { field: 'i', type: 'integer', op: 'ge', value: '5' }] };
+    const query = {
+      q: [
+        { field: 'all_tenants', value: 'true' },
+        { field: 'i', type: 'integer', op: 'ge', value: '5' },
+      ],
+    };
     const next = await link('/v2/events', { body: { ...query, limit: 1, sort: ['generated:desc'] } });
     expect(next).toBe(
       '</v2/events?q.field=all_tenants&q.op=&q.type=string&q.value=true&q.field=i&q.op=ge&q.type=integer' +
         '&q.value=5&limit=1&sort=generated%3Adesc&marker=e4>; rel="next"',
     );
-    const url = next!.match(/^<([^>]+)>/)![1];
+    const url = /^<([^>]+)>/.exec(String(next))![1];
     expect(ids((await call(app, url)).body)).toEqual(['e1']);
   });
 });

@@ -181,15 +181,22 @@ describe('routing refusals', () => {
 
   test('an Accept header that rules JSON out: 406 (after 404 and 405, before the guards)', async () => {
     const html = { accept: 'text/html' };
-    expect((await call(app, '/v2/capabilities', { headers: html })).body).toBe(notAcceptablePage('text/html'));
+    expect((await call(app, '/v2/capabilities', { headers: html })).body).toBe(
+      notAcceptablePage('text/html'),
+    );
     expect((await call(app, '/v2/events', { headers: html })).status).toBe(406);
     expect((await call(app, '/', { headers: html })).status).toBe(406);
     expect((await call(app, '/v2/foo', { headers: html })).status).toBe(404);
     expect((await call(app, '/v2/events', { method: 'POST', headers: html })).status).toBe(405);
-    const refusesJson = await call(app, '/v2/capabilities', { headers: { accept: 'application/json;q=0, */*' } });
+    const refusesJson = await call(app, '/v2/capabilities', {
+      headers: { accept: 'application/json;q=0, */*' },
+    });
     expect(refusesJson.status).toBe(406);
     for (const accept of ['*/*', 'application/json', 'application/*', 'text/html, */*;q=0.1', '']) {
-      expect([accept, (await call(app, '/v2/capabilities', { headers: { accept } })).status]).toEqual([accept, 200]);
+      expect([accept, (await call(app, '/v2/capabilities', { headers: { accept } })).status]).toEqual([
+        accept,
+        200,
+      ]);
     }
   });
 });
@@ -197,7 +204,7 @@ describe('routing refusals', () => {
 describe('identity guards (trusted headers)', () => {
   test('events routes need a user and a project, whatever the roles: 403 HTML page', async () => {
     for (const headers of [
-      {},
+      {} as Record<string, string>,
       { 'x-roles': 'admin' },
       { 'x-roles': 'admin', 'x-user-id': 'u' },
       { 'x-roles': 'admin', 'x-project-id': 'p' },
@@ -211,7 +218,12 @@ describe('identity guards (trusted headers)', () => {
   });
 
   test('event types and traits refuse a non-admin naming a user and a project: 401, escaped', async () => {
-    for (const url of ['/v2/event_types', '/v2/event_types/compute.a', '/v2/event_types/x/traits', '/v2/event_types?foo=1']) {
+    for (const url of [
+      '/v2/event_types',
+      '/v2/event_types/compute.a',
+      '/v2/event_types/x/traits',
+      '/v2/event_types?foo=1',
+    ]) {
       const answer = await call(app, url, { headers: MEMBER_U1 });
       expect([url, answer.status, answer.body]).toEqual([url, 401, unauthorizedPage('P1')]);
     }
@@ -222,8 +234,15 @@ describe('identity guards (trusted headers)', () => {
   });
 
   test('... but let through a caller with no user or no project, as Panko does', async () => {
-    for (const headers of [{}, { 'x-user-id': 'U1' }, { 'x-roles': 'member', 'x-project-id': 'P1' }]) {
-      expect((await call(app, '/v2/event_types', { headers })).body).toBe('["compute.a", "compute.b", "compute.c"]');
+    const anonymous: Record<string, string>[] = [
+      {},
+      { 'x-user-id': 'U1' },
+      { 'x-roles': 'member', 'x-project-id': 'P1' },
+    ];
+    for (const headers of anonymous) {
+      expect((await call(app, '/v2/event_types', { headers })).body).toBe(
+        '["compute.a", "compute.b", "compute.c"]',
+      );
     }
   });
 
@@ -245,7 +264,12 @@ describe('identity guards (trusted headers)', () => {
 
 describe('project scoping', () => {
   test('an admin sees its project and events with text traits but no project_id', async () => {
-    expect(ids((await call(app, '/v2/events', { headers: ADMIN_P1 })).body)).toEqual(['e1', 'e5', 'e6', 'e7']);
+    expect(ids((await call(app, '/v2/events', { headers: ADMIN_P1 })).body)).toEqual([
+      'e1',
+      'e5',
+      'e6',
+      'e7',
+    ]);
     expect(ids((await call(app, '/v2/events', { headers: ADMIN_PA })).body)).toEqual(['e6']);
   });
 
@@ -266,11 +290,11 @@ describe('project scoping', () => {
     expect((await call(app, `/v2/events?${twice}`)).body).toBe('[]');
   });
 
-  test("a member sees events whose project_id and user_id are its own; all_tenants is a trait for it", async () => {
+  test('a member sees events whose project_id and user_id are its own; all_tenants is a trait for it', async () => {
     expect(ids((await call(app, '/v2/events', { headers: MEMBER_U1 })).body)).toEqual(['e1']);
-    expect((await call(app, '/v2/events?q.field=all_tenants&q.value=true', { headers: MEMBER_U1 })).body).toBe(
-      '[]',
-    );
+    expect(
+      (await call(app, '/v2/events?q.field=all_tenants&q.value=true', { headers: MEMBER_U1 })).body,
+    ).toBe('[]');
     expect((await call(app, '/v2/events/e1', { headers: MEMBER_U1 })).body).toBe(E1);
     expect((await call(app, '/v2/events/e2', { headers: MEMBER_U1 })).body).toBe(fault('Event e2 Not Found'));
   });
@@ -300,7 +324,8 @@ describe('without trusted identity headers', () => {
   const everything = ['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7'];
 
   test('every caller is an admin over all projects; identity headers are ignored', async () => {
-    for (const headers of [{}, MEMBER_U1, ADMIN_PA, { 'x-roles': 'admin' }]) {
+    const callers: Record<string, string>[] = [{}, MEMBER_U1, ADMIN_PA, { 'x-roles': 'admin' }];
+    for (const headers of callers) {
       expect(ids((await call(open, '/v2/events', { headers })).body)).toEqual(everything);
       expect((await call(open, '/v2/event_types', { headers })).status).toBe(200);
     }
