@@ -81,7 +81,10 @@ export function eventQuery(
 ): EventQuery {
   const params = new Params();
   const sort = completeSort(page.sort);
-  const traitFilters = (filter.traits ?? []).map((f) => ({ filter: f, compare: comparison(f, params) }));
+  const traitFilters = (filter.traits ?? []).map((f) => ({
+    filter: f,
+    compare: lazily(() => comparison(f, params)),
+  }));
   const where = eventConditions(filter, params);
   where.push(...traitFilters.map(({ filter: f, compare }) => inEventRow(f, compare, params)));
   if (marker) where.push(afterMarker(sort, marker, params));
@@ -218,6 +221,15 @@ function textInEventRow(filter: TraitFilter, compare: Comparison, params: Params
   if (holds === 'FALSE') return 'FALSE';
   return `EXISTS (SELECT 1 FROM json_array_elements(e.traits) x
     WHERE CASE WHEN x->>0 = ${params.add(filter.key)} AND x->>1 = 'text' THEN ${holds} ELSE FALSE END)`;
+}
+
+/**
+ * A comparison that binds its value only when first used: PostgreSQL refuses a statement
+ * with a parameter it cannot type, which an unused one is (a text eq/ne read from the row).
+ */
+function lazily(make: () => Comparison): Comparison {
+  let made: Comparison | undefined;
+  return (typed, numeric) => (made ??= make())(typed, numeric);
 }
 
 /** SQL comparing a value expression (typed, or numeric for an int bigint cannot hold) with the filter's value. */

@@ -129,9 +129,9 @@ export interface EventStore {
   getEventTypes(): Promise<string[]>;
   /** Distinct (name, type) pairs for the event type: text first, then int, float, datetime; names sorted. */
   getTraitTypes(eventType: string): Promise<TraitDescription[]>;
-  /** Every stored trait of that event type (and name): grouped by type as above, then by name. */
+  /** Every stored trait of that event type (and name): grouped by type as above, then by name, then in event order (generated, message_id). */
   getTraits(eventType: string, traitName?: string): Promise<NamedTrait[]>;
-  /** Removes events generated before now − ttl (at most `maxCount` of them when given). */
+  /** Removes events generated before now − ttl (at most `maxCount` of them when given: oldest first by generated, then message_id). */
   clearExpiredData(ttlSeconds: number, maxCount?: number, now?: Micros): Promise<ExpiryReport>;
   close(): Promise<void>;
 }

@@ -341,6 +341,12 @@ function eventFilterCases(ctx: Ctx): void {
       );
       const filters = [traitFilter('memory_mb', 'gt', int(4096)), traitFilter('state', 'eq', text('active'))];
       expect(await find(ctx, { traits: filters })).toEqual(['both']);
+      // One event by id under trait filters: how /v2/events/{id} scopes a non-admin.
+      for (const op of ['eq', 'ne', 'lt'] as const) {
+        const state = [traitFilter('state', op, text('active'))];
+        expect(await find(ctx, { messageId: 'both', traits: state })).toEqual(op === 'eq' ? ['both'] : []);
+      }
+      expect(await find(ctx, { messageId: 'memory-only', traits: filters })).toEqual([]);
     });
 
     test('start and end timestamps are inclusive bounds, to the microsecond', async () => {
