@@ -1,31 +1,19 @@
 /**
- * Event store benchmark: the PostgreSQL driver on EVENT_STORE_URL, in a schema of its own
- * (dropped at the end unless --keep).
+ * The event store benchmark's workload and its measurements of the PostgreSQL driver
+ * (bench/store.ts runs them): nova-like events, loading with recordEvents, query latencies,
+ * bytes per stored event and the expiry of one day.
  *
- *   npm run build && node dist/bench/store-driver.js [--events 1000000] [--days 5] [--queries 300] [--keep]
- *
- * Loads unique events with 10 traits each (nova-like: project, user, instance, host, state,
- * memory_mb, vcpus, root_gb, launched_at, load) spread evenly over the days, in batches of
- * 5000; after a VACUUM, times the last 100,000 in batches of 500 and of 5000 (events/s of
- * recordEvents alone). Then reports bytes per stored event (all partitions with their
- * indexes and TOAST), p50/p99 of filtered queries, and the time to expire one day.
+ * Events are unique, with 10 traits each (project_id, user_id, instance_id, host, state,
+ * memory_mb, vcpus, root_gb, launched_at, load: 5 text, 3 int, 1 float, 1 datetime), of 12
+ * event types, 200 projects and 50,000 instances, event i of `total` generated at
+ * start + i/total of `days` days, so they spread evenly over the days in index order.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createPgPool } from '../src/postgres/client';
-import { PgEventStore } from '../src/postgres/event-store';
-import { upgradeSchema } from '../src/postgres/migrations';
-import { EventFilter, Pagination, StoredEvent } from '../src/store/model';
-import { MICROS_PER_DAY, MICROS_PER_SECOND } from '../src/time/micros';
-import { runBenchmark } from './support/run';
-
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
-};
-const total = Number(option('--events', '1000000'));
-const days = Number(option('--days', '5'));
-const queries = Number(option('--queries', '300'));
+import { randomUUID } from 'node:crypto';
+import { encodeEvent } from '../src/events/wire';
+import { newTraits } from '../src/events/event';
+import { PgPool } from '../src/postgres/client';
+import { EventFilter, EventStore, NamedTrait, Pagination, StoredEvent } from '../src/store/model';
+import { MICROS_PER_DAY, MICROS_PER_HOUR, Micros } from '../src/time/micros';
 
 const EVENT_TYPES = [
   'create.start',
@@ -35,178 +23,189 @@ const EVENT_TYPES = [
   'delete.start',
   'delete.end',
   'power_off.end',
-]
-  .concat(['power_on.end', 'resize.confirm.end', 'rebuild.end', 'shutdown.end', 'reboot.end'])
-  .map((suffix) => `compute.instance.${suffix}`);
+  'power_on.end',
+  'resize.confirm.end',
+  'rebuild.end',
+  'shutdown.end',
+  'reboot.end',
+].map((suffix) => `compute.instance.${suffix}`);
 const MEMORY = [512, 1024, 2048, 4096, 8192, 16384];
 const STATES = ['active', 'building', 'deleted', 'error', 'stopped', 'paused'];
-const START = Date.UTC(2026, 0, 1) * 1000;
+const PROJECTS = 200;
 
-let seed = 42;
-const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-const pick = <T>(list: T[]) => list[Math.floor(random() * list.length)];
-const instanceIds = Array.from({ length: 50_000 }, () => randomUUID());
+/** The workload: `total` events over `days` days from `start`, values from a seeded generator. */
+export class NovaLikeEvents {
+  readonly start: Micros = Date.UTC(2026, 0, 1) * 1000;
+  readonly instanceIds = Array.from({ length: 50_000 }, () => randomUUID());
+  readonly eventTypes = EVENT_TYPES;
 
-function makeEvent(i: number): StoredEvent {
-  const generated = START + Math.floor((i * days * MICROS_PER_DAY) / total);
-  const t = (name: string, value: string) => ({ name, trait: { type: 'text' as const, value } });
-  const n = (name: string, value: number) => ({ name, trait: { type: 'int' as const, value } });
-  const project = Math.floor(random() * 200);
-  return {
-    message_id: randomUUID(),
-    event_type: pick(EVENT_TYPES),
-    generated,
-    raw: null,
-    traits: [
+  constructor(
+    readonly total: number,
+    readonly days: number,
+    private seed = 42,
+  ) {}
+
+  /** Uniform in [0, 1), from a linear congruential generator: the same values every run. */
+  random(): number {
+    this.seed = (this.seed * 1103515245 + 12345) % 2 ** 31;
+    return this.seed / 2 ** 31;
+  }
+
+  pick<T>(list: readonly T[]): T {
+    return list[Math.floor(this.random() * list.length)];
+  }
+
+  /** Event `i` of the workload, with a message id of its own. */
+  event(i: number): StoredEvent {
+    const generated = this.start + Math.floor((i * this.days * MICROS_PER_DAY) / this.total);
+    const t = (name: string, value: string) => ({ name, trait: { type: 'text' as const, value } });
+    const n = (name: string, value: number) => ({ name, trait: { type: 'int' as const, value } });
+    const project = Math.floor(this.random() * PROJECTS);
+    const traits: NamedTrait[] = [
       t('project_id', `project-${project}`),
-      t('user_id', `user-${project}-${Math.floor(random() * 5)}`),
-      t('instance_id', pick(instanceIds)),
-      t('host', `compute-${Math.floor(random() * 100)}.example.net`),
-      t('state', pick(STATES)),
-      n('memory_mb', pick(MEMORY)),
-      n('vcpus', 1 + Math.floor(random() * 16)),
-      n('root_gb', 10 * Math.floor(random() * 20)),
-      { name: 'launched_at', trait: { type: 'datetime', value: generated - Math.floor(random() * 1e12) } },
-      { name: 'load', trait: { type: 'float', value: random() * 4 } },
-    ],
-  };
+      t('user_id', `user-${project}-${Math.floor(this.random() * 5)}`),
+      t('instance_id', this.pick(this.instanceIds)),
+      t('host', `compute-${Math.floor(this.random() * 100)}.example.net`),
+      t('state', this.pick(STATES)),
+      n('memory_mb', this.pick(MEMORY)),
+      n('vcpus', 1 + Math.floor(this.random() * 16)),
+      n('root_gb', 10 * Math.floor(this.random() * 20)),
+      { name: 'launched_at', trait: { type: 'datetime', value: generated - Math.floor(this.random() * 1e12) } },
+      { name: 'load', trait: { type: 'float', value: this.random() * 4 } },
+    ];
+    return { message_id: randomUUID(), event_type: this.pick(EVENT_TYPES), generated, raw: null, traits };
+  }
+
+  events(from: number, count: number): StoredEvent[] {
+    return Array.from({ length: count }, (_, k) => this.event(from + k));
+  }
+
+  /** The filters the latency figures are taken for: a name, and a maker of random instances. */
+  queryShapes(): [string, () => [EventFilter, Pagination]][] {
+    const text = (value: string) => ({ type: 'text' as const, value });
+    const project = () => Math.floor(this.random() * PROJECTS);
+    const page = { limit: 100 };
+    return [
+      [
+        'event_type = X and memory_mb > 4096 (int, 33% match)',
+        () => [
+          {
+            eventType: this.pick(EVENT_TYPES),
+            traits: [{ key: 'memory_mb', op: 'gt', trait: { type: 'int', value: 4096 } }],
+          },
+          page,
+        ],
+      ],
+      [
+        'instance_id = X (text)',
+        () => [{ traits: [{ key: 'instance_id', op: 'eq', trait: text(this.pick(this.instanceIds)) }] }, page],
+      ],
+      [
+        "member's scope: project_id = P and user_id = U",
+        () => {
+          const p = project();
+          const traits = [
+            { key: 'project_id', op: 'eq' as const, trait: text(`project-${p}`) },
+            { key: 'user_id', op: 'eq' as const, trait: text(`user-${p}-1`) },
+          ];
+          return [{ traits }, page];
+        },
+      ],
+      [
+        "admin's scope (project P), generated desc",
+        () => [{ adminProject: `project-${project()}` }, { ...page, sort: [{ key: 'generated', direction: 'desc' }] }],
+      ],
+      [
+        'event_type = X and load > 3.9 (float, 2.5% match)',
+        () => [
+          {
+            eventType: this.pick(EVENT_TYPES),
+            traits: [{ key: 'load', op: 'gt', trait: { type: 'float', value: 3.9 } }],
+          },
+          page,
+        ],
+      ],
+      [
+        'event_type = X within one hour',
+        () => {
+          const from = this.start + Math.floor(this.random() * (this.days * 24 - 1)) * MICROS_PER_HOUR;
+          return [
+            { eventType: this.pick(EVENT_TYPES), startTimestamp: from, endTimestamp: from + MICROS_PER_HOUR },
+            page,
+          ];
+        },
+      ],
+    ];
+  }
 }
 
-/** events/s of recordEvents alone (the events are made before each call). */
-async function load(store: PgEventStore, from: number, count: number, batch: number): Promise<number> {
+/** An event in the wire form of the `events` topic (src/events/wire.ts), as upstream's harness reads it too. */
+export function wireLine(event: StoredEvent): string {
+  const traits = newTraits();
+  for (const { name, trait } of event.traits) traits[name] = trait;
+  return encodeEvent({
+    message_id: event.message_id,
+    event_type: event.event_type,
+    timestamp: event.generated,
+    traits,
+  });
+}
+
+/**
+ * Records events `from`..`from + count - 1` in batches of `batch`; events/s of recordEvents
+ * alone (each batch is made before its call). Any event not stored is an error.
+ */
+export async function loadEvents(
+  store: EventStore,
+  workload: NovaLikeEvents,
+  from: number,
+  count: number,
+  batch: number,
+): Promise<number> {
   let seconds = 0;
   for (let i = from; i < from + count; i += batch) {
-    const events = Array.from({ length: Math.min(batch, from + count - i) }, (_, k) => makeEvent(i + k));
+    const events = workload.events(i, Math.min(batch, from + count - i));
     const started = performance.now();
     const results = await store.recordEvents(events);
     seconds += (performance.now() - started) / 1000;
-    const notStored = results.filter((r) => r.outcome !== 'stored');
-    if (notStored.length) throw new Error(`not stored: ${JSON.stringify(notStored[0])}`);
+    const notStored = results.find((r) => r.outcome !== 'stored');
+    if (notStored) throw new Error(`an event was not stored: ${JSON.stringify(notStored)}`);
   }
   return count / seconds;
 }
 
-async function latencies(run: () => Promise<unknown>): Promise<string> {
+export interface Latency {
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** p50 and p99 of `count` sequential runs. */
+export async function latencies(count: number, run: () => Promise<unknown>): Promise<Latency> {
   const times: number[] = [];
-  for (let i = 0; i < queries; i++) {
+  for (let i = 0; i < count; i++) {
     const started = performance.now();
     await run();
     times.push(performance.now() - started);
   }
   times.sort((a, b) => a - b);
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(1);
-  return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`;
+  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  return { p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-const QUERIES: [string, () => [EventFilter, Pagination]][] = [
-  [
-    'event_type = X and memory_mb > 4096, limit 100',
-    () => [
-      {
-        eventType: pick(EVENT_TYPES),
-        traits: [{ key: 'memory_mb', op: 'gt', trait: { type: 'int', value: 4096 } }],
-      },
-      { limit: 100 },
-    ],
-  ],
-  [
-    'instance_id = X (text), limit 100',
-    () => [
-      { traits: [{ key: 'instance_id', op: 'eq', trait: { type: 'text', value: pick(instanceIds) } }] },
-      { limit: 100 },
-    ],
-  ],
-  [
-    "a member's scope: project_id = P and user_id = U, limit 100",
-    () => {
-      const p = Math.floor(random() * 200);
-      const text = (value: string) => ({ type: 'text' as const, value });
-      return [
-        {
-          traits: [
-            { key: 'project_id', op: 'eq', trait: text(`project-${p}`) },
-            { key: 'user_id', op: 'eq', trait: text(`user-${p}-1`) },
-          ],
-        },
-        { limit: 100 },
-      ];
-    },
-  ],
-  [
-    "an admin's scope (project P), generated desc, limit 100",
-    () => [
-      { adminProject: `project-${Math.floor(random() * 200)}` },
-      { limit: 100, sort: [{ key: 'generated', direction: 'desc' }] },
-    ],
-  ],
-  [
-    'event_type = X and load > 3.9 (a float, 2.5% of events), limit 100',
-    () => [
-      {
-        eventType: pick(EVENT_TYPES),
-        traits: [{ key: 'load', op: 'gt', trait: { type: 'float', value: 3.9 } }],
-      },
-      { limit: 100 },
-    ],
-  ],
-  [
-    'event_type = X within one hour, limit 100',
-    () => {
-      const start = START + Math.floor(random() * (days * 24 - 1)) * 3600 * MICROS_PER_SECOND;
-      return [
-        {
-          eventType: pick(EVENT_TYPES),
-          startTimestamp: start,
-          endTimestamp: start + 3600 * MICROS_PER_SECOND,
-        },
-        { limit: 100 },
-      ];
-    },
-  ],
-];
+/** Every partition of `events` and `traits` with its indexes and TOAST, over the events stored. */
+export async function storedSize(pool: PgPool): Promise<{ events: number; bytesPerEvent: number }> {
+  const size = await pool.query<{ bytes: string; events: string }>(
+    `SELECT (SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i
+              WHERE i.inhparent IN ('events'::regclass, 'traits'::regclass)) AS bytes,
+            (SELECT count(*) FROM events) AS events`,
+  );
+  const events = Number(size.rows[0].events);
+  return { events, bytesPerEvent: Number(size.rows[0].bytes) / events };
+}
 
-runBenchmark('store-driver', async () => {
-  const url = process.env.EVENT_STORE_URL;
-  if (!url)
-    throw new Error('EVENT_STORE_URL is not set (bash scripts/stack.sh start writes it to .stack/env)');
-  const schema = `bench_${randomBytes(3).toString('hex')}`;
-  const pool = createPgPool(url, { schema, max: 4 });
-  await pool.query(`CREATE SCHEMA ${schema}`);
-  try {
-    await upgradeSchema(pool);
-    const store = new PgEventStore(pool);
-    const tail = Math.min(100_000, Math.floor(total / 10));
-    const loaded = total - tail;
-    console.log(
-      `loading ${loaded} events in batches of 5000: ${(await load(store, 0, loaded, 5000)).toFixed(0)} events/s`,
-    );
-    // Measured once autovacuum has nothing left to do, so it does not compete for the CPUs.
-    for (const table of ['events', 'traits']) await pool.query(`VACUUM ANALYZE ${table}`);
-    const half = Math.floor(tail / 2);
-    console.log(
-      `recordEvents, batches of 500:  ${(await load(store, loaded, half, 500)).toFixed(0)} events/s`,
-    );
-    console.log(
-      `recordEvents, batches of 5000: ${(await load(store, loaded + half, tail - half, 5000)).toFixed(0)} events/s`,
-    );
-    await pool.query('ANALYZE events; ANALYZE traits');
-    const size = await pool.query<{ bytes: string; events: string }>(
-      `SELECT (SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i
-                WHERE i.inhparent IN ('events'::regclass, 'traits'::regclass)) AS bytes,
-              (SELECT count(*) FROM events) AS events`,
-    );
-    const { bytes, events } = size.rows[0];
-    console.log(`stored: ${events} events, ${(Number(bytes) / Number(events)).toFixed(0)} bytes per event`);
-    for (const [name, query] of QUERIES) {
-      console.log(`${name}: ${await latencies(() => store.getEvents(...query()))}`);
-    }
-    const started = performance.now();
-    const report = await store.clearExpiredData(0, undefined, START + MICROS_PER_DAY);
-    console.log(
-      `expire one day: ${(performance.now() - started).toFixed(0)} ms (${report.events} events, ${report.partitionsDropped} partition)`,
-    );
-  } finally {
-    if (!args.includes('--keep')) await pool.query(`DROP SCHEMA ${schema} CASCADE`);
-    await pool.end();
-  }
-});
+/** Expires the workload's first day: its partition detached, counted and dropped. */
+export async function expireFirstDay(store: EventStore, workload: NovaLikeEvents) {
+  const started = performance.now();
+  const report = await store.clearExpiredData(0, undefined, workload.start + MICROS_PER_DAY);
+  return { ms: performance.now() - started, ...report };
+}

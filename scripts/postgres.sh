@@ -2,7 +2,9 @@
 # A local PostgreSQL from Debian for the event store: loopback only, data under
 # .stack/postgres, database and superuser `winchester`, trust authentication (a local
 # development stack: nothing outside this host can connect).
-#   scripts/postgres.sh install|start|stop|status|reset
+#   scripts/postgres.sh install|start|stop|kill|status|reset
+# `kill` is an immediate stop (no checkpoint, clients cut off mid-statement): a crash, which the
+# next `start` recovers from the write-ahead log on the same data directory and port.
 # The server refuses to run as root, so under root it runs as the `postgres` user.
 source "$(dirname "$0")/lib.sh"
 
@@ -67,6 +69,13 @@ stop() {
   log "postgres stopped"
 }
 
+# Named crash, not kill: a function called kill would hide the shell's builtin.
+crash() {
+  if ! running; then log "postgres not running"; return; fi
+  as_owner "$(pg_bin)/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null
+  log "postgres killed (immediate stop)"
+}
+
 status() {
   if running; then url; else log "postgres not running"; return 1; fi
 }
@@ -75,7 +84,8 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
+  kill) crash ;;
   status) status ;;
   reset) stop; rm -rf "$DIR"; log "postgres state removed" ;;
-  *) echo "usage: $0 install|start|stop|status|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|kill|status|reset" >&2; exit 2 ;;
 esac

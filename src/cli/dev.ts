@@ -184,7 +184,7 @@ async function startEverything(
   const completedStreams = store && PgCompletedStreams.open(eventStoreUrl());
   const archiver = store && (await startArchiver(kafka, settings, store, { metrics, completedStreams }));
   const redis = createRedisClient(connection.redisUrl);
-  const api = buildApi({ metrics, redis, kafka, namespace });
+  const api = buildApi({ metrics, redis, kafka, namespace, eventStore: store, completedStreams });
   // The default port may be taken by another demo: then any free one will do.
   const address = await api
     .listen({ host: '127.0.0.1', port })
@@ -299,6 +299,7 @@ async function printSummary(run: DevRun): Promise<void> {
     );
   }
   out(`metrics: ${run.address}/metrics   streams API: ${run.address}/v1/streams`);
+  if (run.archiver) out(`events API (Panko /v2): ${run.address}/v2/events`);
   const warnings = warningsLogged();
   if (warnings) out(`${warnings} warnings or errors in ${relative(process.cwd(), run.logFile)}`);
   out(`remove this run's topics, groups and keys: winchester namespace delete ${run.namespace} --yes`);
