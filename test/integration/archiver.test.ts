@@ -4,7 +4,7 @@
  * resuming from committed offsets, a store outage that only makes the lag grow, and completion
  * records kept as completed streams that the /v1/streams filters find.
  */
-import { Admin, Kafka, KafkaMessage, Message } from 'kafkajs';
+import { Admin, Kafka, Message } from 'kafkajs';
 import { openEventStore } from '../../src/cli/event-store';
 import { newTraits, WinchesterEvent } from '../../src/events/event';
 import { encodeEvent } from '../../src/events/wire';
@@ -21,6 +21,7 @@ import { logger } from '../../src/util/logger';
 import { FreshDatabase, freshDatabase } from '../support/fresh-database';
 import { testNamespace } from '../support/namespace';
 import { produce, topologyFixture, waitFor } from '../support/topology-harness';
+import { readTopic } from '../support/read-topic';
 
 const T0 = Date.UTC(2026, 10, 1) * 1000;
 
@@ -98,17 +99,6 @@ class SwitchableStore implements EventStore {
   close() {
     return this.inner.close();
   }
-}
-
-async function readTopic(kafka: Kafka, topic: string, atLeast: number): Promise<KafkaMessage[]> {
-  const messages: KafkaMessage[] = [];
-  const consumer = kafka.consumer({ groupId: `${topic}.reader.${Date.now()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
-  await waitFor(() => messages.length >= atLeast, 30000);
-  await consumer.disconnect();
-  return messages;
 }
 
 describe('archiver role on the real broker and PostgreSQL', () => {

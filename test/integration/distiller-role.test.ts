@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { Kafka, KafkaMessage } from 'kafkajs';
 import { loadEventDefinitions } from '../../src/distiller';
 import { decodeEvent } from '../../src/events/wire';
 import { headerString } from '../../src/topology/records';
@@ -7,20 +6,10 @@ import { startDistiller, DistillerRole } from '../../src/topology/distiller-role
 import { testNamespace } from '../support/namespace';
 import { sampleCorpus } from '../support/corpus';
 import { produce, topologyFixture, waitFor } from '../support/topology-harness';
+import { readTopic } from '../support/read-topic';
 
 const ns = testNamespace();
 const repo = join(__dirname, '..', '..');
-
-async function readTopic(kafka: Kafka, topic: string, atLeast: number): Promise<KafkaMessage[]> {
-  const messages: KafkaMessage[] = [];
-  const consumer = kafka.consumer({ groupId: `${topic}.reader.${Date.now()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
-  await waitFor(() => messages.length >= atLeast, 30000);
-  await consumer.disconnect();
-  return messages;
-}
 
 describe('distiller role on the real broker', () => {
   let role: DistillerRole | undefined;
