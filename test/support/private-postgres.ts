@@ -64,6 +64,8 @@ async function postgresScript(stateDir: string, action: Action): Promise<string>
     return stdout.trim();
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
-    throw new Error(`scripts/postgres.sh ${action} failed: ${stderr || (error as Error).message}`);
+    throw new Error(`scripts/postgres.sh ${action} failed: ${stderr || (error as Error).message}`, {
+      cause: error,
+    });
   }
 }
