@@ -26,7 +26,11 @@ import { Caller, callerOf, requireAdmin, requireContext, scopeOf } from './ident
  * Differences from Panko, each deliberate and marked where it is made:
  * - 400 with a clear faultstring where Panko answers 500: an unparsable start/end timestamp,
  *   an unknown marker, q lists of mismatched lengths, a q item without a field, a non-string
- *   literal under an empty q.type, JSON-body items of the wrong shape, a bare `q=`;
+ *   literal under an empty q.type, JSON-body items of the wrong shape (a q item whose field is
+ *   null, which Panko answers with no events, among them);
+ * - a clearer faultstring for a bare `q=` (Panko answers 400 with a Python TypeError's text);
+ * - start/end timestamps whose microseconds lie beyond ±2^53 of the epoch (before 1685 or
+ *   after 2255, with a fraction of a second) are refused (400);
  * - a caller's sort is completed with message_id (the store's rule), so pages never overlap;
  * - a full page carries `Link: <…&marker=LAST>; rel="next"`;
  * - routing and guard errors always carry webob's HTML page (Panko picks HTML, plain text or
@@ -105,12 +109,14 @@ function registerV2(v2: FastifyInstance, options: PankoApiOptions): void {
 /** Panko's order: Accept, the identity guard, then arguments, then the route's own work. */
 function routeHandler(route: PankoRoute, trustIdentityHeaders: boolean) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
+    const params = request.params as Record<string, string>;
+    // Panko routes on the decoded path: `a%2Fb` is two segments there, so no route matches.
+    if (Object.values(params).some((value) => value.includes('/'))) return sendError(reply, notFoundPage());
     checkAccept(request);
     const caller = callerOf(request.headers, trustIdentityHeaders);
     route.guard?.(caller);
     const pairs = parseQueryString(queryOf(request.url));
     const body = await readBody(request);
-    const params = request.params as Record<string, string>;
     const result = await route.handle({ request, reply, caller, pairs, body, params });
     return sendJson(reply, 200, result);
   };
