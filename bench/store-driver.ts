@@ -70,7 +70,10 @@ export class NovaLikeEvents {
       n('memory_mb', this.pick(MEMORY)),
       n('vcpus', 1 + Math.floor(this.random() * 16)),
       n('root_gb', 10 * Math.floor(this.random() * 20)),
-      { name: 'launched_at', trait: { type: 'datetime', value: generated - Math.floor(this.random() * 1e12) } },
+      {
+        name: 'launched_at',
+        trait: { type: 'datetime', value: generated - Math.floor(this.random() * 1e12) },
+      },
       { name: 'load', trait: { type: 'float', value: this.random() * 4 } },
     ];
     return { message_id: randomUUID(), event_type: this.pick(EVENT_TYPES), generated, raw: null, traits };
@@ -98,7 +101,10 @@ export class NovaLikeEvents {
       ],
       [
         'instance_id = X (text)',
-        () => [{ traits: [{ key: 'instance_id', op: 'eq', trait: text(this.pick(this.instanceIds)) }] }, page],
+        () => [
+          { traits: [{ key: 'instance_id', op: 'eq', trait: text(this.pick(this.instanceIds)) }] },
+          page,
+        ],
       ],
       [
         "member's scope: project_id = P and user_id = U",
@@ -113,7 +119,10 @@ export class NovaLikeEvents {
       ],
       [
         "admin's scope (project P), generated desc",
-        () => [{ adminProject: `project-${project()}` }, { ...page, sort: [{ key: 'generated', direction: 'desc' }] }],
+        () => [
+          { adminProject: `project-${project()}` },
+          { ...page, sort: [{ key: 'generated', direction: 'desc' }] },
+        ],
       ],
       [
         'event_type = X and load > 3.9 (float, 2.5% match)',

@@ -6,7 +6,8 @@ import { repoRoot } from '../support';
 /**
  * The Kafka and Redis a benchmark runs against: KAFKA_BROKERS and REDIS_URL when the environment
  * gives both, else the local stack of scripts/stack.sh, started when it is not running (a fresh
- * machine) and stopped again by `release` — as the test suite does. WINCHESTER_KEEP_STACK keeps
+ * machine) and stopped again by `release` — as the test suite does. The stack's PostgreSQL
+ * becomes EVENT_STORE_URL too, unless the environment names one. WINCHESTER_KEEP_STACK keeps
  * a stack started here running, for faster reruns.
  */
 export interface BenchStack {
@@ -45,7 +46,10 @@ function startStack(): void {
   }
 }
 
-/** Points KAFKA_BROKERS and REDIS_URL at the local stack, as .stack/env records them. */
+/**
+ * Points KAFKA_BROKERS and REDIS_URL at the local stack, as .stack/env records them, and
+ * EVENT_STORE_URL at its PostgreSQL unless the environment names one.
+ */
 function useStackEnv(): void {
   const env = readStackEnvFile(join(stackDir(), 'env'));
   if (!env.KAFKA_BROKERS || !env.REDIS_URL) {
@@ -55,6 +59,7 @@ function useStackEnv(): void {
   }
   process.env.KAFKA_BROKERS = env.KAFKA_BROKERS;
   process.env.REDIS_URL = env.REDIS_URL;
+  if (!process.env.EVENT_STORE_URL && env.EVENT_STORE_URL) process.env.EVENT_STORE_URL = env.EVENT_STORE_URL;
 }
 
 /** Makes Kafka and Redis available to the benchmark (see BenchStack). */
