@@ -298,6 +298,11 @@ function readPartitions(
   topology: TopologySettings,
 ): void {
   if (kafka.partitions === undefined) return;
+  if (typeof kafka.partitions !== 'object' || kafka.partitions === null || Array.isArray(kafka.partitions))
+    settings.fail(
+      ['kafka', 'partitions'],
+      'expected a mapping of events, repartition and streams to partition counts',
+    );
   const p = kafka.partitions as Record<string, unknown>;
   for (const key of ['events', 'repartition', 'streams'] as const) {
     if (p[key] === undefined) continue;

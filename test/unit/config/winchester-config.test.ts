@@ -29,6 +29,8 @@ describe('winchester.yaml', () => {
       'kafka:\n  partitions:\n    repartition: 0\n',
       /winchester.yaml:3: kafka.partitions.repartition: expected a positive integer/,
     ],
+    ['kafka:\n  partitions:\n', /winchester.yaml:2: kafka.partitions: expected a mapping/],
+    ['kafka:\n  partitions: 3\n', /winchester.yaml:2: kafka.partitions: expected a mapping/],
     [
       'purge_completed_streams: maybe\n',
       /winchester.yaml:1: purge_completed_streams: expected true or false/,
