@@ -26,6 +26,7 @@ import { defaultTopologySettings, TopologySettings } from '../src/config/topolog
 import { createKafka } from '../src/kafka/client';
 import { registerCompressionCodecs } from '../src/kafka/codecs';
 import { createPgPool } from '../src/postgres/client';
+import { createDatabase, ScratchDatabase } from '../src/postgres/databases';
 import { PgEventStore } from '../src/postgres/event-store';
 import { upgradeSchema } from '../src/postgres/migrations';
 import { startArchiver } from '../src/topology/archiver-role';
@@ -99,34 +100,9 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
-/** A database of its own on the server of `server` (a postgres:// URL), dropped with `drop`. */
-interface FreshDatabase {
-  url: string;
-  name: string;
-  drop(): Promise<void>;
-}
-
-async function onServer(server: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: server });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function freshDatabase(server: string, label: string): Promise<FreshDatabase> {
-  const name = `bench_store_${label}_${randomBytes(4).toString('hex')}`;
-  await onServer(server, `CREATE DATABASE "${name}"`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    drop: () => onServer(server, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
-  };
-}
+/** A database of this run's own on the server of `server` (a postgres:// URL), dropped with `drop`. */
+const freshDatabase = (server: string, label: string): Promise<ScratchDatabase> =>
+  createDatabase(server, `bench_store_${label}_${randomBytes(4).toString('hex')}`);
 
 /**
  * Runs a program and returns its stdout; its stderr goes to ours (progress, and why it failed).
@@ -238,7 +214,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function archiverIngest(
   kafka: Kafka,
   settings: TopologySettings,
-  db: FreshDatabase,
+  db: ScratchDatabase,
   count: number,
   chunkSize: number,
 ): Promise<ArchiverFigures> {

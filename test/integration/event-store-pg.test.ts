@@ -5,8 +5,8 @@
  * collation is ICU English, where 'a' < 'B': any text comparison that is not in C order shows.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { PgPool, createPgPool } from '../../src/postgres/client';
+import { createDatabase, ScratchDatabase } from '../../src/postgres/databases';
 import { PgEventStore } from '../../src/postgres/event-store';
 import { upgradeSchema } from '../../src/postgres/migrations';
 import { StoredEvent } from '../../src/store/model';
@@ -22,35 +22,24 @@ import {
 } from '../support/event-store-conformance';
 
 const server = process.env.EVENT_STORE_URL!;
-const database = `t_event_store_${randomBytes(4).toString('hex')}`;
-const databaseUrl = (() => {
-  const url = new URL(server);
-  url.pathname = `/${database}`;
-  return url.toString();
-})();
-
-async function onServer(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: server });
-  await client.connect();
-  await client.query(sql).finally(() => client.end());
-}
+const name = `t_event_store_${randomBytes(4).toString('hex')}`;
+let database: ScratchDatabase;
 
 /** Whether the database got ICU English as its default collation (PostgreSQL 15 with ICU). */
 let icuDatabase = true;
 beforeAll(async () => {
-  const icu = `CREATE DATABASE ${database} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`;
-  await onServer(icu).catch(async () => {
+  database = await createDatabase(server, name, 'icu-en').catch(() => {
     icuDatabase = false;
-    await onServer(`CREATE DATABASE ${database}`);
+    return createDatabase(server, name);
   });
 });
-afterAll(() => onServer(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+afterAll(() => database?.drop());
 
 let schemas = 0;
 /** A pool on a new, empty schema of this file's database. */
 async function freshSchema(migrate = true): Promise<{ pool: PgPool; schema: string }> {
   const schema = `s${++schemas}_${randomBytes(2).toString('hex')}`;
-  const pool = createPgPool(databaseUrl, { schema, max: 4 });
+  const pool = createPgPool(database.url, { schema, max: 4 });
   await pool.query(`CREATE SCHEMA ${schema}`);
   if (migrate) await upgradeSchema(pool);
   return { pool, schema };
@@ -58,7 +47,7 @@ async function freshSchema(migrate = true): Promise<{ pool: PgPool; schema: stri
 
 const freshStore = async () => new PgEventStore((await freshSchema()).pool);
 /** Another store, with its own pool and partition cache, on a schema. */
-const storeOn = (schema: string) => new PgEventStore(createPgPool(databaseUrl, { schema, max: 2 }));
+const storeOn = (schema: string) => new PgEventStore(createPgPool(database.url, { schema, max: 2 }));
 
 eventStoreConformance('PostgreSQL', freshStore);
 // The same cases with every trait filter checked in the event rows, as filters matching many events are.
@@ -82,18 +71,18 @@ describe('PgEventStore on PostgreSQL', () => {
     test('opens a store whose schema is current, and refuses one with no schema or a newer one', async () => {
       const current = await freshSchema();
       await current.pool.end();
-      const store = await PgEventStore.open(databaseUrl, { schema: current.schema });
+      const store = await PgEventStore.open(database.url, { schema: current.schema });
       expect(await store.getEventTypes()).toEqual([]);
       await store.close();
 
       const empty = await freshSchema(false);
-      await expect(PgEventStore.open(databaseUrl, { schema: empty.schema })).rejects.toThrow(
+      await expect(PgEventStore.open(database.url, { schema: empty.schema })).rejects.toThrow(
         /has no schema yet: run winchester store upgrade$/,
       );
       await upgradeSchema(empty.pool);
       await empty.pool.query("INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')");
       await empty.pool.end();
-      await expect(PgEventStore.open(databaseUrl, { schema: empty.schema })).rejects.toThrow(
+      await expect(PgEventStore.open(database.url, { schema: empty.schema })).rejects.toThrow(
         /has schema version 99, newer than this build knows \(1\): upgrade winchester$/,
       );
     });
@@ -105,7 +94,7 @@ describe('PgEventStore on PostgreSQL', () => {
     });
 
     test('a schema name that is not a plain identifier is refused before connecting', async () => {
-      await expect(PgEventStore.open(databaseUrl, { schema: 'x; DROP TABLE events' })).rejects.toThrow(
+      await expect(PgEventStore.open(database.url, { schema: 'x; DROP TABLE events' })).rejects.toThrow(
         /not a lower-case identifier/,
       );
     });

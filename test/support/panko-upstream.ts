@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import pg from 'pg';
+import { createDatabase, ScratchDatabase } from '../../src/postgres/databases';
 import { repoRoot } from './stack';
 
 /**
@@ -49,10 +49,7 @@ export async function upstreamPankoPython(): Promise<string> {
   return join(result.stdout.trim(), 'bin', 'python');
 }
 
-export interface UpstreamDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
+export type UpstreamDatabase = ScratchDatabase;
 
 /**
  * An empty database for upstream Panko on the server EVENT_STORE_URL names, in C collation:
@@ -62,27 +59,7 @@ export interface UpstreamDatabase {
 export async function upstreamDatabase(): Promise<UpstreamDatabase> {
   const server = process.env.EVENT_STORE_URL;
   if (!server) throw new Error('EVENT_STORE_URL is not set: the jest global setup provides it');
-  const name = `t_panko_upstream_${randomBytes(4).toString('hex')}`;
-  await onServer(
-    server,
-    `CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`,
-  );
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: () => onServer(server, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
-  };
-}
-
-async function onServer(server: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: server });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+  return createDatabase(server, `t_panko_upstream_${randomBytes(4).toString('hex')}`, 'C');
 }
 
 /**
