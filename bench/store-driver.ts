@@ -201,11 +201,11 @@ export async function latencies(count: number, run: () => Promise<unknown>): Pro
   return { p50Ms: at(0.5), p99Ms: at(0.99) };
 }
 
-/** Every partition of `events` and `traits` with its indexes and TOAST, over the events stored. */
+/** Every partition of `events` with its indexes and TOAST, over the events stored. */
 export async function storedSize(pool: PgPool): Promise<{ events: number; bytesPerEvent: number }> {
   const size = await pool.query<{ bytes: string; events: string }>(
     `SELECT (SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i
-              WHERE i.inhparent IN ('events'::regclass, 'traits'::regclass)) AS bytes,
+              WHERE i.inhparent = 'events'::regclass) AS bytes,
             (SELECT count(*) FROM events) AS events`,
   );
   const events = Number(size.rows[0].events);

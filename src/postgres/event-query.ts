@@ -1,8 +1,8 @@
 import { TraitType } from '../events/event';
 import { completeSort } from '../store/filter';
-import { DTYPE, EventFilter, FilterOp, Pagination, SortSpec, TraitFilter } from '../store/model';
-import { floatText } from './event-rows';
-import { pgTimestampBound } from './timestamps';
+import { EventFilter, FilterOp, Pagination, SortSpec, TraitFilter } from '../store/model';
+import { floatText, jsonValue, traitKey } from './event-rows';
+import { isStorableMicros, pgTimestampBound } from './timestamps';
 
 /**
  * Panko's event filter as SQL, the same rules as src/store/filter.ts: a trait filter holds
@@ -11,11 +11,12 @@ import { pgTimestampBound } from './timestamps';
  * message_id, and a marker continues after its sort values (keyset pagination). Text
  * compares in C collation, by code point.
  *
- * How it runs: a trait filter that matches few events (at most `candidates`) is answered from
- * the typed traits table's index, and the query reads just those events; otherwise the
- * events are read in the requested order and each is checked against the traits kept in
- * its own row, until the page is full. Which way is decided inside the one statement: each
- * filter's candidates are fetched (capped) first, and only the branch they choose runs.
+ * How it runs: every trait filter is checked on the event row's traits object, in the
+ * trait's type. An equality that matches few events (at most `candidates`) is answered
+ * from the GIN index on that object, and the query reads just those events; otherwise the
+ * events are read in the requested order (by the time, type or project indexes) and each
+ * is checked, until the page is full. Which way is decided inside the one statement: each
+ * equality's candidates are fetched (capped) first, and only the branch they choose runs.
  */
 export const DEFAULT_CANDIDATES = 10_000;
 
@@ -42,18 +43,12 @@ const OPERATOR: Record<FilterOp, string> = { eq: '=', ne: '<>', lt: '<', le: '<=
 const COLUMNS = 'e.message_id, e.event_type, e.generated, e.traits, e.raw';
 const SORT_COLUMN = { generated: 'e.generated', message_id: 'e.message_id' };
 
-/** A trait's value as SQL of its type in the traits table. */
-const TABLE_VALUE: Record<TraitType, string> = {
-  text: 't.t_string',
-  int: 't.t_int',
-  float: 't.t_float',
-  datetime: 't.t_datetime',
-};
-/** The SQL type a non-text value in the row's JSON is read as. */
-const JSON_CAST: Record<Exclude<TraitType, 'text'>, string> = {
-  int: 'bigint',
-  float: 'float8',
-  datetime: 'timestamp',
+/** How a value of the row's traits object (text) is read in its type. */
+const AS_TYPE: Record<TraitType, (value: string) => string> = {
+  text: (value) => `${value} COLLATE "C"`,
+  int: (value) => `${value}::bigint`,
+  float: (value) => `${value}::float8`,
+  datetime: (value) => `${value}::timestamp`,
 };
 
 const LONE_SURROGATE = /\p{Surrogate}/u;
@@ -67,11 +62,6 @@ function unstorableAt(text: string): number {
 
 /** Whether PostgreSQL text can hold this string; one it cannot hold is never stored. */
 export const isStorableText = (text: string) => unstorableAt(text) < 0;
-
-interface CompiledFilter {
-  filter: TraitFilter;
-  compare: Comparison;
-}
 
 export function eventQuery(
   filter: EventFilter,
@@ -92,57 +82,62 @@ export function eventQuery(
   const tail = ` ORDER BY ${order}${limitClause(page, params)}`;
   const select = (from: string, gate = 'TRUE') =>
     `SELECT ${COLUMNS} FROM ${from} WHERE ${[gate, ...where].join('\n AND ')}${tail}`;
-  if (traitFilters.length === 0 || filter.messageId !== undefined) {
+  const indexed = indexedEqualities(filter.traits ?? []);
+  if (indexed === undefined || filter.messageId !== undefined) {
     return { sql: select('events e'), values: params.values };
   }
-  const bounds = timeBounds('t', filter, params);
+  const bounds = timeBounds('e', filter, params);
   // Candidates before the marker's position can never be on this page.
   if (marker && sort[0].key === 'generated') {
     const from = sort[0].direction === 'asc' ? '>=' : '<=';
-    bounds.push(`t.generated ${from} ${params.add(marker.generated)}::timestamp`);
+    bounds.push(`e.generated ${from} ${params.add(marker.generated)}::timestamp`);
   }
-  const fetched = traitFilters.map((f, i) => candidateRows(f, i, bounds, candidates, params));
-  const sql = `WITH ${fetched.join(',\n')},
-    n AS MATERIALIZED (SELECT ${traitFilters.map((_, i) => `(SELECT count(*) FROM c${i}) AS n${i}`).join(', ')})
-    SELECT * FROM (${branches(traitFilters.length, sort, candidates, select).join('\nUNION ALL\n')}) e${tail}`;
+  const contains = indexed === 'none' ? 'FALSE' : `e.traits @> ${params.add(JSON.stringify(indexed))}::jsonb`;
+  const inOrder = sort[0].key === 'generated' ? ` ORDER BY generated ${sort[0].direction.toUpperCase()}` : '';
+  const fromIndex = select(
+    `(SELECT generated, event_id FROM c${inOrder}) c JOIN events e ON e.generated = c.generated AND e.id = c.event_id`,
+    `(SELECT n <= ${candidates} FROM n)`,
+  );
+  const rowByRow = select('events e', `(SELECT n > ${candidates} FROM n)`);
+  const sql = `WITH c AS MATERIALIZED (SELECT e.generated, e.id AS event_id FROM events e
+      WHERE ${[contains, ...bounds].join(' AND ')} LIMIT ${candidates + 1}),
+    n AS MATERIALIZED (SELECT count(*) AS n FROM c)
+    SELECT * FROM ((${fromIndex})\nUNION ALL\n(${rowByRow})) e${tail}`;
   return { sql, values: params.values };
 }
 
 /**
- * One branch per filter, reading that filter's candidates (in the page's order when it is
- * by time, so the page fills after about as many look-ups as it has rows), and the
- * row-by-row branch; the gates let exactly one of them run.
+ * The equalities among the trait filters as one object for the GIN index (`traits @>`
+ * finds the events holding every key and value, intersecting them in the index), 'none'
+ * when no stored event can hold them all, undefined when no equality is indexed. A float
+ * zero is left out (it is stored as 0 or "-0"; the row check finds both), as is a name
+ * PostgreSQL cannot hold (that filter is FALSE on the row).
  */
-function branches(
-  count: number,
-  sort: SortSpec[],
-  candidates: number,
-  select: (from: string, gate: string) => string,
-): string[] {
-  const inOrder = sort[0].key === 'generated' ? ` ORDER BY generated ${sort[0].direction.toUpperCase()}` : '';
-  const indexed = Array.from({ length: count }, (_, i) =>
-    select(
-      `(SELECT generated, event_id FROM c${i}${inOrder}) c
-        JOIN events e ON e.generated = c.generated AND e.id = c.event_id`,
-      chosen(i, count, candidates),
-    ),
-  );
-  const many = Array.from({ length: count }, (_, i) => `n${i} > ${candidates}`).join(' AND ');
-  return [...indexed, select('events e', `(SELECT ${many} FROM n)`)].map((branch) => `(${branch})`);
+function indexedEqualities(filters: TraitFilter[]): Record<string, string | number> | 'none' | undefined {
+  const wanted: Record<string, string | number> = {};
+  let any = false;
+  for (const f of filters) {
+    if (f.op !== 'eq' || !isStorableText(f.key) || (f.trait.type === 'float' && f.trait.value === 0))
+      continue;
+    const value = storedForm(f);
+    const key = traitKey(f.trait.type, f.key);
+    if (value === undefined || (key in wanted && wanted[key] !== value)) return 'none';
+    wanted[key] = value;
+    any = true;
+  }
+  return any ? wanted : undefined;
 }
 
-/** A filter's matching (generated, event_id) from the traits index, one more than the cap at most. */
-function candidateRows(
-  { filter, compare }: CompiledFilter,
-  i: number,
-  bounds: string[],
-  candidates: number,
-  params: Params,
-): string {
-  const type = filter.trait.type;
-  const rows = `t.type = ${DTYPE[type]} AND t.name = ${params.add(filter.key)} AND ${compare(TABLE_VALUE[type], 't.t_int::numeric')}`;
-  return `c${i} AS MATERIALIZED (SELECT t.generated, t.event_id FROM traits t
-    WHERE ${[rows, ...bounds].join(' AND ')} LIMIT ${candidates + 1})`;
+/** The stored JSON of a trait equal to the filter's value in its type, if one can be stored. */
+function storedForm({ trait }: TraitFilter): string | number | undefined {
+  switch (trait.type) {
+    case 'text':
+      return isStorableText(trait.value) ? trait.value : undefined;
+    case 'datetime':
+      return isStorableMicros(trait.value) ? jsonValue(trait) : undefined;
+    default:
+      return jsonValue(trait);
+  }
 }
 
 function limitClause(page: Pagination, params: Params): string {
@@ -150,13 +145,6 @@ function limitClause(page: Pagination, params: Params): string {
   if (!Number.isInteger(page.limit) || page.limit < 0)
     throw new RangeError(`limit ${page.limit} is not a count`);
   return ` LIMIT ${params.add(page.limit)}`;
-}
-
-/** The gate of branch `i`: its filter has the fewest candidates (the first such), and few enough. */
-function chosen(i: number, count: number, candidates: number): string {
-  const terms = [`n${i} <= ${candidates}`];
-  for (let j = 0; j < count; j++) if (j !== i) terms.push(`n${i} ${j < i ? '<' : '<='} n${j}`);
-  return `(SELECT ${terms.join(' AND ')} FROM n)`;
 }
 
 function timeBounds(table: string, filter: EventFilter, params: Params): string[] {
@@ -191,37 +179,24 @@ function adminScope(project: string, params: Params): string {
 }
 
 /**
- * The filter checked against the traits JSON of the event row, which this store's writer
- * made with JSON.stringify: an element of trait (name, type) starts with exactly
- * `["name","type",` and that text occurs nowhere else (inside a JSON string every `"` is
- * escaped). So the value is found by position, with no JSON parsing, except for text
- * compared by order, which is decoded first.
+ * The filter checked on the event row: the value under the trait's key (type letter and
+ * name), read in the filter's type. An event without that key gives NULL, which holds for
+ * no comparison: as in Panko, an event that lacks the trait never matches, not even `ne`.
  */
 function inEventRow(filter: TraitFilter, compare: Comparison, params: Params): string {
   if (!isStorableText(filter.key)) return 'FALSE';
   const type = filter.trait.type;
-  if (type === 'text') return textInEventRow(filter, compare, params);
-  const head = params.add(elementHead(filter));
-  const found = `strpos(e.traits::text, ${head})`;
-  const value = `btrim(split_part(substr(e.traits::text, ${found} + length(${head})), ']', 1), '"')`;
-  // CASE, so a value is only cast once the element is there.
-  return `CASE WHEN ${found} > 0 THEN ${compare(`(${value})::${JSON_CAST[type]}`, `(${value})::numeric`)} ELSE FALSE END`;
-}
-
-const elementHead = (filter: TraitFilter) => `[${JSON.stringify(filter.key)},"${filter.trait.type}",`;
-
-function textInEventRow(filter: TraitFilter, compare: Comparison, params: Params): string {
-  const value = filter.trait.value as string;
-  if ((filter.op === 'eq' || filter.op === 'ne') && isStorableText(value)) {
-    const head = params.add(elementHead(filter));
-    const element = `strpos(e.traits::text, ${head}::text || ${params.add(`${JSON.stringify(value)}]`)}) > 0`;
-    return filter.op === 'eq' ? element : `(strpos(e.traits::text, ${head}) > 0 AND NOT ${element})`;
-  }
-  const holds = compare('(x->>2) COLLATE "C"', '');
+  const holds = compare(AS_TYPE[type](VALUE), `${VALUE}::numeric`);
   if (holds === 'FALSE') return 'FALSE';
-  return `EXISTS (SELECT 1 FROM json_array_elements(e.traits) x
-    WHERE CASE WHEN x->>0 = ${params.add(filter.key)} AND x->>1 = 'text' THEN ${holds} ELSE FALSE END)`;
+  // Bound only now: PostgreSQL refuses a statement with a parameter it does not use.
+  const value = `(e.traits->>${params.add(traitKey(type, filter.key))}::text)`;
+  // Text compared with a string no stored text can be (textComparison) holds always or never.
+  if (holds === 'TRUE') return `${value} IS NOT NULL`;
+  return holds.replaceAll(VALUE, value);
 }
+
+/** Where the value read from the row goes in a comparison, until its key is bound. */
+const VALUE = '\u0000value\u0000';
 
 /**
  * A comparison that binds its value only when first used: PostgreSQL refuses a statement

@@ -1,24 +1,34 @@
 import { Trait, TraitType } from '../events/event';
-import { compareText } from '../store/filter';
+import { compareTraits } from '../store/filter';
 import { DTYPE, NamedTrait, StoredEvent } from '../store/model';
 import { fromPgTimestamp, isStorableMicros, toPgTimestamp } from './timestamps';
 
 /**
- * Events as rows: what is checked before a batch is sent, and the typed JSON an event row
- * keeps its traits in (`[[name, type, value], ...]`, sorted by name), so a page of events
- * reads without a join. Values in that JSON: text and int as JSON strings and numbers, a
- * datetime as `YYYY-MM-DD HH:MM:SS.ffffff`, a float as a number or, when JSON has no
- * number for it, as its text (`"NaN"`, `"Infinity"`, `"-Infinity"`, `"-0"`).
+ * Events as rows: what is checked before a batch is sent, and the typed JSON object an
+ * event row keeps its traits in (jsonb): one key per trait, its type's letter and its name
+ * (`t:host`, `i:memory_mb`, `f:load`, `d:launched_at`), so a name may carry two types and a
+ * filter reads a value in its own type with `traits->>'i:memory_mb'`. Values: text and int
+ * as JSON strings and numbers, a datetime as `YYYY-MM-DD HH:MM:SS.ffffff`, a float as a
+ * number or, when JSON has no number for it, as its text (`"NaN"`, `"Infinity"`,
+ * `"-Infinity"`, `"-0"`), which PostgreSQL's float8 reads back.
  */
 
-export type TraitJson = [string, TraitType, string | number];
+/** The key of a trait in the row's traits object. */
+export const traitKey = (type: TraitType, name: string) => `${TYPE_LETTER[type]}:${name}`;
+
+const TYPE_LETTER: Record<TraitType, string> = { text: 't', int: 'i', float: 'f', datetime: 'd' };
+const TYPE_OF_LETTER: Record<string, TraitType> = { t: 'text', i: 'int', f: 'float', d: 'datetime' };
+
+/** A row's traits: trait key (traitKey) to its value in JSON. */
+export type TraitsObject = Record<string, string | number>;
 
 /** An event ready for the batch insert. */
 export interface EventRow {
   event: StoredEvent;
-  traits: NamedTrait[];
-  traitsJson: string;
-  rawJson: string | null;
+  traits: TraitsObject;
+  raw: unknown;
+  project: string | null;
+  hasText: boolean;
 }
 
 const BIGINT_LIMIT = 2 ** 63;
@@ -74,9 +84,11 @@ function traitsProblem(traits: unknown): string | undefined {
   return undefined;
 }
 
-function rawJsonOf(raw: unknown): string | null {
+/** The raw notification as it will be sent: JSON.stringify's own view of it, checked here once. */
+function rawOf(raw: unknown): unknown {
   if (raw === null || raw === undefined) return null;
-  return JSON.stringify(raw) ?? null;
+  const text = JSON.stringify(raw);
+  return text === undefined ? null : raw;
 }
 
 /** The row for an event, or why it cannot be stored (Panko's `unknown_problem`). */
@@ -89,14 +101,22 @@ export function eventRow(event: StoredEvent): EventRow | { problem: string } {
       : `generated = ${String(event.generated)} is not a whole microsecond between years 1 and 9999`) ??
     traitsProblem(event.traits);
   if (problem) return { problem };
-  let rawJson: string | null;
+  let raw: unknown;
   try {
-    rawJson = rawJsonOf(event.raw);
+    raw = rawOf(event.raw);
   } catch (error) {
     return { problem: `raw is not JSON: ${(error as Error).message}` };
   }
-  const traits = [...event.traits].sort((a, b) => compareText(a.name, b.name));
-  return { event, traits, traitsJson: JSON.stringify(traits.map(traitJson)), rawJson };
+  const traits: TraitsObject = {};
+  for (const { name, trait } of event.traits) traits[traitKey(trait.type, name)] = jsonValue(trait);
+  const project = event.traits.find(({ name, trait }) => name === 'project_id' && trait.type === 'text');
+  return {
+    event,
+    traits,
+    raw,
+    project: project ? (project.trait.value as string) : null,
+    hasText: event.traits.some(({ trait }) => trait.type === 'text'),
+  };
 }
 
 /** A float's text for PostgreSQL and for the JSON: String() would print -0 as 0. */
@@ -104,27 +124,32 @@ export function floatText(value: number): string {
   return Object.is(value, -0) ? '-0' : String(value);
 }
 
-function traitJson({ name, trait }: NamedTrait): TraitJson {
+/** A trait's value in the row's JSON. */
+export function jsonValue(trait: Trait): string | number {
   switch (trait.type) {
     case 'datetime':
-      return [name, trait.type, toPgTimestamp(trait.value)];
+      return toPgTimestamp(trait.value);
     case 'float':
-      return [
-        name,
-        trait.type,
-        Number.isFinite(trait.value) && !Object.is(trait.value, -0) ? trait.value : floatText(trait.value),
-      ];
+      return Number.isFinite(trait.value) && !Object.is(trait.value, -0)
+        ? trait.value
+        : floatText(trait.value);
     default:
-      return [name, trait.type, trait.value];
+      return trait.value;
   }
 }
 
-/** The event row's JSON back to traits. */
-export function traitsFromJson(json: TraitJson[]): NamedTrait[] {
-  return json.map(([name, type, value]) => ({ name, trait: traitFromJson(type, value) }));
+/** The row's traits object back to traits, by name and then type (Panko's order within an event). */
+export function traitsFromObject(traits: TraitsObject): NamedTrait[] {
+  return Object.entries(traits)
+    .map(([key, value]) => {
+      const type = TYPE_OF_LETTER[key[0]];
+      return { name: key.slice(2), trait: traitFromJson(type, value) };
+    })
+    .sort(compareTraits);
 }
 
-function traitFromJson(type: TraitType, value: string | number): Trait {
+/** A value of the row's JSON (or of a listing) in its type. */
+export function traitFromJson(type: TraitType, value: string | number): Trait {
   switch (type) {
     case 'datetime':
       return { type, value: fromPgTimestamp(value as string) };
@@ -138,90 +163,40 @@ function traitFromJson(type: TraitType, value: string | number): Trait {
 }
 
 /**
- * The batch as parallel arrays for `unnest`: per event its columns and its shape (event
- * type and trait keys, for the catalogues: a batch has few shapes), per trait the 1-based
- * position of its event and its typed value, and the keys of each shape. Numbers go as
- * text so nothing is rounded on the way.
+ * The batch as two JSON documents, which PostgreSQL reads with json_to_recordset: the
+ * events (short keys: a batch carries thousands of them), and per shape (event type and
+ * trait keys, for the catalogues: a batch has few shapes) its trait types and names.
+ * JSON.stringify does all the escaping, natively.
  */
-export function batchColumns(rows: EventRow[]): string[] {
-  const events = {
-    messageId: [] as string[],
-    eventType: [] as string[],
-    generated: [] as string[],
-    traits: [] as string[],
-    raw: [] as (string | null)[],
-    project: [] as (string | null)[],
-    hasText: [] as boolean[],
-    shape: [] as number[],
-  };
-  const traits = {
-    ord: [] as number[],
-    type: [] as number[],
-    name: [] as string[],
-    text: [] as (string | null)[],
-    int: [] as (string | null)[],
-    float: [] as (string | null)[],
-    datetime: [] as (string | null)[],
-  };
+export function batchDocuments(rows: EventRow[]): [string, string] {
   const shapes = new Shapes();
-  rows.forEach((row, index) => {
-    events.messageId.push(row.event.message_id);
-    events.eventType.push(row.event.event_type);
-    events.generated.push(toPgTimestamp(row.event.generated));
-    events.traits.push(row.traitsJson);
-    events.raw.push(row.rawJson);
-    const project = row.traits.find(({ name, trait }) => name === 'project_id' && trait.type === 'text');
-    events.project.push(project ? (project.trait.value as string) : null);
-    events.hasText.push(row.traits.some(({ trait }) => trait.type === 'text'));
-    events.shape.push(shapes.of(row));
-    for (const { name, trait } of row.traits) {
-      traits.ord.push(index + 1);
-      traits.type.push(DTYPE[trait.type]);
-      traits.name.push(name);
-      traits.text.push(trait.type === 'text' ? trait.value : null);
-      traits.int.push(trait.type === 'int' ? String(trait.value) : null);
-      traits.float.push(trait.type === 'float' ? floatText(trait.value) : null);
-      traits.datetime.push(trait.type === 'datetime' ? toPgTimestamp(trait.value) : null);
-    }
-  });
-  return [...Object.values(events), ...Object.values(traits), ...Object.values(shapes.keys)].map(
-    arrayLiteral,
-  );
-}
-
-const ESCAPED = /[\\"]/g;
-
-/**
- * An array as PostgreSQL's array literal (`{"a","b\\"c",NULL}`): written here because the
- * driver's generic conversion costs more than the rest of preparing a batch.
- */
-export function arrayLiteral(values: (string | number | boolean | null)[]): string {
-  const parts = new Array<string>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (value === null) parts[i] = 'NULL';
-    else if (typeof value === 'string') parts[i] = `"${value.replace(ESCAPED, '\\$&')}"`;
-    else parts[i] = String(value);
-  }
-  return `{${parts.join(',')}}`;
+  const events = rows.map((row) => ({
+    m: row.event.message_id,
+    e: row.event.event_type,
+    g: toPgTimestamp(row.event.generated),
+    t: row.traits,
+    r: row.raw,
+    p: row.project,
+    h: row.hasText,
+    s: shapes.of(row),
+  }));
+  return [JSON.stringify(events), JSON.stringify(shapes.keys)];
 }
 
 /** Numbers the distinct (event type, trait keys) of a batch and lists each one's keys. */
 class Shapes {
-  readonly keys = { shape: [] as number[], type: [] as number[], name: [] as string[] };
+  readonly keys: { shape: number; type: number; name: string }[] = [];
   private readonly numbers = new Map<string, number>();
 
   of(row: EventRow): number {
-    const signature = JSON.stringify([row.event.event_type, row.traits.map((t) => [t.trait.type, t.name])]);
+    const names = Object.keys(row.traits);
+    const signature = `${row.event.event_type}\u0000${names.join('\u0000')}`;
     let shape = this.numbers.get(signature);
     if (shape === undefined) {
       shape = this.numbers.size + 1;
       this.numbers.set(signature, shape);
-      for (const { name, trait } of row.traits) {
-        this.keys.shape.push(shape);
-        this.keys.type.push(DTYPE[trait.type]);
-        this.keys.name.push(name);
-      }
+      for (const key of names)
+        this.keys.push({ shape, type: DTYPE[TYPE_OF_LETTER[key[0]]], name: key.slice(2) });
     }
     return shape;
   }

@@ -14,7 +14,7 @@ import {
 import { MICROS_PER_SECOND, Micros } from '../time/micros';
 import { PgPool, PgPoolOptions, createPgPool, pgTarget, probePostgres } from './client';
 import { DEFAULT_CANDIDATES, MARKER_QUERY, MarkerPosition, eventQuery, isStorableText } from './event-query';
-import { TraitJson, traitsFromJson } from './event-rows';
+import { TraitsObject, traitFromJson, traitsFromObject } from './event-rows';
 import { clearExpired } from './expiry';
 import { LATEST_SCHEMA_VERSION, schemaVersion } from './migrations';
 import { DailyPartitions } from './partitions';
@@ -30,7 +30,7 @@ interface EventRow {
   message_id: string;
   event_type: string;
   generated: string;
-  traits: TraitJson[];
+  traits: TraitsObject;
   raw: unknown;
 }
 
@@ -90,7 +90,7 @@ export class PgEventStore implements EventStore {
       message_id: row.message_id,
       event_type: row.event_type,
       generated: fromPgTimestamp(row.generated),
-      traits: traitsFromJson(row.traits),
+      traits: traitsFromObject(row.traits),
       raw: row.raw,
     }));
   }
@@ -109,20 +109,19 @@ export class PgEventStore implements EventStore {
     return result.rows.map((row) => ({ name: row.name, type: TYPE_OF_DTYPE[row.type] }));
   }
 
-  /** Every trait of the type's events, by type then name, then in event order (from the rows' JSON). */
+  /** Every trait of the type's events, by type then name, then in event order (from the rows' traits). */
   async getTraits(eventType: string, traitName?: string): Promise<NamedTrait[]> {
     if (!isStorableText(eventType) || (traitName !== undefined && !isStorableText(traitName))) return [];
     const values: string[] = [eventType];
     if (traitName !== undefined) values.push(traitName);
-    const result = await this.pool.query<{ trait: TraitJson }>(
-      `SELECT x.value AS trait
-         FROM events e CROSS JOIN LATERAL json_array_elements(e.traits) WITH ORDINALITY AS x(value, position)
-        WHERE e.event_type = $1 ${traitName === undefined ? '' : 'AND x.value->>0 = $2'}
-        ORDER BY array_position(ARRAY['text', 'int', 'float', 'datetime'], x.value->>1),
-                 (x.value->>0) COLLATE "C", e.generated, e.message_id, x.position`,
+    const result = await this.pool.query<{ type: TraitType; name: string; value: string | number }>(
+      `SELECT (ARRAY['text', 'int', 'float', 'datetime'])[strpos('tifd', left(x.key, 1))] AS type, substr(x.key, 3) AS name, x.value
+         FROM events e CROSS JOIN LATERAL jsonb_each(e.traits) AS x
+        WHERE e.event_type = $1 ${traitName === undefined ? '' : 'AND substr(x.key, 3) = $2'}
+        ORDER BY strpos('tifd', left(x.key, 1)), substr(x.key, 3) COLLATE "C", e.generated, e.message_id`,
       values,
     );
-    return traitsFromJson(result.rows.map((row) => row.trait));
+    return result.rows.map(({ type, name, value }) => ({ name, trait: traitFromJson(type, value) }));
   }
 
   clearExpiredData(

@@ -54,14 +54,9 @@ async function dropDaysBefore(
   const detached = await inTransaction(pool, async (client) => {
     await lockPartitions(client);
     const expired = (await listPartitions(client)).filter((p) => p.to <= cutoff);
-    for (const p of expired) {
-      for (const [parent, name] of [
-        ['events', p.events],
-        ['traits', p.traits],
-      ]) {
-        await client.query(`ALTER TABLE ${parent} DETACH PARTITION ${name}`);
-        await client.query(`ALTER TABLE ${name} RENAME TO ${EXPIRED_PREFIX}${name}`);
-      }
+    for (const { events } of expired) {
+      await client.query(`ALTER TABLE events DETACH PARTITION ${events}`);
+      await client.query(`ALTER TABLE ${events} RENAME TO ${EXPIRED_PREFIX}${events}`);
     }
     return expired.map((p) => p.day);
   });
@@ -73,7 +68,8 @@ const EXPIRED_PREFIX = 'expired_';
 
 /**
  * Counts the events in the detached days and drops them; returns the count. Each table goes
- * under the partition lock, so two expiries never count or drop the same one.
+ * under the partition lock, so two expiries never count or drop the same one. (Detached
+ * `traits` days are schema version 1's, left by a run interrupted before the upgrade.)
  */
 async function dropExpiredTables(pool: PgPool): Promise<number> {
   const tables = await pool.query<{ name: string }>(
@@ -103,17 +99,17 @@ async function dropExpiredTables(pool: PgPool): Promise<number> {
 interface Deleted {
   count: number;
   eventTypes: string[];
-  traitTypes: { event_type: string; type: string; name: string }[];
+  /** The trait keys (`t:host`: type letter and name, as event-rows.ts makes them). */
+  traitTypes: { event_type: string; key: string }[];
 }
 
-/** The trait type names in dtype order: `TYPE_NAMES[dtype]` in SQL (arrays count from 1). */
-const TYPE_NAMES = "ARRAY['text', 'int', 'float', 'datetime']";
+/** The trait key letters in dtype order: `TYPE_LETTERS[dtype]` in SQL (arrays count from 1; event-rows.ts). */
+const TYPE_LETTERS = "ARRAY['t', 'i', 'f', 'd']";
 
 /** Deletes what is older than the cutoff from the days left after the drops. */
 async function trimOlder(pool: PgPool, bound: string): Promise<number> {
   const result = await pool.query<{ count: number }>(
-    `WITH gone AS (DELETE FROM events WHERE generated < $1::timestamp RETURNING 1),
-          gone_traits AS (DELETE FROM traits WHERE generated < $1::timestamp)
+    `WITH gone AS (DELETE FROM events WHERE generated < $1::timestamp RETURNING 1)
      SELECT count(*)::int AS count FROM gone`,
     [bound],
   );
@@ -121,9 +117,8 @@ async function trimOlder(pool: PgPool, bound: string): Promise<number> {
 }
 
 /**
- * Deletes the oldest `limit` events before the cutoff with their traits (found through the
- * traits' BRIN index on `generated` and the events' ids), and says which event types and
- * trait keys they had.
+ * Deletes the oldest `limit` events before the cutoff, and says which event types and trait
+ * keys they had.
  */
 async function deleteOldest(pool: PgPool, bound: string, limit: number): Promise<Deleted> {
   const result = await pool.query<{
@@ -136,15 +131,11 @@ async function deleteOldest(pool: PgPool, bound: string, limit: number): Promise
      ), gone AS (
        DELETE FROM events e USING doomed d WHERE e.generated = d.generated AND e.id = d.id
        RETURNING e.event_type, e.traits
-     ), gone_traits AS (
-       DELETE FROM traits t
-        WHERE t.generated >= (SELECT min(generated) FROM doomed) AND t.generated <= (SELECT max(generated) FROM doomed)
-          AND (t.generated, t.event_id) IN (SELECT generated, id FROM doomed)
      )
      SELECT (SELECT count(*)::int FROM gone) AS count,
             (SELECT array_agg(DISTINCT event_type) FROM gone) AS event_types,
-            (SELECT json_agg(DISTINCT jsonb_build_object('event_type', g.event_type, 'type', x->>1, 'name', x->>0))
-               FROM gone g CROSS JOIN LATERAL json_array_elements(g.traits) x) AS trait_types`,
+            (SELECT json_agg(DISTINCT jsonb_build_object('event_type', g.event_type, 'key', k))
+               FROM gone g CROSS JOIN LATERAL jsonb_object_keys(g.traits) k) AS trait_types`,
     [bound, limit],
   );
   const row = result.rows[0];
@@ -163,14 +154,12 @@ async function pruneCataloguesOf(pool: PgPool, deleted: Deleted, bound: string):
   );
   const keys = deleted.traitTypes;
   await pool.query(
-    `DELETE FROM trait_types c USING unnest($1::text[], $2::text[], $3::text[]) AS k(event_type, type, name)
-      WHERE c.event_type = k.event_type AND c.type = array_position(${TYPE_NAMES}, k.type) AND c.name = k.name
-        AND c.last_generated < $4::timestamp
+    `DELETE FROM trait_types c USING unnest($1::text[], $2::text[]) AS k(event_type, key)
+      WHERE c.event_type = k.event_type AND (${TYPE_LETTERS})[c.type] || ':' || c.name = k.key
+        AND c.last_generated < $3::timestamp
         AND NOT EXISTS (
           SELECT 1 FROM events e
-           WHERE e.event_type = c.event_type AND e.generated < $4::timestamp
-             AND EXISTS (SELECT 1 FROM json_array_elements(e.traits) x
-                          WHERE x->>0 = c.name AND x->>1 = (${TYPE_NAMES})[c.type]))`,
-    [keys.map((k) => k.event_type), keys.map((k) => k.type), keys.map((k) => k.name), bound],
+           WHERE e.event_type = c.event_type AND e.generated < $3::timestamp AND e.traits ? k.key)`,
+    [keys.map((k) => k.event_type), keys.map((k) => k.key), bound],
   );
 }

@@ -9,14 +9,17 @@ export interface Migration {
 
 /**
  * The event store's schema, as versioned migrations. Why this shape (docs/event-store.md):
- * - `events` and `traits` are range-partitioned by `generated`, one partition a day, so
- *   TTL expiry drops whole partitions and trims only the one that straddles the cutoff.
- * - Traits live in one table with one typed column per trait type (Panko's four types)
- *   and a partial index per type on (name, value), covering the event's key: a comparison
- *   is exact in its own type, any trait name is indexed without knowing it in advance, and
- *   a selective filter finds its events from the index alone. A BRIN index on `generated`
- *   serves the trims. The event row keeps its traits as typed JSON too, so a page of
- *   events reads without a join and a filter can be checked on the row itself.
+ * - `events` is range-partitioned by `generated`, one partition a day, so TTL expiry drops
+ *   whole partitions and trims only the one that straddles the cutoff.
+ * - An event's traits are a jsonb object on its row, one key per trait made of its type's
+ *   letter and its name (`i:memory_mb`, event-rows.ts), so a comparison reads the value in
+ *   its own type (`(traits->>'i:memory_mb')::bigint`), exactly, and a page of events reads
+ *   without a join. A GIN index (jsonb_path_ops) on that object finds the events with a
+ *   given trait value, whatever its name, without knowing the names in advance; other
+ *   comparisons are checked on the rows an indexed condition leaves. Version 1 kept a
+ *   typed traits table with a B-tree per type beside the JSON: exact ranges from the
+ *   index, but each trait was a row and an index entry, which cost twice the CPU of the
+ *   rest of a write together.
  * - `project` and `has_text` hold what Panko's admin scope asks of an event (its text
  *   project_id; whether it has any text trait), so that scope is an indexed condition.
  * - Every text column is `COLLATE "C"`: strings compare by code point whatever the
@@ -88,6 +91,20 @@ CREATE TABLE completed_streams (
 );
 CREATE INDEX completed_streams_completed_at ON completed_streams (completed_at);
 CREATE INDEX completed_streams_distinguished ON completed_streams USING gin (distinguished jsonb_path_ops);
+`,
+  },
+  {
+    version: 2,
+    name: 'traits as a typed jsonb object on the event row, found by a GIN index',
+    sql: `
+CREATE FUNCTION winchester_traits_object(traits json) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT coalesce(jsonb_object_agg(left(x->>1, 1) || ':' || (x->>0), x->2), '{}'::jsonb)
+    FROM json_array_elements(traits) x
+$$;
+ALTER TABLE events ALTER COLUMN traits TYPE jsonb USING winchester_traits_object(traits);
+DROP FUNCTION winchester_traits_object(json);
+DROP TABLE traits;
+CREATE INDEX events_traits ON events USING gin (traits jsonb_path_ops);
 `,
   },
 ];

@@ -3,8 +3,7 @@ import { PgClient, PgPool, inTransaction } from './client';
 import { dayOf, dayText, fromPgTimestamp } from './timestamps';
 
 /**
- * The daily partitions of `events` and `traits` (`events_pYYYYMMDD`, `traits_pYYYYMMDD`,
- * each [day, next day)). Writers create the days they need on demand; creators and
+ * The daily partitions of `events` (`events_pYYYYMMDD`, each [day, next day)). Writers create the days they need on demand; creators and
  * droppers serialise on one advisory lock per schema, and a creator that finds the day
  * already made (by another process, or concurrently) is content.
  */
@@ -16,13 +15,11 @@ const PARTITION_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() |
 export interface DayPartition {
   day: number;
   events: string;
-  traits: string;
   from: Micros;
   to: Micros;
 }
 
-const partitionName = (table: 'events' | 'traits', day: number) =>
-  `${table}_p${dayText(day).replaceAll('-', '')}`;
+const partitionName = (day: number) => `events_p${dayText(day).replaceAll('-', '')}`;
 
 /** Takes the partition lock for this transaction, with a bounded wait for DDL locks. */
 export async function lockPartitions(client: PgClient): Promise<void> {
@@ -74,21 +71,20 @@ const isAlreadyThere = (error: unknown) =>
   ['42P07', '23505'].includes((error as { code?: string }).code ?? '');
 
 /**
- * A day's tables, made apart and then attached: ATTACH PARTITION locks the parent in SHARE
+ * A day's table, made apart and then attached: ATTACH PARTITION locks the parent in SHARE
  * UPDATE EXCLUSIVE mode, so reads and writes go on (CREATE TABLE … PARTITION OF would lock
  * them out). The parent's indexes are built on the empty table as it is attached.
  */
 async function createDay(client: PgClient, day: number): Promise<void> {
-  const bounds = `FOR VALUES FROM ('${dayText(day)}') TO ('${dayText(day + 1)}')`;
-  for (const table of ['events', 'traits'] as const) {
-    const name = partitionName(table, day);
-    const exists = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
-      name,
-    ]);
-    if (exists.rows[0].present) continue;
-    await client.query(`CREATE TABLE ${name} (LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
-    await client.query(`ALTER TABLE ${table} ATTACH PARTITION ${name} ${bounds}`);
-  }
+  const name = partitionName(day);
+  const exists = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
+    name,
+  ]);
+  if (exists.rows[0].present) return;
+  await client.query(`CREATE TABLE ${name} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
+  await client.query(
+    `ALTER TABLE events ATTACH PARTITION ${name} FOR VALUES FROM ('${dayText(day)}') TO ('${dayText(day + 1)}')`,
+  );
 }
 
 const BOUNDS = /FROM \('([^']+)'\) TO \('([^']+)'\)/;
@@ -106,14 +102,8 @@ export async function listPartitions(client: PgClient | PgPool): Promise<DayPart
     if (!m) continue;
     const from = fromPgTimestamp(m[1]);
     const day = dayOf(from);
-    if (from !== day * MICROS_PER_DAY || name !== partitionName('events', day)) continue;
-    partitions.push({
-      day,
-      events: name,
-      traits: partitionName('traits', day),
-      from,
-      to: fromPgTimestamp(m[2]),
-    });
+    if (from !== day * MICROS_PER_DAY || name !== partitionName(day)) continue;
+    partitions.push({ day, events: name, from, to: fromPgTimestamp(m[2]) });
   }
   return partitions.sort((a, b) => a.day - b.day);
 }

@@ -1,40 +1,33 @@
 import { RecordResult, StoredEvent } from '../store/model';
 import { PgPool } from './client';
-import { EventRow, batchColumns, eventRow } from './event-rows';
+import { EventRow, batchDocuments, eventRow } from './event-rows';
 import { DailyPartitions } from './partitions';
 
 /**
  * A batch of events in one statement: events not stored yet (no row with that message_id
  * on any day: the unique (message_id, generated) index and a probe of every day's
- * message_id index check that together), their typed traits, and the catalogues' newest
- * `generated`, taken per shape (event type and trait keys) of the events inserted. Rows go
- * in message_id order and catalogue rows in key order, so concurrent writers lock in one
- * order and cannot deadlock. The probe is a subquery per event (with LIMIT, so it is not
- * made a join): it stays an index look-up even in a day the planner has no statistics
- * for yet, where `message_id = ANY(…)` was planned as a scan of the whole day.
+ * message_id index check that together), and the catalogues' newest `generated`, taken per
+ * shape (event type and trait keys) of the events inserted. The batch arrives as JSON
+ * (event-rows.ts), each event's traits already the row's jsonb object. Rows go in
+ * message_id order and catalogue rows in key order, so concurrent writers lock in one order
+ * and cannot deadlock. The probe is a subquery per event (with LIMIT, so it is not made a
+ * join): it stays an index look-up even in a day the planner has no statistics for yet,
+ * where `message_id = ANY(…)` was planned as a scan of the whole day.
  */
-const INSERT_BATCH = `
+export const INSERT_BATCH = `
 WITH batch AS MATERIALIZED (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamp[], $4::json[], $5::json[], $6::text[],
-                       $7::boolean[], $8::int[])
-    WITH ORDINALITY AS b(message_id, event_type, generated, traits, raw, project, has_text, shape, ord)
+  SELECT * FROM json_to_recordset($1::json)
+    AS b(m text, e text, g timestamp, t jsonb, r json, p text, h boolean, s int)
 ), inserted AS (
   INSERT INTO events (generated, message_id, event_type, project, has_text, traits, raw)
-  SELECT b.generated, b.message_id, b.event_type, b.project, b.has_text, b.traits, b.raw FROM batch b
-   WHERE (SELECT 1 FROM events e WHERE e.message_id = b.message_id LIMIT 1) IS NULL
-   ORDER BY b.message_id
+  SELECT b.g, b.m, b.e, b.p, b.h, b.t, b.r FROM batch b
+   WHERE (SELECT 1 FROM events e WHERE e.message_id = b.m LIMIT 1) IS NULL
+   ORDER BY b.m
   ON CONFLICT (message_id, generated) DO NOTHING
-  RETURNING id, generated, message_id, event_type
-), inserted_traits AS (
-  INSERT INTO traits (generated, event_id, type, name, t_string, t_int, t_float, t_datetime)
-  SELECT i.generated, i.id, t.type, t.name, t.t_string, t.t_int, t.t_float, t.t_datetime
-    FROM unnest($9::int[], $10::smallint[], $11::text[], $12::text[], $13::bigint[], $14::float8[],
-                $15::timestamp[]) AS t(ord, type, name, t_string, t_int, t_float, t_datetime)
-    JOIN batch b ON b.ord = t.ord
-    JOIN inserted i ON i.message_id = b.message_id
+  RETURNING generated, message_id, event_type
 ), shapes_inserted AS (
-  SELECT b.shape, min(i.event_type) AS event_type, max(i.generated) AS last_generated
-    FROM inserted i JOIN batch b ON b.message_id = i.message_id GROUP BY b.shape
+  SELECT b.s AS shape, min(i.event_type) AS event_type, max(i.generated) AS last_generated
+    FROM inserted i JOIN batch b ON b.m = i.message_id GROUP BY b.s
 ), event_type_seen AS (
   INSERT INTO event_types AS c (name, last_generated)
   SELECT event_type, max(last_generated) FROM shapes_inserted GROUP BY event_type ORDER BY event_type
@@ -43,7 +36,7 @@ WITH batch AS MATERIALIZED (
   INSERT INTO trait_types AS c (event_type, type, name, last_generated)
   SELECT s.event_type, k.type, k.name, max(s.last_generated)
     FROM shapes_inserted s
-    JOIN unnest($16::int[], $17::smallint[], $18::text[]) AS k(shape, type, name) ON k.shape = s.shape
+    JOIN json_to_recordset($2::json) AS k(shape int, type smallint, name text) ON k.shape = s.shape
    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
   ON CONFLICT (event_type, type, name) DO UPDATE
     SET last_generated = GREATEST(c.last_generated, EXCLUDED.last_generated)
@@ -135,7 +128,7 @@ export class EventRecorder {
   }
 
   private async send(rows: EventRow[]): Promise<Set<string>> {
-    const result = await this.pool.query<{ message_id: string }>(INSERT_BATCH, batchColumns(rows));
+    const result = await this.pool.query<{ message_id: string }>(INSERT_BATCH, batchDocuments(rows));
     return new Set(result.rows.map((row) => row.message_id));
   }
 }

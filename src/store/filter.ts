@@ -1,5 +1,14 @@
 import { Trait } from '../events/event';
-import { DEFAULT_SORT, EventFilter, FilterOp, SortSpec, StoredEvent, TraitFilter } from './model';
+import {
+  DEFAULT_SORT,
+  DTYPE,
+  EventFilter,
+  FilterOp,
+  NamedTrait,
+  SortSpec,
+  StoredEvent,
+  TraitFilter,
+} from './model';
 
 /**
  * Panko's filter and order rules as plain functions: the in-memory driver runs them
@@ -18,6 +27,15 @@ export function compareText(a: string, b: string): number {
     if (ca > 0xffff) i++;
   }
   return a.length - b.length;
+}
+
+/**
+ * An event's traits in the order the store gives them back: by name in code point order,
+ * and one name carrying two types in Panko's type order (text, int, float, datetime).
+ * Panko orders by name alone, which leaves those ties to chance.
+ */
+export function compareTraits(a: NamedTrait, b: NamedTrait): number {
+  return compareText(a.name, b.name) || DTYPE[a.trait.type] - DTYPE[b.trait.type];
 }
 
 /** PostgreSQL's float order: NaN equals NaN and sorts above every number. */

@@ -1,6 +1,6 @@
 import { TraitType } from '../events/event';
 import { MICROS_PER_SECOND, Micros } from '../time/micros';
-import { compareEvents, compareText, completeSort, matchesFilter } from './filter';
+import { compareEvents, compareText, compareTraits, completeSort, matchesFilter } from './filter';
 import {
   DEFAULT_SORT,
   DTYPE,
@@ -31,7 +31,7 @@ export class MemoryEventStore implements EventStore {
   async recordEvents(events: StoredEvent[]): Promise<RecordResult[]> {
     return events.map((event) => {
       if (this.events.has(event.message_id)) return { message_id: event.message_id, outcome: 'duplicate' };
-      const traits = [...event.traits].sort((a, b) => compareText(a.name, b.name));
+      const traits = [...event.traits].sort(compareTraits);
       this.events.set(event.message_id, { ...event, traits });
       return { message_id: event.message_id, outcome: 'stored' };
     });

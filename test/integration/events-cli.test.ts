@@ -84,8 +84,8 @@ describe('winchester events and store commands on the real PostgreSQL', () => {
   });
 
   test('store upgrade creates the schema, then finds nothing to do', async () => {
-    expect((await winchester('store', 'upgrade')).lines).toEqual(['schema upgraded from version 0 to 1']);
-    expect((await winchester('store', 'upgrade')).lines).toEqual(['schema already at version 1']);
+    expect((await winchester('store', 'upgrade')).lines).toEqual(['schema upgraded from version 0 to 2']);
+    expect((await winchester('store', 'upgrade')).lines).toEqual(['schema already at version 2']);
   });
 
   test('events import stores canonical lines, reports a bad line by its number, and exits 1', async () => {

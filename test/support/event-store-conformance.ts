@@ -168,7 +168,7 @@ function roundTripCases(ctx: Ctx): void {
 
 function traitOrderCases(ctx: Ctx): void {
   describe('recordEvents: traits by name', () => {
-    test('traits come back sorted by name in code point order; one name may carry two types', async () => {
+    test('traits come back sorted by name in code point order, then type; one name may carry two types', async () => {
       await stored(
         ctx,
         event('a', T0, [
@@ -181,7 +181,7 @@ function traitOrderCases(ctx: Ctx): void {
       );
       const [back] = await ctx.store.getEvents({});
       expect(back.traits.map((t) => t.name)).toEqual(['Alpha', 'dual', 'dual', 'zeta', 'émile']);
-      expect(back.traits.filter((t) => t.name === 'dual').map((t) => t.trait.type)).toEqual(['int', 'text']);
+      expect(back.traits.filter((t) => t.name === 'dual').map((t) => t.trait.type)).toEqual(['text', 'int']);
       expect(await find(ctx, { traits: [traitFilter('dual', 'eq', text('one'))] })).toEqual(['a']);
       expect(await find(ctx, { traits: [traitFilter('dual', 'eq', int(1))] })).toEqual(['a']);
     });

@@ -1,4 +1,4 @@
-import { arrayLiteral, eventRow, traitsFromJson } from '../../../src/postgres/event-rows';
+import { EventRow, batchDocuments, eventRow, traitsFromObject } from '../../../src/postgres/event-rows';
 import {
   MAX_STORABLE_MICROS,
   MIN_STORABLE_MICROS,
@@ -9,7 +9,7 @@ import {
 import { StoredEvent } from '../../../src/store/model';
 import { parseIso8601 } from '../../../src/time/micros';
 
-/** The PostgreSQL driver's pure parts: timestamps as text, rows and their typed JSON, array literals. */
+/** The PostgreSQL driver's pure parts: timestamps as text, rows and their typed JSON, the batch documents. */
 describe('timestamps as PostgreSQL text', () => {
   test.each([
     ['2024-02-29T23:59:59.999999Z', '2024-02-29 23:59:59.999999'],
@@ -37,16 +37,6 @@ describe('timestamps as PostgreSQL text', () => {
   });
 });
 
-describe('array literals', () => {
-  test('quotes strings, escapes quotes and backslashes, and keeps NULL apart from "NULL"', () => {
-    expect(arrayLiteral(['a', 'b"c', 'd\\e', '', 'NULL', null, '{x, y}'])).toBe(
-      '{"a","b\\"c","d\\\\e","","NULL",NULL,"{x, y}"}',
-    );
-    expect(arrayLiteral([1, -2.5, true, null])).toBe('{1,-2.5,true,NULL}');
-    expect(arrayLiteral([])).toBe('{}');
-  });
-});
-
 describe('event rows', () => {
   const T = parseIso8601('2025-01-01T00:00:00.000001Z')!;
   const event = (traits: StoredEvent['traits'], raw: unknown = null): StoredEvent => ({
@@ -57,28 +47,83 @@ describe('event rows', () => {
     raw,
   });
 
-  test('traits go into the row JSON sorted by name, every value exact, and come back equal', () => {
+  test('traits go into the row object under type letter and name, every value exact, and come back by name then type', () => {
     const traits: StoredEvent['traits'] = [
       { name: 'z', trait: { type: 'float', value: -0 } },
       { name: 'a', trait: { type: 'datetime', value: T } },
       { name: 'n', trait: { type: 'float', value: NaN } },
       { name: 'i', trait: { type: 'int', value: 2 ** 62 } },
       { name: 's', trait: { type: 'text', value: '"quoted" \\ é' } },
+      { name: 'i', trait: { type: 'text', value: 'also i' } },
     ];
     const row = eventRow(event(traits));
     if ('problem' in row) throw new Error(row.problem);
-    expect(JSON.parse(row.traitsJson)).toEqual([
-      ['a', 'datetime', '2025-01-01 00:00:00.000001'],
-      ['i', 'int', 2 ** 62],
-      ['n', 'float', 'NaN'],
-      ['s', 'text', '"quoted" \\ é'],
-      ['z', 'float', '-0'],
+    expect(row.traits).toEqual({
+      'f:z': '-0',
+      'd:a': '2025-01-01 00:00:00.000001',
+      'f:n': 'NaN',
+      'i:i': 2 ** 62,
+      't:s': '"quoted" \\ é',
+      't:i': 'also i',
+    });
+    const back = traitsFromObject(JSON.parse(JSON.stringify(row.traits)));
+    expect(back.map((t) => [t.name, t.trait.type])).toEqual([
+      ['a', 'datetime'],
+      ['i', 'text'],
+      ['i', 'int'],
+      ['n', 'float'],
+      ['s', 'text'],
+      ['z', 'float'],
     ]);
-    const back = traitsFromJson(JSON.parse(row.traitsJson));
-    expect(back.map((t) => t.name)).toEqual(['a', 'i', 'n', 's', 'z']);
-    expect(Object.is(back[4].trait.value, -0)).toBe(true);
-    expect(back[2].trait.value).toBeNaN();
+    expect(Object.is(back[5].trait.value, -0)).toBe(true);
+    expect(back[3].trait.value).toBeNaN();
     expect(back[0].trait.value).toBe(T);
+    expect(row).toMatchObject({ project: null, hasText: true });
+  });
+
+  test('the batch documents: short keys per event, and the trait keys of each distinct shape once', () => {
+    const rows = [
+      event([{ name: 'project_id', trait: { type: 'text', value: 'p1' } }]),
+      { ...event([{ name: 'project_id', trait: { type: 'text', value: 'p2' } }]), message_id: 'm2' },
+      { ...event([{ name: 'n', trait: { type: 'int', value: 1 } }], { a: 1 }), message_id: 'm3' },
+    ].map((e) => eventRow(e) as EventRow);
+    const [events, shapes] = batchDocuments(rows).map((text) => JSON.parse(text));
+    expect(events).toEqual([
+      {
+        m: 'm',
+        e: 'x',
+        g: '2025-01-01 00:00:00.000001',
+        t: { 't:project_id': 'p1' },
+        r: null,
+        p: 'p1',
+        h: true,
+        s: 1,
+      },
+      {
+        m: 'm2',
+        e: 'x',
+        g: '2025-01-01 00:00:00.000001',
+        t: { 't:project_id': 'p2' },
+        r: null,
+        p: 'p2',
+        h: true,
+        s: 1,
+      },
+      {
+        m: 'm3',
+        e: 'x',
+        g: '2025-01-01 00:00:00.000001',
+        t: { 'i:n': 1 },
+        r: { a: 1 },
+        p: null,
+        h: false,
+        s: 2,
+      },
+    ]);
+    expect(shapes).toEqual([
+      { shape: 1, type: 1, name: 'project_id' },
+      { shape: 2, type: 2, name: 'n' },
+    ]);
   });
 
   test.each([
@@ -104,6 +149,6 @@ describe('event rows', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(eventRow(event([], cyclic))).toEqual({ problem: expect.stringMatching(/^raw is not JSON: /) });
-    expect(eventRow(event([], undefined))).toMatchObject({ rawJson: null });
+    expect(eventRow(event([], undefined))).toMatchObject({ raw: null });
   });
 });
