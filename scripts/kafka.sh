@@ -79,7 +79,7 @@ PROPS
     kafka.Kafka "$DIR/server.properties" >"$DIR/stdout.log" 2>&1 &
   echo $! >"$PIDFILE"
   if ! wait_for 90 "kafka" answering; then
-    tail -30 "$DIR/server.log" "$DIR/stdout.log" >&2 || true
+    tail -n 30 "$DIR/server.log" "$DIR/stdout.log" >&2 || true
     stop; die "kafka did not answer on $(bootstrap) within 90 s"
   fi
   log "kafka $KAFKA_VERSION up (pid $(cat "$PIDFILE"))"

@@ -2,9 +2,9 @@ import { stackRunning, stackScript, readStackEnv } from './stack';
 import { startSchemaRegistryStandIn } from './schema-registry-stand-in';
 
 /**
- * Starts the local Kafka, Redis and PostgreSQL (or reuses them: already running, or
+ * Starts the local Kafka, Redis, PostgreSQL and ZooKeeper (or reuses them: already running, or
  * KAFKA_BROKERS, REDIS_URL and EVENT_STORE_URL given), and a schema registry stand-in unless SCHEMA_REGISTRY_URL is given.
- * What it started, globalTeardown stops.
+ * ZOOKEEPER_CONNECT, unless given, is the stack's. What it started, globalTeardown stops.
  */
 export default async function globalSetup(): Promise<void> {
   const state: { startedStack: boolean; stopRegistry?: () => Promise<void> } = { startedStack: false };
@@ -18,6 +18,10 @@ export default async function globalSetup(): Promise<void> {
     process.env.REDIS_URL ??= env.REDIS_URL;
     process.env.EVENT_STORE_URL ??= env.EVENT_STORE_URL;
   }
+  // Not among the variables that decide whether to start the stack: a run given the other three
+  // takes the running stack's ZooKeeper from .stack/env rather than starting (and stopping) all.
+  const zookeeper = process.env.ZOOKEEPER_CONNECT || readStackEnv().ZOOKEEPER_CONNECT;
+  if (zookeeper) process.env.ZOOKEEPER_CONNECT = zookeeper;
   if (!process.env.SCHEMA_REGISTRY_URL) {
     const registry = await startSchemaRegistryStandIn();
     process.env.SCHEMA_REGISTRY_URL = registry.url;

@@ -21,7 +21,18 @@ export function stackRunning(): boolean {
   }
 }
 
-/** The KAFKA_BROKERS / REDIS_URL the local stack last wrote to .stack/env. */
+/** The KAFKA_BROKERS / REDIS_URL / EVENT_STORE_URL / ZOOKEEPER_CONNECT the local stack last wrote to .stack/env. */
 export function readStackEnv(): Record<string, string> {
   return readStackEnvFile(join(process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack'), 'env'));
+}
+
+/** The stack's ZooKeeper (ZOOKEEPER_CONNECT, which globalSetup fills in from .stack/env). */
+export function zookeeperConnect(): string {
+  const connect = process.env.ZOOKEEPER_CONNECT;
+  if (!connect) {
+    throw new Error(
+      'ZOOKEEPER_CONNECT is not set and .stack/env names none: run `bash scripts/stack.sh start`',
+    );
+  }
+  return connect;
 }
