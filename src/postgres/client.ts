@@ -35,8 +35,9 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * text mean the same instant; an idle connection's error is logged, not thrown.
  */
 export function createPgPool(url: string, options: PgPoolOptions = {}): pg.Pool {
-  // JIT compiling takes tens of milliseconds; the store's statements are shorter than that.
-  let sessionOptions = '-c TimeZone=UTC -c jit=off';
+  // JIT compiling takes tens of milliseconds, and starting parallel workers about five (even
+  // for a branch that a one-time filter then skips): the store's statements are shorter.
+  let sessionOptions = '-c TimeZone=UTC -c jit=off -c max_parallel_workers_per_gather=0';
   if (options.schema !== undefined) {
     if (!SCHEMA_NAME.test(options.schema)) {
       throw new Error(`schema name ${JSON.stringify(options.schema)} is not a lower-case identifier`);

@@ -94,8 +94,11 @@ export function eventQuery(
   }
   const contains = indexed === 'none' ? 'FALSE' : `e.traits @> ${params.add(JSON.stringify(indexed))}::jsonb`;
   const inOrder = sort[0].key === 'generated' ? ` ORDER BY generated ${sort[0].direction.toUpperCase()}` : '';
+  // Each candidate is read by primary key (LATERAL … LIMIT 1 keeps it a look-up): the planner
+  // has no statistics for values inside the traits object and would rather scan every day.
   const fromIndex = select(
-    `(SELECT generated, event_id FROM c${inOrder}) c JOIN events e ON e.generated = c.generated AND e.id = c.event_id`,
+    `(SELECT generated, event_id FROM c${inOrder}) c CROSS JOIN LATERAL (SELECT * FROM events e
+       WHERE e.generated = c.generated AND e.id = c.event_id LIMIT 1) e`,
     `(SELECT n <= ${candidates} FROM n)`,
   );
   const rowByRow = select('events e', `(SELECT n > ${candidates} FROM n)`);
