@@ -7,7 +7,7 @@ import { repoRoot } from '../support';
  * The Kafka and Redis a benchmark runs against: KAFKA_BROKERS and REDIS_URL when the environment
  * gives both, else the local stack of scripts/stack.sh, started when it is not running (a fresh
  * machine) and stopped again by `release` — as the test suite does. The stack's PostgreSQL
- * becomes EVENT_STORE_URL too, unless the environment names one. WINCHESTER_KEEP_STACK keeps
+ * and ZooKeeper become EVENT_STORE_URL and ZOOKEEPER_CONNECT too, unless the environment names them. WINCHESTER_KEEP_STACK keeps
  * a stack started here running, for faster reruns.
  */
 export interface BenchStack {
@@ -60,6 +60,8 @@ function useStackEnv(): void {
   process.env.KAFKA_BROKERS = env.KAFKA_BROKERS;
   process.env.REDIS_URL = env.REDIS_URL;
   if (!process.env.EVENT_STORE_URL && env.EVENT_STORE_URL) process.env.EVENT_STORE_URL = env.EVENT_STORE_URL;
+  if (!process.env.ZOOKEEPER_CONNECT && env.ZOOKEEPER_CONNECT)
+    process.env.ZOOKEEPER_CONNECT = env.ZOOKEEPER_CONNECT;
 }
 
 /** Makes Kafka and Redis available to the benchmark (see BenchStack). */

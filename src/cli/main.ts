@@ -20,6 +20,7 @@ import { registerNamespace } from './namespace';
 import { registerArchiver } from './archiver';
 import { registerEvents } from './events';
 import { registerStore } from './store';
+import { registerWatch } from './watch';
 import { reportFor, UsageError } from './errors';
 import {
   configureLogging,
@@ -86,6 +87,7 @@ export function buildProgram(): Command {
   registerNamespace(program);
   registerEvents(program);
   registerStore(program);
+  registerWatch(program);
   return program;
 }
 

@@ -303,7 +303,7 @@ function zero<L extends string>(counter: Counter<L>, labelSets: ReadonlyArray<La
  * (nodejs_active_handles_total, …) go: only counters may end in _total, and each is the sum
  * of the labelled gauge beside it (`sum without (type) (nodejs_active_handles)`).
  */
-function collectNodeMetrics(registry: Registry): void {
+export function collectNodeMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
   for (const metric of registry.getMetricsAsArray()) {
     // The typings declare an enum; the registered objects hold 'counter', 'gauge', …

@@ -81,6 +81,12 @@ export function buildWatchSpec(call: RegisterWatchCall, context: WatchFileContex
   const timeoutSeconds = readTimeout(option('timeout'), context);
   const onFailure = readFailurePolicy(option('on_failure'), context);
   const exclusive = readBool(option('exclusive'), 'exclusive', false, context);
+  if (exclusive && runMode === 'parallel') {
+    context.fail(
+      option('exclusive')!.at,
+      'exclusive=True needs run_mode QUEUE or DISCARD: PARALLEL runs a process per update, which one lease cannot cover',
+    );
+  }
   if (notifySignal !== undefined && runMode !== 'queue') {
     context.warn(
       option('notify_signal')!.at,

@@ -203,8 +203,10 @@ export class WatchRunner {
       const admission = this.gate ? await this.admit(slot, this.gate) : {};
       if (!admission) return;
       const outcome = await this.run(slot, admission);
-      // A run lost to a lapsed lease is not recorded: the host that took the lease over decides.
-      await admission.permit?.leave(slot.leaseLost ? undefined : slot.update.stamp);
+      // Not recorded: a run lost to a lapsed lease (the host that took the lease over decides),
+      // nor one that failed after stop() (a daemon stopping kills it): another host runs it again.
+      const unfinished = slot.leaseLost || (this.stopped && !outcome.succeeded);
+      await admission.permit?.leave(unfinished ? undefined : slot.update.stamp);
       this.afterRun(slot, outcome);
     } finally {
       this.slots.delete(slot);

@@ -462,3 +462,11 @@ describe('syntax outside the subset', () => {
     expect(errorOf(source)).toBe(message);
   });
 });
+
+describe('option combinations', () => {
+  test('exclusive=True with PARALLEL fails at parse time, so watch check reports it', () => {
+    expect(errorOf(`${W}run_mode=PARALLEL, exclusive=True)`)).toBe(
+      'bad.twc:1:64: exclusive=True needs run_mode QUEUE or DISCARD: PARALLEL runs a process per update, which one lease cannot cover',
+    );
+  });
+});

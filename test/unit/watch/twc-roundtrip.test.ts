@@ -174,8 +174,10 @@ function randomWatch(r: Random): Draft {
     runOnLoad: chance(r),
     runMode: pick(r, ['queue', 'discard', 'parallel'] as const),
     onFailure: chance(r) ? randomPolicy(r) : { kind: 'keep' },
-    exclusive: chance(r, 0.3),
+    exclusive: false,
   };
+  // One lease cannot cover a process per update: exclusive is refused with PARALLEL.
+  draft.exclusive = draft.runMode !== 'parallel' && chance(r, 0.3);
   if (chance(r)) draft.uid = chance(r) ? int(r, 0, 70000) : pick(r, ['nobody', 'www-data', 'build']);
   if (chance(r)) draft.gid = chance(r) ? int(r, 0, 70000) : pick(r, ['nogroup', 'adm']);
   if (chance(r, 0.4)) draft.notifySignal = pick(r, SIGNALS);
