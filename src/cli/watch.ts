@@ -121,6 +121,10 @@ async function runDaemon(opts: WatchOptions): Promise<void> {
     throw commandError(error);
   }
   const started = daemon;
+  // Twitcher read its directory again on SIGHUP; changes are noticed anyway, this makes it now.
+  process.on('SIGHUP', () => {
+    started.rescan().catch((error: unknown) => logger.error({ err: error }, 'rescan on SIGHUP failed'));
+  });
   // Past the daemon's own bound: the grace, then SIGTERM, then SIGKILL 5 s later.
   const deadlineMs = DEFAULT_SHUTDOWN_GRACE_MS + KILL_AFTER_TERM_SECONDS * 1000 + 5_000;
   stopOnSignals(async () => {

@@ -58,4 +58,9 @@ export class HandlerParamsError extends Error {
 export interface HandlerDefinition {
   create: HandlerFactory;
   validateParams?(params: Record<string, unknown>): void;
+  /**
+   * Releases what the definition keeps between runs (the zookeeper handler's shared session).
+   * A role calls it once it has stopped running pipelines; a later run may open them again.
+   */
+  close?(): Promise<void>;
 }

@@ -513,4 +513,5 @@ function raceError(operation: string, path: string): ZkError {
   );
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+/** Not unref'd: a connect that is failing may be all that keeps the process alive until it rejects. */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

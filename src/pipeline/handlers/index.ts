@@ -4,6 +4,7 @@ import { execHandler } from './exec';
 import { kafkaHandler, notabeneHandler } from './kafka';
 import { loggerHandler } from './logger';
 import { usageHandler } from './usage';
+import { zookeeperHandler } from './zookeeper';
 
 /**
  * The handlers every pipelines.yaml can name without a `pipeline_handlers` entry. Besides ours,
@@ -16,6 +17,7 @@ export const builtinHandlers: Record<string, HandlerDefinition> = {
   atompub: atompubHandler,
   kafka: kafkaHandler,
   exec: execHandler,
+  zookeeper: zookeeperHandler,
   usage_pipeline: usageHandler,
   notabene: notabeneHandler,
 };

@@ -37,7 +37,7 @@ describe('winchester check', () => {
       // malformed YAML
       `${f('event_definitions.yaml')}:6: bad indentation of a mapping entry`,
       // unknown handler; handler params that are not a mapping
-      `${f('pipelines.yaml')}:3: pipeline 'test_pipeline': unknown handler 'loger' (known: atompub, exec, kafka, logger, notabene, usage, usage_pipeline; add your own under pipeline_handlers in winchester.yaml)`,
+      `${f('pipelines.yaml')}:3: pipeline 'test_pipeline': unknown handler 'loger' (known: atompub, exec, kafka, logger, notabene, usage, usage_pipeline, zookeeper; add your own under pipeline_handlers in winchester.yaml)`,
       `${f('pipelines.yaml')}:6: pipeline 'test_expire_pipeline': handler 'logger': params must be a mapping, found a list`,
       // a debug level that does not exist
       `${f('triggers.yaml')}:5: trigger 'bad_expressions': debug_level is 0 (off), 1 (counts) or 2 (counts and reasons), found the number 5`,

@@ -167,7 +167,7 @@ describe("upstream's Python handler paths", () => {
       `${configFile}:${line}: pipeline_handlers.mine: mycompany.handlers:AuditHandler is a Python class, which cannot run here. ` +
       "Upstream's own classes (winchester.pipeline_handler:LoggingHandler → logger, UsageHandler → usage, " +
       'AtomPubHandler → atompub, NotabeneHandler → notabene) run as built-in handlers, and pipelines can name ' +
-      'any built-in without an entry here: atompub, exec, kafka, logger, notabene, usage, usage_pipeline. ' +
+      'any built-in without an entry here: atompub, exec, kafka, logger, notabene, usage, usage_pipeline, zookeeper. ' +
       'For a handler of your own, write a JavaScript module exporting a class with handleEvents(events, env), ' +
       'commit() and rollback() (or an object with create(params, context)) and name it here as ' +
       './path/to/module.js#ExportName, relative to this file';

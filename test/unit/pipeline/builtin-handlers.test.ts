@@ -6,7 +6,7 @@ import { makeEvent, recordingContext, testEnv } from '../../fixtures/pipeline/ha
 describe('builtin handlers', () => {
   test('our names and the names upstream configs used', () => {
     expect(Object.keys(builtinHandlers).sort()).toEqual(
-      ['atompub', 'exec', 'kafka', 'logger', 'notabene', 'usage', 'usage_pipeline'].sort(),
+      ['atompub', 'exec', 'kafka', 'logger', 'notabene', 'usage', 'usage_pipeline', 'zookeeper'].sort(),
     );
     expect(builtinHandlers.usage_pipeline).toBe(builtinHandlers.usage);
   });
