@@ -35,7 +35,7 @@ import { StreamRecord } from '../src/streams/model';
 import { PartitionKeys } from '../src/redis/keys';
 import { END_OF_TIME, Simulation, streamSummary } from '../src/streams/simulate';
 import { loadTopology } from '../src/topology/bundle';
-import { decodeStreamRecord } from '../src/topology/records';
+import { topologyDecoders } from '../src/topology/serialization';
 import { eventSerializer } from '../src/topology/serialization';
 import { defaultTopologySettings, TopologySettings } from '../src/config/topology-settings';
 import { ensureTopicsOnce } from '../src/topology/topics';
@@ -384,16 +384,17 @@ export async function chaos(opts: Options): Promise<boolean> {
   // Reconcile.
   const streamRecords = new Map<string, StreamRecord>();
   let streamCopies = 0;
-  await readAll(kafka, settings.topics.streams, (m) => {
-    const record = decodeStreamRecord(m.value!);
+  const decoders = topologyDecoders(connection.schemaRegistryUrl);
+  await readAll(kafka, settings.topics.streams, async (m) => {
+    const record = await decoders.streams.decode(m.value!);
     streamCopies++;
     streamRecords.set(record.stream_id, record);
   });
   const completions = new Map<string, Set<string>>();
   let completionCopies = 0;
   let notCompleted = 0;
-  await readAll(kafka, settings.topics.completed, (m) => {
-    const c = JSON.parse(m.value!.toString()) as { stream_id: string; serial: number; outcome: string };
+  await readAll(kafka, settings.topics.completed, async (m) => {
+    const c = await decoders.completions.decode(m.value!);
     completionCopies++;
     if (c.outcome !== 'completed') notCompleted++;
     const seen = completions.get(c.stream_id) ?? new Set<string>();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs before the demo or the tests: Debian packages,
-# the Kafka and ZooKeeper jars (cached), node modules, and a build. Safe to run repeatedly.
+# the Kafka and ZooKeeper jars and the schema registry (cached), node modules, and a build.
+# Safe to run repeatedly.
 # --for-tests also installs what only the tests need (Prometheus).
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
@@ -21,6 +22,7 @@ if ((${#missing[@]})); then
 fi
 bash scripts/kafka.sh install
 bash scripts/zookeeper.sh install
+bash scripts/schema-registry.sh install
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
   die "Node.js $(node --version) is too old: 20.19 or later is needed (package.json engines)"
 # Reinstall node modules only when the lockfile changed since the last install. `npm ci`

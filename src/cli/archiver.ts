@@ -4,7 +4,7 @@ import { WinchesterMetrics } from '../metrics/metrics';
 import { PgCompletedStreams } from '../postgres/completed-streams';
 import { startArchiver } from '../topology/archiver-role';
 import { stopOnSignals } from '../topology/role-runner';
-import { eventSerializer } from '../topology/serialization';
+import { connectedDecoders } from '../topology/serialization';
 import { ensureTopics } from '../topology/topics';
 import { applyConfiguredLevel, logger } from '../util/logger';
 import { connect } from './connect';
@@ -36,12 +36,13 @@ async function setUpArchiver(opts: ArchiverOptions) {
   await ensureTopics(admin, connected.settings);
   await admin.disconnect();
   const { settings, connection } = connected;
-  const serializer = await eventSerializer(connection.schemaRegistryUrl, settings.topics.events);
+  // A reader: it registers no schema, but a registry that does not answer stops it here.
+  const decoders = await connectedDecoders(connection.schemaRegistryUrl);
   const metrics = new WinchesterMetrics('archiver').initialiseLabels(
     { triggers: [], pipelines: new Map() },
     settings,
   );
-  return { config, store, completedStreams, connected, serializer, metrics, metricsPort };
+  return { config, store, completedStreams, connected, decoders, metrics, metricsPort };
 }
 
 /**
@@ -55,7 +56,7 @@ async function runArchiver(opts: ArchiverOptions): Promise<void> {
   const ttlSeconds = config.eventTtlSeconds;
   const role = await startArchiver(connected.kafka, connected.settings, store, {
     metrics: setup.metrics,
-    serializer: setup.serializer,
+    decoders: setup.decoders,
     completedStreams,
     ttlSeconds,
   });

@@ -5,17 +5,16 @@ import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { Kafka, Message } from 'kafkajs';
 import { buildApi } from '../api/server';
-import { loadWinchesterConfig } from '../config/winchester-config';
-import { decodeEvent } from '../events/wire';
+import { loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
 import { END_OF_TIME } from '../streams/simulate';
 import { DistillerRole, startDistiller } from '../topology/distiller-role';
 import { MatcherRole, startMatcher } from '../topology/matcher-role';
-import { CompletionRecord, startWorker, WorkerRole } from '../topology/worker-role';
+import { startWorker, WorkerRole } from '../topology/worker-role';
 import { ArchiverRole, startArchiver } from '../topology/archiver-role';
 import { pgTarget } from '../postgres/client';
 import { EventStore } from '../store/model';
 import { TopologySettings } from '../config/topology-settings';
-import { loadTopology } from '../topology/bundle';
+import { LoadedTopology, loadTopology } from '../topology/bundle';
 import { ensureTopicsOnce } from '../topology/topics';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { advanceEventClock } from '../topology/event-clock';
@@ -29,8 +28,11 @@ import { configureLogging, LogFormat, warningsLogged } from '../util/logger';
 import { workerOptions } from './roles';
 import { PgCompletedStreams } from '../postgres/completed-streams';
 import { eventStoreUrl, openEventStore } from './event-store';
+import { localStackRegistryUrl } from '../config/stack-env';
+import { TopologyDecoders, TopologySerializers, topologySerializers } from '../topology/serialization';
 
 const repoRoot = join(__dirname, '..', '..', '..');
+const stackDir = () => process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the local stack unless KAFKA_BROKERS/REDIS_URL are given; returns whether it did. */
@@ -54,6 +56,12 @@ function ensureLocalStack(): boolean {
   return !running;
 }
 
+/** The stack's registry unless SCHEMA_REGISTRY_URL says otherwise: the demo runs the Avro path end to end. */
+function useStackRegistry(): void {
+  const registryUrl = localStackRegistryUrl(join(stackDir(), 'env'));
+  if (registryUrl) process.env.SCHEMA_REGISTRY_URL = registryUrl;
+}
+
 async function readLines(file: string): Promise<string[]> {
   const input = openLines(file);
   const lines: string[] = [];
@@ -64,7 +72,7 @@ async function readLines(file: string): Promise<string[]> {
 
 /** The roles' log lines go to a file, so the terminal shows only progress and the summary. */
 function logToFile(namespace: string, format: LogFormat | undefined): string {
-  const file = join(process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack'), 'logs', `${namespace}.log`);
+  const file = join(stackDir(), 'logs', `${namespace}.log`);
   mkdirSync(dirname(file), { recursive: true });
   configureLogging({ file, format });
   return file;
@@ -85,6 +93,8 @@ interface DevRun {
   namespace: string;
   settings: TopologySettings;
   kafka: Kafka;
+  /** How the roles' records are read back for the summary. */
+  decoders: TopologyDecoders;
   distiller: DistillerRole;
   matcher: MatcherRole;
   worker: WorkerRole;
@@ -129,8 +139,15 @@ async function runDev(opts: DevOptions, logFormat: LogFormat | undefined): Promi
       `generated notifications at ${liveRate}/s under the wall clock; ` +
         `metrics ${run.address}/metrics; Ctrl-C stops everything this command started\n`,
     );
-    const { kafka, settings, stopAll } = run;
-    await runLiveDemo({ kafka, settings, rate: liveRate, distiller: run.distiller.counters, stopAll });
+    const { kafka, settings, decoders, stopAll } = run;
+    await runLiveDemo({
+      kafka,
+      settings,
+      decoders,
+      rate: liveRate,
+      distiller: run.distiller.counters,
+      stopAll,
+    });
   }
   process.once('SIGINT', () => void run.stopAll().then(() => process.exit(130)));
   process.stderr.write(
@@ -157,6 +174,7 @@ async function startEverything(
   logFormat: LogFormat | undefined,
 ): Promise<DevRun> {
   const startedStack = ensureLocalStack();
+  useStackRegistry();
   // A fresh namespace per run: the demo replays from scratch beside anything else.
   const namespace = `dev-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
   const config = loadWinchesterConfig(opts.config, {
@@ -171,18 +189,17 @@ async function startEverything(
   const logFile = logToFile(namespace, logFormat);
   process.stderr.write(`namespace ${namespace}; the roles' log: ${relative(process.cwd(), logFile)}\n`);
   await ensureTopicsOnce(kafka, settings);
-  const metrics = new WinchesterMetrics('all').initialiseLabels(topology, settings);
-  const distiller = await startDistiller(kafka, settings, topology.distill, { metrics });
-  const matcher = await startMatcher(kafka, connection.redisUrl, settings, topology.triggers, metrics);
-  const worker = await startWorker(
+  const serializers = await devSerializers(connection.schemaRegistryUrl, settings);
+  const roles = await startRoles({
     kafka,
-    connection.redisUrl,
     settings,
-    workerOptions({ config, topology }),
-    metrics,
-  );
-  const completedStreams = store && PgCompletedStreams.open(eventStoreUrl());
-  const archiver = store && (await startArchiver(kafka, settings, store, { metrics, completedStreams }));
+    redisUrl: connection.redisUrl,
+    config,
+    topology,
+    store,
+    serializers,
+  });
+  const { metrics, distiller, matcher, worker, completedStreams, archiver } = roles;
   const redis = createRedisClient(connection.redisUrl);
   const api = buildApi({ metrics, redis, kafka, namespace, eventStore: store, completedStreams });
   // The default port may be taken by another demo: then any free one will do.
@@ -197,7 +214,45 @@ async function startEverything(
     if (startedStack)
       execFileSync('bash', [join(repoRoot, 'scripts', 'stack.sh'), 'stop'], { stdio: 'inherit' });
   };
-  return { namespace, settings, kafka, distiller, matcher, worker, archiver, address, logFile, stopAll };
+  return { ...roles, namespace, settings, kafka, decoders: serializers, address, logFile, stopAll };
+}
+
+/** Avro through the registry when there is one (the stack's, as a rule), else JSON: said on stderr. */
+async function devSerializers(registryUrl: string | undefined, settings: TopologySettings) {
+  const serializers = await topologySerializers(registryUrl, settings.topics);
+  process.stderr.write(
+    serializers.format === 'avro'
+      ? `records: Avro, schemas registered at ${registryUrl}\n`
+      : 'records: JSON (no SCHEMA_REGISTRY_URL)\n',
+  );
+  return serializers;
+}
+
+interface RoleParts {
+  kafka: Kafka;
+  settings: TopologySettings;
+  redisUrl: string;
+  config: WinchesterConfig;
+  topology: LoadedTopology;
+  /** Without it, no archiver. */
+  store: EventStore | undefined;
+  serializers: TopologySerializers;
+}
+
+/** Every role of the topology in this process, with one set of metrics. */
+async function startRoles({ kafka, settings, redisUrl, config, topology, store, serializers }: RoleParts) {
+  const metrics = new WinchesterMetrics('all').initialiseLabels(topology, settings);
+  const distiller = await startDistiller(kafka, settings, topology.distill, {
+    metrics,
+    serializer: serializers.events,
+  });
+  const matcher = await startMatcher(kafka, redisUrl, settings, topology.triggers, metrics, serializers);
+  const options = workerOptions({ config, topology });
+  const worker = await startWorker(kafka, redisUrl, settings, options, metrics, serializers);
+  const completedStreams = store && PgCompletedStreams.open(eventStoreUrl());
+  const hooks = { metrics, completedStreams, decoders: serializers };
+  const archiver = store && (await startArchiver(kafka, settings, store, hooks));
+  return { metrics, distiller, matcher, worker, completedStreams, archiver };
 }
 
 /** The store at EVENT_STORE_URL (the local stack's PostgreSQL) for the archiver; without it, the demo archives nothing. */
@@ -277,7 +332,7 @@ async function pipelinesQuiet(worker: WorkerRole): Promise<void> {
 
 async function printSummary(run: DevRun): Promise<void> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  const summary = await summarize(run.kafka, run.settings.topics.completed, run.settings.topics.events);
+  const summary = await summarize(run);
   const { consumed, distilled, dropped, dlq } = run.distiller.counters;
   const toDlq = [...dlq.values()].reduce((a, b) => a + b, 0);
   out(
@@ -305,7 +360,9 @@ async function printSummary(run: DevRun): Promise<void> {
   out(`remove this run's topics, groups and keys: winchester namespace delete ${run.namespace} --yes`);
 }
 
-async function summarize(kafka: Kafka, completedTopic: string, eventsTopic: string) {
+/** Completed streams by trigger and the pipelines' new events, read back from Kafka. */
+async function summarize({ kafka, settings, decoders }: DevRun) {
+  const { completed: completedTopic, events: eventsTopic } = settings.topics;
   const byTrigger = new Map<string, { fired: number; expired: number; completed: number; errored: number }>();
   const newEvents = new Map<string, Set<string>>();
   const groupId = `${completedTopic}.summary.${Date.now()}`;
@@ -318,7 +375,7 @@ async function summarize(kafka: Kafka, completedTopic: string, eventsTopic: stri
     eachMessage: async ({ topic, message }) => {
       lastMessage = Date.now();
       if (topic === completedTopic) {
-        const c = JSON.parse(message.value!.toString()) as CompletionRecord;
+        const c = await decoders.completions.decode(message.value!);
         if (seen.has(c.stream_id)) return;
         seen.add(c.stream_id);
         const row = byTrigger.get(c.trigger) ?? { fired: 0, expired: 0, completed: 0, errored: 0 };
@@ -327,7 +384,7 @@ async function summarize(kafka: Kafka, completedTopic: string, eventsTopic: stri
         else row.errored++;
         byTrigger.set(c.trigger, row);
       } else {
-        const event = decodeEvent(message.value!.toString());
+        const event = await decoders.events.decode(message.value!);
         if (!event.hops) return;
         const ids = newEvents.get(event.event_type) ?? new Set<string>();
         ids.add(event.message_id);

@@ -95,7 +95,10 @@ export function formatDlqShow(shown: DlqShowResult): string[] {
     ...Object.entries(record.headers).map(([k, v]) => `  ${escapeText(k)}: ${escapeText(v)}`),
   ];
   const size = record.truncatedFrom === null ? '' : ` (truncated from ${record.truncatedFrom})`;
-  if (payload.json !== undefined) {
+  if (payload.avro) {
+    lines.push(`payload (${payload.bytes} bytes${size}, Avro, schema id ${payload.avro.schemaId}):`);
+    lines.push(safeJson(payload.json));
+  } else if (payload.json !== undefined) {
     lines.push(`payload (${payload.bytes} bytes${size}, JSON):`);
     lines.push(safeJson(payload.json));
   } else {
@@ -168,6 +171,7 @@ async function runList(opts: ListOptions): Promise<void> {
       limit: positiveInt('--limit', opts.limit),
       maxRecordsPerPartition: positiveInt('--max-records', opts.maxRecords),
       redis,
+      schemaRegistryUrl: connected.connection.schemaRegistryUrl,
     });
     if (opts.json) out([safeJson(result)]);
     else out(formatDlqList(result));
@@ -176,7 +180,8 @@ async function runList(opts: ListOptions): Promise<void> {
 
 async function runShow(coordinates: string, opts: OpsOptions & { json?: boolean }): Promise<void> {
   await withOpsRedis(opts, async (connected, redis) => {
-    const shown = await showDlq(connected.kafka, connected.settings, coordinates, redis);
+    const { kafka, settings, connection } = connected;
+    const shown = await showDlq(kafka, settings, coordinates, redis, connection.schemaRegistryUrl);
     if (!shown) {
       process.stderr.write(`winchester: no record at ${coordinates}\n`);
       process.exitCode = 1;
@@ -188,7 +193,7 @@ async function runShow(coordinates: string, opts: OpsOptions & { json?: boolean 
 }
 
 /** The command line's choice of records, as `redriveDlq` takes it (parsing errors are usage errors). */
-function redriveOptions(opts: RedriveCliOptions): RedriveOptions {
+function redriveOptions(opts: RedriveCliOptions, schemaRegistryUrl: string | undefined): RedriveOptions {
   return {
     topic: opts.topic,
     filter: {
@@ -200,12 +205,14 @@ function redriveOptions(opts: RedriveCliOptions): RedriveOptions {
     force: opts.force,
     dryRun: opts.dryRun,
     maxRecordsPerPartition: positiveInt('--max-records', opts.maxRecords),
+    schemaRegistryUrl,
   };
 }
 
 async function runRedrive(opts: RedriveCliOptions): Promise<void> {
   await withOpsRedis(opts, async (connected, redis) => {
-    const result = await redriveDlq(connected.kafka, redis, connected.settings, redriveOptions(opts));
+    const options = redriveOptions(opts, connected.connection.schemaRegistryUrl);
+    const result = await redriveDlq(connected.kafka, redis, connected.settings, options);
     if (opts.json) out([safeJson(result)]);
     else out(formatRedrive(result, !!opts.dryRun));
     if (result.counts.failed) process.exitCode = 1;

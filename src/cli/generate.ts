@@ -4,7 +4,6 @@ import { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { Consumer, Kafka, Producer } from 'kafkajs';
 import { loadWinchesterConfig } from '../config/winchester-config';
-import { decodeEvent } from '../events/wire';
 import {
   defaultInstanceCount,
   defaultTemplateDir,
@@ -16,7 +15,7 @@ import { formatMicros, Micros, MICROS_PER_HOUR, MICROS_PER_SECOND, parseIso8601 
 import { loadTopology } from '../topology/bundle';
 import { TopologySettings } from '../config/topology-settings';
 import { ensureTopicsOnce } from '../topology/topics';
-import { CompletionRecord } from '../topology/worker-role';
+import { TopologyDecoders } from '../topology/serialization';
 import { connect } from './connect';
 import { CommandFailure, positiveNumber, UsageError } from './errors';
 import { produceLines } from './produce';
@@ -326,6 +325,8 @@ function summaryLine(sent: number, produced: boolean, target: string, began: num
 export interface LiveDemoOptions {
   kafka: Kafka;
   settings: TopologySettings;
+  /** How the topology's records are read back: JSON or Avro. */
+  decoders: Pick<TopologyDecoders, 'events' | 'completions'>;
   rate: number;
   seed?: string;
   instances?: number;
@@ -345,7 +346,10 @@ interface LiveTally {
 }
 
 /** Counts completed streams and audit verdicts from the topology's own output topics. */
-async function watchOutcomes(kafka: Kafka, settings: TopologySettings, tally: LiveTally): Promise<Consumer> {
+async function watchOutcomes(
+  { kafka, settings, decoders }: Pick<LiveDemoOptions, 'kafka' | 'settings' | 'decoders'>,
+  tally: LiveTally,
+): Promise<Consumer> {
   const consumer = kafka.consumer({ groupId: `${settings.topics.completed}.live-status.${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({
@@ -359,13 +363,13 @@ async function watchOutcomes(kafka: Kafka, settings: TopologySettings, tally: Li
       if (!message.value) return;
       try {
         if (topic === settings.topics.completed) {
-          const c = JSON.parse(message.value.toString()) as CompletionRecord;
+          const c = await decoders.completions.decode(message.value);
           if (streams.has(c.stream_id)) return;
           streams.add(c.stream_id);
           tally[c.kind]++;
           if (c.outcome !== 'completed') tally.errored++;
         } else {
-          const event = decodeEvent(message.value.toString());
+          const event = await decoders.events.decode(message.value);
           if (!event.hops || verdicts.has(event.message_id)) return;
           if (event.event_type === 'compute.instance.exists.verified') tally.verified++;
           else if (event.event_type === 'compute.instance.exists.failed') tally.failed++;
@@ -388,7 +392,7 @@ async function watchOutcomes(kafka: Kafka, settings: TopologySettings, tally: Li
 export async function runLiveDemo(options: LiveDemoOptions): Promise<never> {
   const { kafka, settings } = options;
   const tally: LiveTally = { fired: 0, expired: 0, errored: 0, verified: 0, failed: 0 };
-  const consumer = await watchOutcomes(kafka, settings, tally);
+  const consumer = await watchOutcomes(options, tally);
   const producer = kafka.producer({ maxInFlightRequests: 1 });
   await producer.connect();
   const topic = settings.inputTopics[0];

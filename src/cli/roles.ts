@@ -3,7 +3,7 @@ import { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server';
 import { loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
 import { WinchesterMetrics } from '../metrics/metrics';
-import { EventSerializer, eventSerializer } from '../topology/serialization';
+import { TopologySerializers, topologySerializers } from '../topology/serialization';
 import { loadTopology, LoadedTopology } from '../topology/bundle';
 import { startDistiller } from '../topology/distiller-role';
 import { startMatcher } from '../topology/matcher-role';
@@ -41,8 +41,8 @@ export interface RoleSetup {
   topology: LoadedTopology;
   connected: Connected;
   metrics: WinchesterMetrics;
-  /** Events as JSON, or Avro through the schema registry when SCHEMA_REGISTRY_URL is set. */
-  serializer: EventSerializer;
+  /** Events, stream and completion records as JSON, or Avro through the schema registry when SCHEMA_REGISTRY_URL is set. */
+  serializers: TopologySerializers;
 }
 
 /** Configuration and topology, checked before anything connects, so bad files fail first. */
@@ -68,16 +68,17 @@ export async function setUpRole(role: string, opts: RoleOptions, needsRedis = fa
   await admin.connect();
   await ensureTopics(admin, connected.settings);
   await admin.disconnect();
-  const serializer = await eventSerializer(
+  // Registers the topology's schemas: one its subject refuses stops the role here.
+  const serializers = await topologySerializers(
     connected.connection.schemaRegistryUrl,
-    connected.settings.topics.events,
+    connected.settings.topics,
   );
   return {
     config,
     topology,
     connected,
     metrics: new WinchesterMetrics(role).initialiseLabels(topology, connected.settings),
-    serializer,
+    serializers,
   };
 }
 
@@ -162,7 +163,7 @@ export function registerRoles(program: Command): void {
   roleCommand('distiller', 'run the distiller role: notifications → events', false, (setup) =>
     startDistiller(setup.connected.kafka, setup.connected.settings, setup.topology.distill, {
       metrics: setup.metrics,
-      serializer: setup.serializer,
+      serializer: setup.serializers.events,
     }),
   );
   roleCommand('matcher', 'run the matcher role: events → stream state → streams', true, (setup) =>
@@ -172,7 +173,7 @@ export function registerRoles(program: Command): void {
       setup.connected.settings,
       setup.topology.triggers,
       setup.metrics,
-      setup.serializer,
+      setup.serializers,
     ),
   );
   roleCommand('worker', 'run the pipeline worker role: streams → handlers', true, (setup) =>
@@ -182,7 +183,7 @@ export function registerRoles(program: Command): void {
       setup.connected.settings,
       workerOptions(setup),
       setup.metrics,
-      setup.serializer,
+      setup.serializers,
     ),
   );
 }

@@ -1,6 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 
-/** The KEY=value lines scripts/stack.sh writes to `.stack/env` (KAFKA_BROKERS, REDIS_URL). */
+/**
+ * The KEY=value lines scripts/stack.sh writes to `.stack/env` (KAFKA_BROKERS, REDIS_URL,
+ * EVENT_STORE_URL, ZOOKEEPER_CONNECT, SCHEMA_REGISTRY_URL).
+ */
 export function readStackEnvFile(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
   const entries = readFileSync(file, 'utf8')
@@ -15,4 +18,18 @@ export function readStackEnvFile(file: string): Record<string, string> {
 export function useLocalStackEnv(file: string): void {
   if (process.env.KAFKA_BROKERS && process.env.REDIS_URL) return;
   for (const [key, value] of Object.entries(readStackEnvFile(file))) process.env[key] = value;
+}
+
+/**
+ * The schema registry for a process on the local stack's Kafka: SCHEMA_REGISTRY_URL when the
+ * environment sets it (set but empty: none, so records are JSON), else the stack's when
+ * KAFKA_BROKERS is the stack's, else none.
+ */
+export function localStackRegistryUrl(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (env.SCHEMA_REGISTRY_URL !== undefined) return env.SCHEMA_REGISTRY_URL || undefined;
+  const stack = readStackEnvFile(file);
+  return env.KAFKA_BROKERS === stack.KAFKA_BROKERS ? stack.SCHEMA_REGISTRY_URL || undefined : undefined;
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { TopologySettings } from '../config/topology-settings';
-import { payloadView } from './dlq';
+import { avroRecordReader, isAvroRecord } from '../topology/serialization';
+import { AvroReader, payloadView } from './dlq';
 import { OpsInputError } from './scan';
 
 /**
@@ -82,18 +82,18 @@ function headerStrings(headers: IHeaders | undefined): Record<string, string> {
   return out;
 }
 
-/** Confluent's wire format: magic byte 0, a 4-byte schema id, then the Avro body. */
-const isConfluentWireFormat = (value: Buffer) => value.length >= 5 && value[0] === 0;
-
-/** Turns record values into something printable; Avro only when a registry is configured. */
+/**
+ * Turns record values into something printable; Avro (any schema: events, stream and
+ * completion records, …) only when a registry is configured, shown as its writer's schema reads it.
+ */
 export class ValueDecoder {
-  private readonly registry: SchemaRegistry | null;
+  private readonly avro: AvroReader;
 
   constructor(
     schemaRegistryUrl: string | undefined,
     private readonly previewBytes = 4096,
   ) {
-    this.registry = schemaRegistryUrl ? new SchemaRegistry({ host: schemaRegistryUrl }) : null;
+    this.avro = avroRecordReader(schemaRegistryUrl);
   }
 
   async decode(
@@ -101,10 +101,10 @@ export class ValueDecoder {
   ): Promise<Pick<ConsumedRecord, 'format' | 'value' | 'bytes' | 'schemaId' | 'truncated' | 'error'>> {
     if (value === null) return { format: 'null', value: null, bytes: 0 };
     let error: string | undefined;
-    if (this.registry && isConfluentWireFormat(value)) {
+    if (this.avro && isAvroRecord(value)) {
       try {
-        const decoded = (await this.registry.decode(value)) as unknown;
-        return { format: 'avro', value: decoded, bytes: value.length, schemaId: value.readUInt32BE(1) };
+        const { schemaId, value: decoded } = await this.avro(value);
+        return { format: 'avro', value: decoded, bytes: value.length, schemaId };
       } catch (e) {
         error = `not decodable as Avro: ${(e as Error).message}`;
       }

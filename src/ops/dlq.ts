@@ -3,6 +3,7 @@ import { IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import Redis from 'ioredis';
 import { redriveLogKey } from '../redis/keys';
 import { createProducer } from '../topology/role-runner';
+import { avroRecordReader, isAvroRecord } from '../topology/serialization';
 import { TopologySettings } from '../config/topology-settings';
 import { partitionCount } from '../topology/topics';
 import { OpsInputError, scanTopics, ScanReport, ScanWindow } from './scan';
@@ -111,18 +112,24 @@ export function headerText(headers: IHeaders | undefined): Record<string, string
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
-/**
- * Ids a payload still carries: a notification (also inside an oslo.messaging v2 envelope),
- * a flat event, a repartition record (`e`), or a stream record / too-large stream summary.
- */
-export function payloadIds(value: Buffer | null): {
+export interface PayloadIds {
   messageId: string | null;
   eventType: string | null;
   streamId: string | null;
   messageIds: string[];
-} {
-  const none = { messageId: null, eventType: null, streamId: null, messageIds: [] as string[] };
-  if (!value || !value.length || value[0] === 0) return none;
+}
+
+const NO_IDS: PayloadIds = { messageId: null, eventType: null, streamId: null, messageIds: [] };
+
+/** Decodes Avro payloads (Confluent's wire format) with their writer's schema; null without a registry. */
+export type AvroReader = ReturnType<typeof avroRecordReader>;
+
+/**
+ * Ids a payload still carries: a notification (also inside an oslo.messaging v2 envelope),
+ * a flat event, a repartition record (`e`), or a stream record / too-large stream summary.
+ */
+export function payloadIds(value: Buffer | null): PayloadIds {
+  if (!value || !value.length || value[0] === 0) return NO_IDS;
   const text = value.toString('utf8');
   let doc: unknown;
   try {
@@ -136,14 +143,29 @@ export function payloadIds(value: Buffer | null): {
       doc = undefined;
     }
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return none;
+  return idsOf(doc);
+}
+
+/** The same for a payload in either format: an Avro one through `avro` (none without it, or when it cannot). */
+export async function anyPayloadIds(value: Buffer | null, avro: AvroReader): Promise<PayloadIds> {
+  if (!value || !avro || !isAvroRecord(value)) return payloadIds(value);
+  try {
+    return idsOf((await avro(value)).value);
+  } catch {
+    return NO_IDS;
+  }
+}
+
+/** Ids in a decoded document: JSON, or an Avro event, stream record or completion record. */
+function idsOf(doc: unknown): PayloadIds {
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return NO_IDS;
   let obj = doc as Record<string, unknown>;
   if (typeof obj['oslo.message'] === 'string') {
     try {
       const inner = JSON.parse(obj['oslo.message']) as unknown;
       if (inner && typeof inner === 'object' && !Array.isArray(inner)) obj = inner as Record<string, unknown>;
     } catch {
-      return none;
+      return NO_IDS;
     }
   }
   const event = obj.e && typeof obj.e === 'object' ? (obj.e as Record<string, unknown>) : obj;
@@ -163,9 +185,13 @@ export function payloadIds(value: Buffer | null): {
   };
 }
 
-export function describeDlqRecord(dlq: DlqTopic, partition: number, message: KafkaMessage): DlqRecord {
+export function describeDlqRecord(
+  dlq: DlqTopic,
+  partition: number,
+  message: KafkaMessage,
+  ids: PayloadIds = payloadIds(message.value),
+): DlqRecord {
   const headers = headerText(message.headers);
-  const ids = payloadIds(message.value);
   const reason = headers['dlq.reason'] ?? null;
   const sourceTopic = headers['dlq.source.topic'];
   const sourcePartition = headers['dlq.source.partition'];
@@ -243,6 +269,8 @@ export interface DlqReadOptions {
   filter?: DlqFilter;
   maxRecordsPerPartition?: number;
   sinceMs?: number;
+  /** Avro payloads are read through it; without it their ids are not known. */
+  schemaRegistryUrl?: string;
 }
 
 export interface Collected {
@@ -269,12 +297,14 @@ async function collect(
     );
   }
   const found: Collected[] = [];
+  const avro = avroRecordReader(options.schemaRegistryUrl);
   const scan = await scanTopics(
     kafka,
     topics.map((t) => t.topic),
     window,
-    (topic, partition, message) => {
-      const record = describeDlqRecord(byTopic.get(topic)!, partition, message);
+    async (topic, partition, message) => {
+      const ids = await anyPayloadIds(message.value, avro);
+      const record = describeDlqRecord(byTopic.get(topic)!, partition, message, ids);
       if (matchesFilter(record, filter)) found.push({ record, message });
     },
     settings.namespace || 'winchester',
@@ -346,10 +376,12 @@ export async function listDlq(
   return { records: shown.map((f) => f.record), matched: found.length, scan };
 }
 
-/** A payload for a person: pretty JSON when it parses, else a safe escaped preview. */
+/** A payload for a person: pretty JSON when it parses (or Avro decoded), else a safe escaped preview. */
 export interface PayloadView {
   bytes: number;
   json?: unknown;
+  /** Set when `json` is an Avro payload decoded with the writer's schema. */
+  avro?: { schemaId: number };
   /** Escaped text (control and non-printable bytes as \xNN / \uNNNN), at most `previewBytes`. */
   preview?: string;
   previewBytes?: number;
@@ -414,21 +446,35 @@ export interface DlqShowResult {
   payload: PayloadView;
 }
 
+/** payloadView, with an Avro payload decoded through `avro` when it can be. */
+export async function anyPayloadView(value: Buffer | null, avro: AvroReader): Promise<PayloadView> {
+  if (!value || !avro || !isAvroRecord(value)) return payloadView(value);
+  try {
+    const { schemaId, value: decoded } = await avro(value);
+    return { bytes: value.length, utf8: false, json: decoded, avro: { schemaId } };
+  } catch {
+    return payloadView(value);
+  }
+}
+
 /** One DLQ record with its payload, or null when there is no record at those coordinates. */
 export async function showDlq(
   kafka: Kafka,
   settings: TopologySettings,
   coordinates: string,
   redis?: Redis,
+  schemaRegistryUrl?: string,
 ): Promise<DlqShowResult | null> {
   const { dlq, partition, offset } = parseCoordinates(settings, coordinates);
   const { found } = await collect(kafka, settings, {
     topic: dlq.topic,
     filter: { offsets: [{ partition, offset }] },
+    schemaRegistryUrl,
   });
   if (!found.length) return null;
   if (redis) await attachRedriveMarks(redis, settings.namespace, found);
-  return { record: found[0].record, payload: payloadView(found[0].message.value) };
+  const payload = await anyPayloadView(found[0].message.value, avroRecordReader(schemaRegistryUrl));
+  return { record: found[0].record, payload };
 }
 
 export interface RedriveOptions {
@@ -440,6 +486,8 @@ export interface RedriveOptions {
   force?: boolean;
   dryRun?: boolean;
   maxRecordsPerPartition?: number;
+  /** For --message-id on Avro payloads. */
+  schemaRegistryUrl?: string;
 }
 
 export interface RedriveOutcome {
@@ -639,6 +687,7 @@ export async function redriveDlq(
     topic: options.topic ?? 'notifications',
     filter,
     maxRecordsPerPartition: options.maxRecordsPerPartition,
+    schemaRegistryUrl: options.schemaRegistryUrl,
   });
   await attachRedriveMarks(redis, settings.namespace, found);
   const partitions = await sourcePartitionCounts(kafka, found);

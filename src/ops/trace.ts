@@ -1,8 +1,6 @@
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, KafkaMessage } from 'kafkajs';
 import Redis from 'ioredis';
 import { canonicalTraitValue, toCanonicalJson, WinchesterEvent } from '../events/event';
-import { decodeEvent } from '../events/wire';
 import { keysForStream, partitionOfStreamId } from '../redis/keys';
 import { readTombstone } from '../redis/lifecycle';
 import { locateStreamHolding } from '../redis/query';
@@ -11,13 +9,15 @@ import { printableDistinguished } from '../streams/simulate';
 import { formatMicros } from '../time/micros';
 import { DistillFunction } from '../topology/distiller-role';
 import { headerString } from '../topology/records';
-import { fromAvro } from '../topology/serialization';
+import { avroRecordReader, TopologyDecoders, topologyDecoders } from '../topology/serialization';
 import { TopologySettings } from '../config/topology-settings';
 import { CompletionRecord } from '../topology/worker-role';
 import { Criteria, eventTrait } from '../triggers/criteria';
 import { TriggerDefinition } from '../triggers/definition';
 import {
+  anyPayloadIds,
   attachRedriveMarks,
+  AvroReader,
   describeDlqRecord,
   DlqRecord,
   DlqTopic,
@@ -130,7 +130,7 @@ export interface TraceContext {
   settings: TopologySettings;
   definitions: readonly TriggerDefinition[];
   distill?: DistillFunction;
-  /** Decodes Avro events (magic byte 0) through this registry. */
+  /** Decodes Avro records (Confluent's wire format) through this registry. */
   schemaRegistryUrl?: string;
 }
 
@@ -255,15 +255,6 @@ async function traceTopics(
   return { topics: [...inputs, settings.topics.events, ...dlqs.keys(), settings.topics.completed], dlqs };
 }
 
-/** Decodes an event: Avro through the registry when there is one, else JSON. */
-function eventDecoder(schemaRegistryUrl: string | undefined): (value: Buffer) => Promise<WinchesterEvent> {
-  const registry = schemaRegistryUrl ? new SchemaRegistry({ host: schemaRegistryUrl }) : null;
-  return async (value) =>
-    value[0] === 0 && registry
-      ? fromAvro((await registry.decode(value)) as Parameters<typeof fromAvro>[0])
-      : decodeEvent(value.toString('utf8'));
-}
-
 type FoundDlq = { record: DlqRecord & { exact: boolean }; message: KafkaMessage };
 
 /** Collects, from a scan, every record that mentions the message id, by kind of topic. */
@@ -274,7 +265,9 @@ class TraceCollector {
   readonly completions: TracedCompletion[] = [];
   /** The id as raw bytes and as escaped inside a JSON string: a cheap test before parsing. */
   private readonly needles: Buffer[];
-  private readonly decode: (value: Buffer) => Promise<WinchesterEvent>;
+  /** Events and completion records, JSON or Avro; DLQ payloads in Avro. */
+  private readonly decoders: TopologyDecoders;
+  private readonly avro: AvroReader;
 
   constructor(
     private readonly messageId: string,
@@ -286,7 +279,8 @@ class TraceCollector {
       Buffer.from(messageId, 'utf8'),
       Buffer.from(JSON.stringify(messageId).slice(1, -1), 'utf8'),
     ];
-    this.decode = eventDecoder(schemaRegistryUrl);
+    this.decoders = topologyDecoders(schemaRegistryUrl);
+    this.avro = avroRecordReader(schemaRegistryUrl);
   }
 
   async visit(topic: string, partition: number, message: KafkaMessage): Promise<void> {
@@ -294,7 +288,7 @@ class TraceCollector {
     if (dlqTopic) return this.visitDlq(dlqTopic, partition, message);
     if (!this.contains(message.value)) return;
     if (topic === this.settings.topics.events) await this.visitEvent(topic, partition, message);
-    else if (topic === this.settings.topics.completed) this.visitCompletion(topic, partition, message);
+    else if (topic === this.settings.topics.completed) await this.visitCompletion(topic, partition, message);
     else this.visitNotification(topic, partition, message);
   }
 
@@ -310,18 +304,18 @@ class TraceCollector {
     return !!value && this.needles.some((n) => value.includes(n));
   }
 
-  private visitDlq(dlqTopic: DlqTopic, partition: number, message: KafkaMessage): void {
+  private async visitDlq(dlqTopic: DlqTopic, partition: number, message: KafkaMessage): Promise<void> {
     const inHeader = headerString(message.headers, 'dlq.message-id') === this.messageId;
     if (!inHeader && !this.contains(message.value)) return;
-    const record = describeDlqRecord(dlqTopic, partition, message);
-    const exact =
-      record.messageId === this.messageId || payloadIds(message.value).messageIds.includes(this.messageId);
+    const ids = await anyPayloadIds(message.value, this.avro);
+    const record = describeDlqRecord(dlqTopic, partition, message, ids);
+    const exact = record.messageId === this.messageId || ids.messageIds.includes(this.messageId);
     this.dlq.push({ record: { ...record, exact }, message });
   }
 
   private async visitEvent(topic: string, partition: number, message: KafkaMessage): Promise<void> {
     try {
-      const event = await this.decode(message.value!);
+      const event = await this.decoders.events.decode(message.value!);
       if (event.message_id !== this.messageId) return;
       this.events.push({
         ...ref(topic, partition, message),
@@ -335,9 +329,9 @@ class TraceCollector {
     }
   }
 
-  private visitCompletion(topic: string, partition: number, message: KafkaMessage): void {
+  private async visitCompletion(topic: string, partition: number, message: KafkaMessage): Promise<void> {
     try {
-      const record = JSON.parse(message.value!.toString('utf8')) as CompletionRecord;
+      const record = await this.decoders.completions.decode(message.value!);
       if (record.message_ids?.includes(this.messageId))
         this.completions.push({ ...ref(topic, partition, message), record });
     } catch {

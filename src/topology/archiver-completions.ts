@@ -23,13 +23,22 @@ const LATER_FIELDS = ['distinguished_by', 'first', 'last'];
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The completed stream a completion record describes; `completedAt` is when it was published. */
+/** The completed stream a JSON completion record describes; `completedAt` is when it was published. */
 export function completedStreamOf(
   value: Buffer | null,
   namespace: string,
   completedAt: Micros,
 ): CompletedStream {
-  const record = new Fields(parseObject(value));
+  return completedStreamFrom(parseObject(value), namespace, completedAt);
+}
+
+/** The same from a completion record already decoded (from JSON or Avro). */
+export function completedStreamFrom(
+  doc: Record<string, unknown>,
+  namespace: string,
+  completedAt: Micros,
+): CompletedStream {
+  const record = new Fields(doc);
   const error = record.optionalText('error');
   return {
     namespace,

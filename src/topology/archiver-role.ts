@@ -1,11 +1,11 @@
-import { Consumer, Kafka, Producer } from 'kafkajs';
+import { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { TopologySettings } from '../config/topology-settings';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { storedEventOf } from '../store/canonical-events';
 import { CompletedStream, CompletedStreamArchive } from '../store/completed-streams';
 import { EventStore, StoredEvent } from '../store/model';
 import { roleLogger } from '../util/logger';
-import { completedStreamOf } from './archiver-completions';
+import { completedStreamFrom, completedStreamOf } from './archiver-completions';
 import { EventExpiry, ExpiringStreams, ExpirySchedule, expirySchedule } from './archiver-expiry';
 import {
   ArchiverOutcomes,
@@ -25,7 +25,7 @@ import {
 } from './batch-loop';
 import { RoleEvents } from './role-events';
 import { createProducer, createRoleConsumer, startConsuming, stopConsuming } from './role-runner';
-import { EventSerializer, jsonEventSerializer } from './serialization';
+import { isAvroRecord, jsonSerializers, TopologyDecoders } from './serialization';
 
 export type { ArchiverCounters, ArchiverOutcomes } from './archiver-outcomes';
 
@@ -34,7 +34,8 @@ export type CompletedStreamsStore = Pick<CompletedStreamArchive, 'recordComplete
 
 export interface ArchiverHooks {
   metrics?: WinchesterMetrics;
-  serializer?: EventSerializer;
+  /** Events and completion records, JSON or Avro (the latter through a schema registry). */
+  decoders?: Pick<TopologyDecoders, 'events' | 'completions'>;
   /**
    * Where the completion records of `streams.completed` are kept (the caller closes it).
    * Without it the archiver reads `events` alone.
@@ -85,7 +86,7 @@ export class ArchiverRole {
   readonly producer: Producer;
   /** Present when `ttlSeconds` is given. */
   readonly expiry: EventExpiry | undefined;
-  private readonly serializer: EventSerializer;
+  private readonly decoders: Pick<TopologyDecoders, 'events' | 'completions'>;
   private readonly completedStreams: CompletedStreamsStore | undefined;
   private readonly writer: ChunkWriter;
   private readonly loop: BatchLoop<ArchiverRecord>;
@@ -98,7 +99,7 @@ export class ArchiverRole {
   ) {
     this.consumer = clients.consumer;
     this.producer = clients.producer;
-    this.serializer = hooks.serializer ?? jsonEventSerializer;
+    this.decoders = hooks.decoders ?? jsonSerializers;
     this.completedStreams = hooks.completedStreams;
     const dlqTopic = settings.topics.archiverDlq;
     const log = roleLogger('archiver');
@@ -157,11 +158,20 @@ export class ArchiverRole {
     this.events.emit('consumed', source);
     const { message } = source;
     if (source.topic === this.settings.topics.completed) {
-      const completedAt = Number(message.timestamp) * 1000;
-      return { stream: completedStreamOf(message.value, this.settings.namespace, completedAt), source };
+      return { stream: await this.completedStream(message), source };
     }
-    const event = await this.serializer.decode(message.value ?? Buffer.alloc(0));
+    const event = await this.decoders.events.decode(message.value ?? Buffer.alloc(0));
     return { event: storedEventOf(event), source };
+  }
+
+  /** A completion record, checked field by field whichever format it came in. */
+  private async completedStream(message: KafkaMessage): Promise<CompletedStream> {
+    const { namespace } = this.settings;
+    const completedAt = Number(message.timestamp) * 1000;
+    const value = message.value;
+    if (!value || !isAvroRecord(value)) return completedStreamOf(value, namespace, completedAt);
+    const record = await this.decoders.completions.decode(value);
+    return completedStreamFrom(record as unknown as Record<string, unknown>, namespace, completedAt);
   }
 
   private undecodableCause(source: SourceRecord): RejectionCause {

@@ -1,5 +1,6 @@
 import { KafkaMessage, Message, Producer } from 'kafkajs';
 import { deadLetter } from './records';
+import { SchemaRegistryError } from './serialization-registry';
 import { sendAll } from './role-runner';
 
 /** Records per chunk: a chunk is produced and its offsets resolved before the next one starts. */
@@ -173,6 +174,8 @@ export class BatchLoop<R> {
     try {
       return await this.stages.decode(source);
     } catch (error) {
+      // The registry not answering is no fault of the record: the batch is retried, not dead-lettered.
+      if (error instanceof SchemaRegistryError) throw error;
       out.reject(source, this.stages.undecodable(source, error));
       return REJECTED;
     }

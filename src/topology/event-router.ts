@@ -6,7 +6,7 @@ import { Logger } from '../util/logger';
 import { BatchOrigin, BatchStages, ChunkOutput, Rejection, SourceRecord } from './batch-loop';
 import { encodeRepartition, shortReason } from './records';
 import { RoleEvents } from './role-events';
-import { EventSerializer } from './serialization';
+import { isAvroRecord, RecordDecoder } from './serialization';
 import { TopologySettings } from '../config/topology-settings';
 import { tally } from '../util/tally';
 
@@ -41,16 +41,16 @@ export class EventRouter implements BatchStages<RoutedEvent> {
     private readonly events: RoleEvents<EventRouterOutcomes>,
     private readonly settings: Pick<TopologySettings, 'clock'>,
     private readonly triggers: readonly TriggerRuntime[],
-    private readonly serializer: EventSerializer,
+    private readonly serializer: RecordDecoder<WinchesterEvent>,
     private readonly repartitionCount: number,
   ) {}
 
   async decode(source: SourceRecord): Promise<RoutedEvent> {
     this.events.emit('consumed', source);
-    const value = source.message.value;
-    const event = await this.serializer.decode(value ?? Buffer.alloc(0));
+    const value = source.message.value ?? Buffer.alloc(0);
+    const event = await this.serializer.decode(value);
     // JSON events travel on as the text they came in (decoding just validated it).
-    return { event, wire: this.serializer.format === 'json' ? value?.toString('utf8') : undefined };
+    return { event, wire: isAvroRecord(value) ? undefined : value.toString('utf8') };
   }
 
   undecodable(source: SourceRecord, error: unknown): Rejection {

@@ -1,4 +1,5 @@
 import { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { WinchesterEvent } from '../events/event';
 import Redis from 'ioredis';
 import Redlock from 'redlock';
 import { WinchesterMetrics } from '../metrics/metrics';
@@ -18,7 +19,7 @@ import { PartitionTask } from './partition-task';
 import { deadLetter } from './records';
 import { RoleEvents } from './role-events';
 import { createProducer, createRoleConsumer, disconnectAll, sendAll } from './role-runner';
-import { EventSerializer, jsonEventSerializer } from './serialization';
+import { jsonSerializers, RecordDecoder, TopologySerializers } from './serialization';
 import { TopologySettings } from '../config/topology-settings';
 import { StreamEmitter } from './stream-emitter';
 import { TimerLoop } from './timer-loop';
@@ -52,7 +53,7 @@ export async function startMatcher(
   settings: TopologySettings,
   triggers: TriggerRuntime[],
   metrics?: WinchesterMetrics,
-  serializer: EventSerializer = jsonEventSerializer,
+  serializers: TopologySerializers = jsonSerializers,
 ): Promise<MatcherRole> {
   const log = roleLogger('matcher');
   const counters = newMatcherCounters();
@@ -61,13 +62,13 @@ export async function startMatcher(
   const redis = await connectRedis(redisUrl, settings, partitions.repartition, metrics);
   const clients = await connectKafka(kafka, settings, metrics);
   const { consumer } = clients;
-  const stage1 = eventRouterLoop(settings, triggers, serializer, partitions.repartition, clients, recorders);
+  const stage1 = eventRouterLoop(settings, triggers, serializers, partitions.repartition, clients, recorders);
 
   const events = new RoleEvents<PartitionOutcomes>();
   recordPartitionOutcomes(events, recorders);
   const sourceCount = partitions.events;
   const assignment = new PartitionAssignment(
-    partitionTasks({ settings, triggers, sourceCount, redis, clients, events }),
+    partitionTasks({ settings, triggers, sourceCount, redis, clients, events, serializers }),
     events,
   );
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
@@ -199,7 +200,7 @@ async function connectKafka(
 function eventRouterLoop(
   settings: TopologySettings,
   triggers: TriggerRuntime[],
-  serializer: EventSerializer,
+  { events: serializer }: { events: RecordDecoder<WinchesterEvent> },
   repartitionCount: number,
   clients: MatcherKafka,
   { counters, metrics, log }: { counters: MatcherCounters; metrics?: WinchesterMetrics; log: Logger },
@@ -220,12 +221,14 @@ interface TaskParts {
   redis: MatcherRedis;
   clients: MatcherKafka;
   events: RoleEvents<PartitionOutcomes>;
+  serializers: TopologySerializers;
 }
 
 /** Makes the task of a repartition partition: its Redis store, stream engine and timer lease. */
-function partitionTasks({ settings, triggers, sourceCount, redis, clients, events }: TaskParts) {
+function partitionTasks(parts: TaskParts) {
+  const { settings, triggers, sourceCount, redis, clients, events, serializers } = parts;
   const triggerMap = new Map(triggers.map((t) => [t.name, t]));
-  const emitter = new StreamEmitter(clients.streamProducer, settings, events);
+  const emitter = new StreamEmitter(clients.streamProducer, settings, events, serializers.streams);
   const deadLetterRecord = async (source: SourceRecord, error: unknown) => {
     const record = deadLetter(source, (error as Error).message, {}, settings.maxRecordBytes);
     await sendAll(clients.producer, settings.topics.eventsDlq, [record]);

@@ -1,117 +1,167 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { newTraits, Trait, TraitType, WinchesterEvent } from '../events/event';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { WinchesterEvent } from '../events/event';
 import { decodeEvent, encodeEvent, WireFormatError } from '../events/wire';
+import type { CompletionRecord } from '../pipeline/stream-run';
+import type { StreamRecord } from '../streams/model';
+import type { TopologySettings } from '../config/topology-settings';
+import { decodeStreamRecord, encodeStreamRecord } from './records';
+import {
+  fromAvroCompletion,
+  fromAvroEvent,
+  fromAvroStreamRecord,
+  schemaFile,
+  toAvroCompletion,
+  toAvroEvent,
+  toAvroStreamRecord,
+} from './serialization-avro';
+import {
+  avroSchemaId,
+  decodeAvro,
+  isAvroRecord,
+  registerSchema,
+  requireRegistry,
+} from './serialization-registry';
 
-/** How events travel on the `events` topic: JSON by default, Avro through a schema registry. */
-export interface EventSerializer {
-  readonly format: 'json' | 'avro';
-  encode(event: WinchesterEvent): Promise<Buffer | string>;
-  decode(value: Buffer): Promise<WinchesterEvent>;
+export { schemaFile, toAvroEvent } from './serialization-avro';
+export { avroSchemaId, isAvroRecord, SchemaRegistryError } from './serialization-registry';
+
+/*
+ * How records travel on the topology's topics: JSON by default, Avro in Confluent's wire
+ * format through a schema registry (SCHEMA_REGISTRY_URL). A writer writes one format; every
+ * reader reads both, telling them apart by the record's first byte (0: Avro), so a topic may
+ * hold both while the processes of a namespace move from one to the other.
+ */
+
+export type WireFormat = 'json' | 'avro';
+
+export interface RecordDecoder<T> {
+  /** JSON or Avro, whichever the record is; Avro needs a registry. A bad record throws. */
+  decode(value: Buffer): Promise<T>;
 }
 
-export const jsonEventSerializer: EventSerializer = {
-  format: 'json',
-  encode: async (event) => encodeEvent(event),
-  decode: async (value) => decodeEvent(value.toString('utf8')),
+export interface RecordSerializer<T> extends RecordDecoder<T> {
+  /** What `encode` writes. */
+  readonly format: WireFormat;
+  encode(value: T): Promise<Buffer | string>;
+}
+
+export type EventSerializer = RecordSerializer<WinchesterEvent>;
+
+/** The three kinds of records the roles write: events, stream records and completion records. */
+export interface TopologySerializers {
+  readonly format: WireFormat;
+  events: EventSerializer;
+  streams: RecordSerializer<StreamRecord>;
+  completions: RecordSerializer<CompletionRecord>;
+}
+
+/** The same three kinds, for a process that only reads them. */
+export interface TopologyDecoders {
+  events: RecordDecoder<WinchesterEvent>;
+  streams: RecordDecoder<StreamRecord>;
+  completions: RecordDecoder<CompletionRecord>;
+}
+
+/** One kind of record: its schema, its JSON form, its Avro form. */
+interface RecordKind<T> {
+  what: string;
+  schema: string;
+  toJson(value: T): string;
+  fromJson(value: Buffer): T;
+  toAvro(value: T): unknown;
+  fromAvro(raw: unknown): T;
+  /** False for a value its schema cannot hold: written as JSON instead, which readers take too. */
+  fitsAvro?(value: T): boolean;
+}
+
+/** JSON that is not even UTF-8 text fails like any other JSON that does not parse. */
+function parseJson(what: string, value: Buffer): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(value));
+  } catch (error) {
+    const why = error instanceof SyntaxError ? error.message : 'not UTF-8';
+    throw new WireFormatError(`${what} is not JSON: ${why}`);
+  }
+}
+
+const EVENTS: RecordKind<WinchesterEvent> = {
+  what: 'event',
+  schema: 'event.avsc',
+  toJson: encodeEvent,
+  fromJson: (value) => decodeEvent(value.toString('utf8')),
+  toAvro: toAvroEvent,
+  fromAvro: fromAvroEvent,
 };
 
-interface AvroTrait {
-  name: string;
-  type: TraitType;
-  text: string | null;
-  int: number | null;
-  float: number | null;
-  datetime: number | null;
-}
+const STREAMS: RecordKind<StreamRecord> = {
+  what: 'stream record',
+  schema: 'stream-record.avsc',
+  toJson: encodeStreamRecord,
+  fromJson: decodeStreamRecord,
+  toAvro: toAvroStreamRecord,
+  fromAvro: fromAvroStreamRecord,
+};
 
-interface AvroEvent {
-  message_id: string;
-  event_type: string;
-  timestamp: number;
-  hops: number;
-  traits: AvroTrait[];
-}
+const COMPLETIONS: RecordKind<CompletionRecord> = {
+  what: 'completion record',
+  schema: 'completed-stream.avsc',
+  // Its field order is its JSON text, which a tombstone also keeps.
+  toJson: (completion) => JSON.stringify(completion),
+  fromJson: (value) => parseJson('completion record', value) as CompletionRecord,
+  toAvro: toAvroCompletion,
+  fromAvro: fromAvroCompletion,
+  // A worker announces again what a tombstone kept, which older workers wrote without these.
+  fitsAvro: (completion) => {
+    const { distinguished_by, first, last } = completion as Partial<CompletionRecord>;
+    return distinguished_by !== undefined && first !== undefined && last !== undefined;
+  },
+};
 
-export function toAvro(event: WinchesterEvent): AvroEvent {
-  const traits: AvroTrait[] = [];
-  for (const name of Object.keys(event.traits)) {
-    const trait = event.traits[name];
-    const row: AvroTrait = { name, type: trait.type, text: null, int: null, float: null, datetime: null };
-    switch (trait.type) {
-      case 'text':
-        row.text = trait.value;
-        break;
-      case 'int':
-        row.int = trait.value;
-        break;
-      case 'float':
-        row.float = trait.value;
-        break;
-      case 'datetime':
-        row.datetime = trait.value;
-        break;
-      default:
-        throw new WireFormatError(
-          `event ${event.message_id}: trait ${name} has unknown type ${(trait as Trait).type}`,
-        );
-    }
-    traits.push(row);
-  }
-  return {
-    message_id: event.message_id,
-    event_type: event.event_type,
-    timestamp: event.timestamp,
-    hops: event.hops ?? 0,
-    traits,
-  };
-}
-
-export function fromAvro(avro: AvroEvent): WinchesterEvent {
-  const traits = newTraits();
-  for (const row of avro.traits) {
-    const value = row[row.type];
-    if (value === null || value === undefined) {
+/** Reads either format; Avro through `registry`, or a clear error when there is none. */
+function mixedDecoder<T>(kind: RecordKind<T>, registry: SchemaRegistry | null): RecordDecoder<T>['decode'] {
+  return async (value) => {
+    if (!isAvroRecord(value)) return kind.fromJson(value);
+    if (!registry) {
       throw new WireFormatError(
-        `event ${avro.message_id}: trait ${row.name} of type ${row.type} has no value`,
+        `${kind.what} is Avro (schema id ${avroSchemaId(value)}) but no schema registry is set (SCHEMA_REGISTRY_URL)`,
       );
     }
-    traits[row.name] = { type: row.type, value } as Trait;
-  }
-  const event: WinchesterEvent = {
-    message_id: avro.message_id,
-    event_type: avro.event_type,
-    timestamp: avro.timestamp,
-    traits,
+    return kind.fromAvro(await decodeAvro(registry, value));
   };
-  if (avro.hops) event.hops = avro.hops;
-  return event;
 }
 
-/** schemas/event.avsc of this package, from src/ (tests) or dist/src/ (built). */
-export function eventSchemaFile(): string {
-  for (let dir = __dirname, i = 0; i < 5; i++, dir = dirname(dir)) {
-    const candidate = join(dir, 'schemas', 'event.avsc');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error(`schemas/event.avsc not found above ${__dirname}`);
+function jsonSerializer<T>(kind: RecordKind<T>): RecordSerializer<T> {
+  return { format: 'json', encode: async (value) => kind.toJson(value), decode: mixedDecoder(kind, null) };
 }
 
-/**
- * Avro in the Confluent wire format (magic byte, schema id, body). The schema is registered
- * once at start under `<topic>-value`; decoding fetches writer schemas by id, so events
- * written with an older version of the schema still decode.
- */
-export async function avroEventSerializer(registryUrl: string, topic: string): Promise<EventSerializer> {
-  const registry = new SchemaRegistry({ host: registryUrl });
-  const schema = readFileSync(eventSchemaFile(), 'utf8');
-  const { id } = await registry.register({ type: SchemaType.AVRO, schema }, { subject: `${topic}-value` });
+/** Registers the kind's schema under `<topic>-value`; encodes with it, decodes either format. */
+async function avroSerializer<T>(
+  kind: RecordKind<T>,
+  registry: SchemaRegistry,
+  registryUrl: string,
+  topic: string,
+): Promise<RecordSerializer<T>> {
+  const id = await registerSchema(registry, registryUrl, `${topic}-value`, schemaFile(kind.schema));
   return {
     format: 'avro',
-    encode: (event) => registry.encode(id, toAvro(event)),
-    decode: async (value) => fromAvro((await registry.decode(value)) as AvroEvent),
+    encode: async (value) =>
+      kind.fitsAvro?.(value) === false ? kind.toJson(value) : registry.encode(id, kind.toAvro(value)),
+    decode: mixedDecoder(kind, registry),
   };
+}
+
+export const jsonEventSerializer: EventSerializer = jsonSerializer(EVENTS);
+
+export const jsonSerializers: TopologySerializers = {
+  format: 'json',
+  events: jsonEventSerializer,
+  streams: jsonSerializer(STREAMS),
+  completions: jsonSerializer(COMPLETIONS),
+};
+
+/** Events as Avro: schemas/event.avsc registered under `<topic>-value` (BACKWARD compatibility). */
+export function avroEventSerializer(registryUrl: string, topic: string): Promise<EventSerializer> {
+  return avroSerializer(EVENTS, new SchemaRegistry({ host: registryUrl }), registryUrl, topic);
 }
 
 export async function eventSerializer(
@@ -119,4 +169,55 @@ export async function eventSerializer(
   topic: string,
 ): Promise<EventSerializer> {
   return registryUrl ? avroEventSerializer(registryUrl, topic) : jsonEventSerializer;
+}
+
+export type SerializedTopics = Pick<TopologySettings['topics'], 'events' | 'streams' | 'completed'>;
+
+/**
+ * What a role writes with: JSON without a registry; with one, Avro for all three kinds, their
+ * schemas (schemas/event.avsc, stream-record.avsc, completed-stream.avsc) registered under
+ * `<topic>-value` of `events`, `streams` and `streams.completed`. A subject whose versions the
+ * schema is not compatible with stops the role here, at start, with one line.
+ */
+export async function topologySerializers(
+  registryUrl: string | undefined,
+  topics: SerializedTopics,
+): Promise<TopologySerializers> {
+  if (!registryUrl) return jsonSerializers;
+  await requireRegistry(registryUrl);
+  const registry = new SchemaRegistry({ host: registryUrl });
+  return {
+    format: 'avro',
+    events: await avroSerializer(EVENTS, registry, registryUrl, topics.events),
+    streams: await avroSerializer(STREAMS, registry, registryUrl, topics.streams),
+    completions: await avroSerializer(COMPLETIONS, registry, registryUrl, topics.completed),
+  };
+}
+
+/** What a reader (the archiver, `trace`, `dev`'s summary) decodes with: either format, registering nothing. */
+export function topologyDecoders(registryUrl: string | undefined): TopologyDecoders {
+  const registry = registryUrl ? new SchemaRegistry({ host: registryUrl }) : null;
+  return {
+    events: { decode: mixedDecoder(EVENTS, registry) },
+    streams: { decode: mixedDecoder(STREAMS, registry) },
+    completions: { decode: mixedDecoder(COMPLETIONS, registry) },
+  };
+}
+
+/** topologyDecoders once the registry has answered: a wrong SCHEMA_REGISTRY_URL stops a reader at start. */
+export async function connectedDecoders(registryUrl: string | undefined): Promise<TopologyDecoders> {
+  if (registryUrl) await requireRegistry(registryUrl);
+  return topologyDecoders(registryUrl);
+}
+
+/**
+ * Any Avro record (Confluent's wire format) decoded with its writer's schema, for tools that
+ * show records as they are (`consume`, `dlq`); null without a registry.
+ */
+export function avroRecordReader(
+  registryUrl: string | undefined,
+): ((value: Buffer) => Promise<{ schemaId: number; value: unknown }>) | null {
+  if (!registryUrl) return null;
+  const registry = new SchemaRegistry({ host: registryUrl });
+  return async (value) => ({ schemaId: avroSchemaId(value), value: await decodeAvro(registry, value) });
 }

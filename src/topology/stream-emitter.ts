@@ -1,9 +1,9 @@
 import { CompressionTypes, Message, Producer } from 'kafkajs';
 import { StreamRecord } from '../streams/model';
-import { encodeStreamRecord } from './records';
 import { PartitionOutcomes } from './partition-outcomes';
 import { RoleEvents } from './role-events';
 import { messageBytes, sendAll } from './role-runner';
+import { jsonSerializers, RecordSerializer } from './serialization';
 
 export interface StreamEmitterOptions {
   topics: { streams: string; streamsDlq: string };
@@ -21,11 +21,13 @@ export class StreamEmitter {
     private readonly producer: Producer,
     private readonly options: StreamEmitterOptions,
     private readonly events: RoleEvents<PartitionOutcomes>,
+    /** JSON, or Avro through the schema registry. */
+    private readonly serializer: RecordSerializer<StreamRecord> = jsonSerializers.streams,
   ) {}
 
   /** Produces the records; resolves once every one is acknowledged. Bound: the processor calls it as a function. */
   readonly emit = async (records: StreamRecord[]): Promise<void> => {
-    const { fitting, tooLarge } = this.split(records);
+    const { fitting, tooLarge } = await this.split(records);
     const { topics, maxRecordBytes } = this.options;
     // Produce requests stay within the record limit the topics are sized for.
     await sendAll(this.producer, topics.streamsDlq, tooLarge, { maxBytes: maxRecordBytes });
@@ -35,12 +37,12 @@ export class StreamEmitter {
     });
   };
 
-  private split(records: StreamRecord[]): { fitting: Message[]; tooLarge: Message[] } {
+  private async split(records: StreamRecord[]): Promise<{ fitting: Message[]; tooLarge: Message[] }> {
     const fitting: Message[] = [];
     const tooLarge: Message[] = [];
     for (const record of records) {
       this.events.emit('emitting', { record });
-      const message: Message = { key: record.stream_id, value: encodeStreamRecord(record) };
+      const message: Message = { key: record.stream_id, value: await this.serializer.encode(record) };
       const bytes = messageBytes(message);
       if (bytes <= this.options.maxRecordBytes) {
         fitting.push(message);
@@ -53,7 +55,10 @@ export class StreamEmitter {
   }
 }
 
-/** What the streams DLQ gets for a record too large: the stream without its events, and their ids. */
+/**
+ * What the streams DLQ gets for a record too large: the stream without its events, and their
+ * ids. JSON whatever the topic's format: it is for people, and is never redriven.
+ */
 function tooLargeRecord(record: StreamRecord, bytes: number): Message {
   const { events, ...meta } = record;
   return {

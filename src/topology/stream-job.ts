@@ -15,10 +15,9 @@ import type { ClaimResult } from '../redis/lifecycle';
 import type { Tombstone } from '../redis/stream-meta';
 import { StreamRecord } from '../streams/model';
 import { BatchLiveness, BatchStages, ChunkOutput, Rejection, SourceRecord } from './batch-loop';
-import { decodeStreamRecord } from './records';
 import { RoleEvents } from './role-events';
 import { sendAll } from './role-runner';
-import { EventSerializer } from './serialization';
+import { TopologySerializers } from './serialization';
 import { TopologySettings } from '../config/topology-settings';
 
 export interface StreamJobOptions extends StreamRunOptions {
@@ -64,7 +63,8 @@ export interface FinishOptions {
 export interface StreamJobDeps {
   lifecycle: StreamLifecycle;
   producer: Producer;
-  serializer: EventSerializer;
+  /** New events and completion records are written with these; stream records read with them. */
+  serializers: TopologySerializers;
   events: RoleEvents<WorkerOutcomes>;
   /** What the handlers' effects reach: the worker's logger, Kafka, the wall clock. */
   context: HandlerContext;
@@ -100,8 +100,8 @@ export class StreamJob implements BatchStages<StreamRecord> {
     this.sendLimit = { maxBytes: settings.maxRecordBytes };
   }
 
-  decode({ message }: SourceRecord): StreamRecord {
-    return decodeStreamRecord(message.value!);
+  decode({ message }: SourceRecord): Promise<StreamRecord> {
+    return this.deps.serializers.streams.decode(message.value ?? Buffer.alloc(0));
   }
 
   /** With its source in the headers, so `dlq redrive` can put it back once mended. */
@@ -202,15 +202,18 @@ export class StreamJob implements BatchStages<StreamRecord> {
     for (const event of run.heldBack) this.deps.events.emit('heldBack', { record, event, hops: run.hops });
     const messages: Message[] = [];
     for (const event of run.newEvents) {
-      messages.push({ key: event.message_id, value: await this.deps.serializer.encode(event) });
+      messages.push({ key: event.message_id, value: await this.deps.serializers.events.encode(event) });
     }
     await sendAll(this.deps.producer, this.settings.topics.events, messages, this.sendLimit);
     this.deps.events.emit('newEventsSent', { count: messages.length });
     return messages.length;
   }
 
-  private publishCompletion(completion: CompletionRecord): Promise<void> {
-    const message = { key: completion.stream_id, value: JSON.stringify(completion) };
+  private async publishCompletion(completion: CompletionRecord): Promise<void> {
+    const message = {
+      key: completion.stream_id,
+      value: await this.deps.serializers.completions.encode(completion),
+    };
     return sendAll(this.deps.producer, this.settings.topics.completed, [message], this.sendLimit);
   }
 }

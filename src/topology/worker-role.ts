@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { Consumer, Kafka, Producer } from 'kafkajs';
 import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
-import { HandlerContext } from '../pipeline/handler';
+import { HandlerContext, HandlerDefinition } from '../pipeline/handler';
 import { StreamOutcome, StreamRun } from '../pipeline/stream-run';
 import { createRedisClient } from '../redis/client';
 import { RedisConnectionPool } from '../redis/connection-pool';
@@ -15,7 +15,7 @@ import { BatchLoop, BatchPayload } from './batch-loop';
 import { shortReason } from './records';
 import { RoleEvents } from './role-events';
 import { createProducer, createRoleConsumer, sendAll, startConsuming, stopConsuming } from './role-runner';
-import { EventSerializer, jsonEventSerializer } from './serialization';
+import { jsonSerializers, TopologySerializers } from './serialization';
 import { TopologySettings } from '../config/topology-settings';
 import {
   ClaimTiming,
@@ -65,14 +65,14 @@ export async function startWorker(
   settings: TopologySettings,
   options: WorkerOptions,
   metrics?: WinchesterMetrics,
-  serializer: EventSerializer = jsonEventSerializer,
+  serializers: TopologySerializers = jsonSerializers,
 ): Promise<WorkerRole> {
   const clients = {
     lifecycle: new RedisStreamLifecycle(redisUrl, settings.namespace, metrics),
     producer: createProducer(kafka),
     consumer: createRoleConsumer(kafka, settings, 'worker', metrics),
   };
-  return new WorkerRole(clients, settings, options, { metrics, serializer }).start();
+  return new WorkerRole(clients, settings, options, { metrics, serializers }).start();
 }
 
 /**
@@ -97,16 +97,22 @@ export class WorkerRole {
   readonly producer: Producer;
   private readonly lifecycle: ClosableLifecycle;
   private readonly loop: BatchLoop<StreamRecord>;
+  private readonly handlers: ReadonlyMap<string, HandlerDefinition>;
 
   constructor(
     clients: { consumer: Consumer; producer: Producer; lifecycle: ClosableLifecycle },
     private readonly settings: TopologySettings,
     options: WorkerOptions,
-    hooks: { metrics?: WinchesterMetrics; serializer?: EventSerializer; timing?: Partial<ClaimTiming> } = {},
+    hooks: {
+      metrics?: WinchesterMetrics;
+      serializers?: TopologySerializers;
+      timing?: Partial<ClaimTiming>;
+    } = {},
   ) {
     this.consumer = clients.consumer;
     this.producer = clients.producer;
     this.lifecycle = clients.lifecycle;
+    this.handlers = options.handlers;
     const log = roleLogger('worker');
     const dlqTopic = settings.topics.streamsDlq;
     recordWorkerOutcomes(this.events, { counters: this.counters, metrics: hooks.metrics, log, dlqTopic });
@@ -114,7 +120,7 @@ export class WorkerRole {
       {
         lifecycle: this.lifecycle,
         producer: this.producer,
-        serializer: hooks.serializer ?? jsonEventSerializer,
+        serializers: hooks.serializers ?? jsonSerializers,
         events: this.events,
         context: this.handlerContext(log),
       },
@@ -141,6 +147,8 @@ export class WorkerRole {
   readonly stop = async (): Promise<void> => {
     await stopConsuming(this);
     await this.lifecycle.close();
+    // What handler kinds keep between runs (the zookeeper handler's session), once none runs.
+    for (const definition of new Set(this.handlers.values())) await definition.close?.();
   };
 
   /** One consumed batch (kafkajs's `eachBatch`). */

@@ -2,13 +2,14 @@ import { join } from 'node:path';
 import { ChildProcess } from 'node:child_process';
 import { Kafka } from 'kafkajs';
 import { notificationKey } from '../../src/topology/records';
-import { eventSerializer } from '../../src/topology/serialization';
+import { isAvroRecord, topologyDecoders } from '../../src/topology/serialization';
 import { END_OF_TIME } from '../../src/streams/simulate';
 import { CompletionRecord } from '../../src/topology/worker-role';
 import { testNamespace } from '../support/namespace';
 import { advanceClock, produce, topologyFixture, waitFor } from '../support/topology-harness';
 import { eventClockRoleEnv, groupLag, requireBuild, startRole, stopRole } from '../support/processes';
 import { sampleCorpus } from '../support/corpus';
+import { schemaRegistryUrl } from '../support/stack';
 
 const repo = join(__dirname, '..', '..');
 const topologyDir = join(repo, 'topologies', 'openstack-usage');
@@ -70,9 +71,13 @@ describe('usage audit end to end on the real stack', () => {
     await new Promise((r) => setTimeout(r, 2000));
     await waitFor(drained, 180000);
 
-    const completions = (await readTopic(kafka, settings.topics.completed)).map(
-      (v) => JSON.parse(v.toString()) as CompletionRecord,
-    );
+    // The role processes share the suite's schema registry: every record they write is Avro.
+    const decoders = topologyDecoders(schemaRegistryUrl());
+    const completed = await readTopic(kafka, settings.topics.completed);
+    expect(completed.every(isAvroRecord)).toBe(true);
+    expect((await readTopic(kafka, settings.topics.streams)).every(isAvroRecord)).toBe(true);
+    const completions: CompletionRecord[] = [];
+    for (const value of completed) completions.push(await decoders.completions.decode(value));
     const byStream = new Map<string, Set<string>>();
     for (const c of completions) {
       const set = byStream.get(c.stream_id) ?? new Set<string>();
@@ -86,15 +91,11 @@ describe('usage audit end to end on the real stack', () => {
     expect(ended.filter((c) => c.kind === 'expired').length).toBe(116);
     expect(ended.every((c) => c.outcome === 'completed')).toBe(true);
 
-    // The role processes write Avro when SCHEMA_REGISTRY_URL is set (the suite's stand-in).
-    const serializer = await eventSerializer(
-      process.env.SCHEMA_REGISTRY_URL || undefined,
-      settings.topics.events,
-    );
     const verdictsOf = async () => {
       const verdicts = new Map<string, Set<string>>();
       for (const value of await readTopic(kafka, settings.topics.events)) {
-        const event = await serializer.decode(value);
+        expect(isAvroRecord(value)).toBe(true);
+        const event = await decoders.events.decode(value);
         if (!/^compute\.instance\.exists\.(verified|failed)$/.test(event.event_type) || !event.hops) continue;
         const original = String(event.traits.original_message_id?.value);
         const ids = verdicts.get(original) ?? new Set<string>();

@@ -1,18 +1,29 @@
-import { stackRunning, stackScript, readStackEnv } from './stack';
-import { startSchemaRegistryStandIn } from './schema-registry-stand-in';
+import {
+  readStackEnv,
+  serviceRunning,
+  serviceScript,
+  STACK_SERVICES,
+  StackService,
+  stackScript,
+} from './stack';
+
+/** The services of the stack globalSetup started, which globalTeardown stops again. */
+export interface StartedServices {
+  started: StackService[];
+}
 
 /**
- * Starts the local Kafka, Redis, PostgreSQL and ZooKeeper (or reuses them: already running, or
- * KAFKA_BROKERS, REDIS_URL and EVENT_STORE_URL given), and a schema registry stand-in unless SCHEMA_REGISTRY_URL is given.
- * ZOOKEEPER_CONNECT, unless given, is the stack's. What it started, globalTeardown stops.
+ * Starts what is missing of the local Kafka, Redis, PostgreSQL, ZooKeeper and schema registry
+ * (nothing when KAFKA_BROKERS, REDIS_URL and EVENT_STORE_URL are given, but the registry when
+ * neither SCHEMA_REGISTRY_URL nor a running one is). ZOOKEEPER_CONNECT and SCHEMA_REGISTRY_URL,
+ * unless given, are the stack's. What it started, and only that, globalTeardown stops.
  */
 export default async function globalSetup(): Promise<void> {
-  const state: { startedStack: boolean; stopRegistry?: () => Promise<void> } = { startedStack: false };
+  const state: StartedServices = { started: [] };
   if (!process.env.KAFKA_BROKERS || !process.env.REDIS_URL || !process.env.EVENT_STORE_URL) {
-    if (!stackRunning()) {
-      stackScript('start');
-      state.startedStack = true;
-    }
+    state.started = STACK_SERVICES.filter((service) => !serviceRunning(service));
+    // Each service's `start` leaves a running one alone.
+    if (state.started.length) stackScript('start');
     const env = readStackEnv();
     process.env.KAFKA_BROKERS ??= env.KAFKA_BROKERS;
     process.env.REDIS_URL ??= env.REDIS_URL;
@@ -23,9 +34,11 @@ export default async function globalSetup(): Promise<void> {
   const zookeeper = process.env.ZOOKEEPER_CONNECT || readStackEnv().ZOOKEEPER_CONNECT;
   if (zookeeper) process.env.ZOOKEEPER_CONNECT = zookeeper;
   if (!process.env.SCHEMA_REGISTRY_URL) {
-    const registry = await startSchemaRegistryStandIn();
-    process.env.SCHEMA_REGISTRY_URL = registry.url;
-    state.stopRegistry = registry.stop;
+    if (!state.started.includes('schema-registry') && !serviceRunning('schema-registry')) {
+      state.started.push('schema-registry');
+    }
+    // `start` leaves a running registry alone and prints its address, as .stack/env has it.
+    process.env.SCHEMA_REGISTRY_URL = serviceScript('schema-registry', 'start');
   }
   process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
   (globalThis as Record<string, unknown>).__winchesterTestStack = state;

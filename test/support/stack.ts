@@ -12,16 +12,28 @@ export function stackScript(action: 'start' | 'stop' | 'status'): string {
   });
 }
 
-export function stackRunning(): boolean {
+/** The services of the local stack, each with its own scripts/<service>.sh. */
+export const STACK_SERVICES = ['kafka', 'redis', 'postgres', 'zookeeper', 'schema-registry'] as const;
+export type StackService = (typeof STACK_SERVICES)[number];
+
+/** Runs scripts/<service>.sh for one service of the stack and returns its stdout, trimmed. */
+export function serviceScript(service: StackService, action: 'start' | 'stop' | 'status'): string {
+  return execFileSync('bash', [join(repoRoot, 'scripts', `${service}.sh`), action], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
+}
+
+export function serviceRunning(service: StackService): boolean {
   try {
-    stackScript('status');
+    serviceScript(service, 'status');
     return true;
   } catch {
     return false;
   }
 }
 
-/** The KAFKA_BROKERS / REDIS_URL / EVENT_STORE_URL / ZOOKEEPER_CONNECT the local stack last wrote to .stack/env. */
+/** What the local stack last wrote to .stack/env: KAFKA_BROKERS, REDIS_URL, … SCHEMA_REGISTRY_URL. */
 export function readStackEnv(): Record<string, string> {
   return readStackEnvFile(join(process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack'), 'env'));
 }
@@ -35,4 +47,11 @@ export function zookeeperConnect(): string {
     );
   }
   return connect;
+}
+
+/** The schema registry the integration tests use (SCHEMA_REGISTRY_URL, which globalSetup always sets). */
+export function schemaRegistryUrl(): string {
+  const url = process.env.SCHEMA_REGISTRY_URL;
+  if (!url) throw new Error('SCHEMA_REGISTRY_URL is not set: the integration tests run under globalSetup');
+  return url;
 }

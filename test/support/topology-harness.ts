@@ -2,7 +2,8 @@ import { Kafka, Message } from 'kafkajs';
 import { createKafka } from '../../src/kafka/client';
 import { registerCompressionCodecs } from '../../src/kafka/codecs';
 import { StreamRecord } from '../../src/streams/model';
-import { decodeStreamRecord, encodeRepartition } from '../../src/topology/records';
+import { encodeRepartition } from '../../src/topology/records';
+import { topologyDecoders } from '../../src/topology/serialization';
 import { defaultTopologySettings, TopologySettings } from '../../src/config/topology-settings';
 import { ensureTopics } from '../../src/topology/topics';
 import { TestNamespace } from './namespace';
@@ -47,6 +48,8 @@ export async function collectStreams(
   timeoutMs = 60000,
 ): Promise<StreamRecord[]> {
   const records: StreamRecord[] = [];
+  // JSON or Avro, whichever the matcher wrote (Avro when a schema registry is set).
+  const { streams } = topologyDecoders(process.env.SCHEMA_REGISTRY_URL || undefined);
   const consumer = kafka.consumer({ groupId: `${topic}.collector.${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -54,7 +57,7 @@ export async function collectStreams(
   const finished = new Promise<void>((r) => (finish = r));
   await consumer.run({
     eachMessage: async ({ message }) => {
-      records.push(decodeStreamRecord(message.value!));
+      records.push(await streams.decode(message.value!));
       if (done(records)) finish();
     },
   });

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Apicurio Registry from its Maven Central tarball: a schema registry with the Confluent API at
+# /apis/ccompat/v7, loopback only, its H2 database under .stack/schema-registry (schema ids
+# survive restarts, so Avro records already on Kafka keep decoding).
+#   scripts/schema-registry.sh install   fetch and unpack the tarball into the cache (once)
+#   scripts/schema-registry.sh start     start, wait until /health/ready, print the client URL
+#   scripts/schema-registry.sh stop      stop cleanly (SIGTERM, then wait)
+#   scripts/schema-registry.sh kill      SIGKILL: a crash; the next `start` keeps its schemas
+#   scripts/schema-registry.sh status    print the client URL and exit 0 when ready, 1 otherwise
+#   scripts/schema-registry.sh reset     stop and remove its data
+# SCHEMA_REGISTRY_DIR=/some/dir runs a private instance there instead.
+source "$(dirname "$0")/lib.sh"
+
+# 3.0.x is the last line that runs on Java 17 (3.1 and later need Java 21).
+SCHEMA_REGISTRY_VERSION=3.0.9
+ARTIFACT="io.apicurio:apicurio-registry-app:$SCHEMA_REGISTRY_VERSION:tar.gz:all"
+APP="$CACHE_DIR/apicurio-registry-$SCHEMA_REGISTRY_VERSION"
+DIR="${SCHEMA_REGISTRY_DIR:-$STATE_DIR/schema-registry}"
+PIDFILE="$DIR/schema-registry.pid"
+HEAP="${SCHEMA_REGISTRY_HEAP:-256m}"
+
+install() {
+  if [[ -f "$APP/.complete" ]]; then log "apicurio registry $SCHEMA_REGISTRY_VERSION cached in $APP"; return; fi
+  command -v mvn >/dev/null || die "maven (mvn) is required to fetch Apicurio Registry"
+  command -v java >/dev/null || die "java (17+) is required to run Apicurio Registry"
+  log "fetching apicurio registry $SCHEMA_REGISTRY_VERSION from Maven Central into $APP"
+  rm -rf "$APP" "$APP.download"
+  mkdir -p "$APP.download"
+  # No project: run where no pom.xml is found. The tarball stays in the local repository, so
+  # unpacking again needs no network.
+  (cd "$APP.download" && mvn -q -B -Dmaven.repo.local="$CACHE_DIR/m2" dependency:copy \
+    -Dartifact="$ARTIFACT" -DoutputDirectory="$APP.download" -Dstyle.color=never >&2)
+  mkdir -p "$APP"
+  # tar, not Maven's unpack goal: that one truncates long entry names and breaks jars.
+  tar -xzf "$APP.download"/*.tar.gz -C "$APP"
+  rm -rf "$APP.download"
+  [[ -f "$APP/apicurio-registry-app-$SCHEMA_REGISTRY_VERSION-runner.jar" ]] || die "the tarball holds no runner jar"
+  touch "$APP/.complete"
+}
+
+base_url() { echo "http://127.0.0.1:$(cat "$DIR/port")"; }
+client_url() { echo "$(base_url)/apis/ccompat/v7"; }
+
+# The HTTP status line of GET <path>, over bash's /dev/tcp (curl may not be installed).
+http_status() {
+  [[ -f "$DIR/port" ]] || return 0
+  (exec 3<>"/dev/tcp/127.0.0.1/$(cat "$DIR/port")" &&
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3 && timeout 3 head -n 1 <&3) 2>/dev/null || true
+}
+
+ready() { [[ "$(http_status /health/ready)" =~ ^HTTP/1\.[01]\ 200 ]]; }
+
+# True once it is ready, or once it cannot be: its process is gone.
+settled() { ready || ! pid_alive "$PIDFILE"; }
+
+start() {
+  install
+  mkdir -p "$DIR/data"
+  if pid_alive "$PIDFILE"; then
+    log "schema registry already running (pid $(cat "$PIDFILE"))"
+    client_url; return
+  fi
+  local port; port="$(sticky_port "$DIR/port")"
+  # A killed server leaves its Vert.x file cache behind; nothing in it outlives the process.
+  rm -rf "$DIR"/vertx-cache*
+  [[ ! -f "$DIR/server.log" ]] || mv -f "$DIR/server.log" "$DIR/server.log.prev"
+  # C1 JIT and the serial collector: it starts in about 3 s and stays near 200 MB. WRITE_DELAY=0
+  # commits each registration to disk at once, so a SIGKILL loses none. Two database
+  # connections instead of twenty: nothing here is busy. Vert.x's file cache stays in $DIR.
+  (cd "$DIR" && exec nohup java -Xms32m -Xmx"$HEAP" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+    -Djava.awt.headless=true -Dvertx.cacheDirBase="$DIR/vertx-cache" \
+    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
+    -Dapicurio.datasource.url="jdbc:h2:file:$DIR/data/registry;WRITE_DELAY=0" \
+    -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 \
+    -Dapicurio.datasource.jdbc.max-size=20 \
+    -jar "$APP/apicurio-registry-app-$SCHEMA_REGISTRY_VERSION-runner.jar" >"$DIR/server.log" 2>&1) &
+  echo $! >"$PIDFILE"
+  wait_for 90 "schema registry" settled || true
+  if ! ready; then
+    tail -n 30 "$DIR/server.log" >&2 || true
+    stop; die "the schema registry did not become ready on $(base_url) within 90 s"
+  fi
+  log "apicurio registry $SCHEMA_REGISTRY_VERSION up (pid $(cat "$PIDFILE"))"
+  client_url
+}
+
+# Signals the server and waits until the process is gone.
+halt() { # halt <signal> <seconds before SIGKILL>
+  local pid; pid="$(cat "$PIDFILE")"
+  kill -"$1" "$pid" 2>/dev/null || true
+  wait_for "$2" "schema registry exit" bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+  wait_for 10 "schema registry exit" bash -c "! kill -0 $pid 2>/dev/null" || die "the schema registry (pid $pid) did not exit"
+  rm -f "$PIDFILE"
+}
+
+stop() {
+  if ! pid_alive "$PIDFILE"; then log "schema registry not running"; rm -f "$PIDFILE"; return; fi
+  halt TERM 20
+  log "schema registry stopped"
+}
+
+# Named crash, not kill: a function called kill would hide the shell's builtin.
+crash() {
+  if ! pid_alive "$PIDFILE"; then log "schema registry not running"; rm -f "$PIDFILE"; return; fi
+  halt KILL 10
+  log "schema registry killed (SIGKILL)"
+}
+
+status() {
+  if pid_alive "$PIDFILE" && ready; then client_url; else log "schema registry not running"; return 1; fi
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  kill) crash ;;
+  status) status ;;
+  reset) stop; rm -rf "$DIR"; log "schema registry state removed" ;;
+  *) echo "usage: $0 install|start|stop|kill|status|reset" >&2; exit 2 ;;
+esac

@@ -1,0 +1,175 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { ConfigurationError } from '../config/errors';
+import { WireFormatError } from '../events/wire';
+
+/*
+ * What Winchester asks of a Confluent-compatible schema registry: a subject per kind of
+ * record with a compatibility level that keeps records already written readable, its schema
+ * registered there at start, and writer schemas fetched by id to decode.
+ */
+
+/** Levels under which a new schema must read what older ones wrote: records on Kafka stay readable. */
+const KEEPS_OLD_RECORDS_READABLE: ReadonlySet<string> = new Set([
+  'BACKWARD',
+  'BACKWARD_TRANSITIVE',
+  'FULL',
+  'FULL_TRANSITIVE',
+]);
+
+const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
+
+/** The registry could not be reached, or answered something this client cannot use. */
+export class SchemaRegistryError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SchemaRegistryError';
+  }
+}
+
+/** Confluent's wire format: magic byte 0, a 4-byte schema id, then the body. JSON never starts with a 0 byte. */
+export function isAvroRecord(value: Buffer): boolean {
+  return value.length >= 5 && value[0] === 0;
+}
+
+export function avroSchemaId(value: Buffer): number {
+  return value.readUInt32BE(1);
+}
+
+/** One line, without the client's name: registry messages may carry stack traces. */
+const oneLine = (text: string) =>
+  text
+    .replace(/^Confluent_Schema_Registry - /, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 500);
+
+async function call(registryUrl: string, path: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(`${registryUrl}${path}`, { ...init, signal: AbortSignal.timeout(15_000) });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (error as Error).message;
+    throw new SchemaRegistryError(`cannot reach the schema registry at ${registryUrl} (${why})`, {
+      cause: error,
+    });
+  }
+}
+
+/** Fails unless the registry answers its global configuration, as every Confluent-compatible one does. */
+export async function requireRegistry(registryUrl: string): Promise<void> {
+  const answer = await call(registryUrl, '/config', { headers: { Accept: CONTENT_TYPE } });
+  if (!answer.ok) {
+    throw new SchemaRegistryError(
+      `schema registry ${registryUrl}: GET /config answered HTTP ${answer.status}; is this the ` +
+        `Confluent-compatible API (for Apicurio Registry: http://host:port/apis/ccompat/v7)?`,
+    );
+  }
+}
+
+/**
+ * Makes sure the subject's compatibility level keeps old records readable: a level of its own
+ * that does is kept (FULL, say); otherwise (none, NONE, FORWARD…) it becomes BACKWARD.
+ * Answers the level now in force.
+ */
+export async function ensureCompatibility(registryUrl: string, subject: string): Promise<COMPATIBILITY> {
+  const configPath = `/config/${encodeURIComponent(subject)}`;
+  const current = await call(registryUrl, configPath, { headers: { Accept: CONTENT_TYPE } });
+  if (current.ok) {
+    const { compatibilityLevel } = (await current.json()) as { compatibilityLevel?: string };
+    const level = String(compatibilityLevel ?? '').toUpperCase();
+    if (KEEPS_OLD_RECORDS_READABLE.has(level)) return level as COMPATIBILITY;
+  } else if (current.status !== 404) {
+    throw new SchemaRegistryError(
+      `schema registry ${registryUrl}: reading the compatibility of subject ${subject} failed (HTTP ${current.status})`,
+    );
+  }
+  const set = await call(registryUrl, configPath, {
+    method: 'PUT',
+    headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE },
+    body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
+  });
+  if (!set.ok) {
+    throw new SchemaRegistryError(
+      `schema registry ${registryUrl}: setting subject ${subject} to BACKWARD compatibility failed (HTTP ${set.status}: ${oneLine(await set.text())})`,
+    );
+  }
+  return COMPATIBILITY.BACKWARD;
+}
+
+interface ResponseFailure {
+  status?: number;
+  message?: string;
+}
+
+/**
+ * Registers `schemas/<file>` under the subject (compatibility first, so the registry checks
+ * it against the versions there) and answers its id. A schema the subject refuses is a
+ * ConfigurationError in one line: the process stops at start, not at its first record.
+ */
+export async function registerSchema(
+  registry: SchemaRegistry,
+  registryUrl: string,
+  subject: string,
+  file: string,
+): Promise<number> {
+  const compatibility = await ensureCompatibility(registryUrl, subject);
+  try {
+    const schema = readFileSync(file, 'utf8');
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema }, { subject, compatibility });
+    return id;
+  } catch (error) {
+    const { status, message } = error as ResponseFailure;
+    const said = oneLine(message ?? String(error));
+    if (status === 409) {
+      throw new ConfigurationError(
+        `schema registry ${registryUrl}: subject ${subject} refuses schemas/${basename(file)}: it is not ` +
+          `${compatibility}-compatible with the versions registered there (the registry says: ${said})`,
+      );
+    }
+    if (status === 422) {
+      throw new ConfigurationError(
+        `schema registry ${registryUrl}: schemas/${basename(file)} is not a valid schema for ${subject} (${said})`,
+      );
+    }
+    if (status !== undefined) {
+      throw new SchemaRegistryError(
+        `schema registry ${registryUrl}: registering schemas/${basename(file)} under ${subject} failed (HTTP ${status}: ${said})`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/** The client reports a connection failure as status 400 with the socket error's text. */
+const UNREACHABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|socket hang up/;
+
+/**
+ * A record in Confluent's wire format decoded with its writer's schema, fetched by id (once:
+ * the client keeps it). A bad record is a WireFormatError naming the schema id; a registry
+ * that cannot answer now (unreachable, 5xx) is a SchemaRegistryError instead, so a caller can
+ * try the record again rather than give it up.
+ */
+export async function decodeAvro(registry: SchemaRegistry, value: Buffer): Promise<unknown> {
+  const id = avroSchemaId(value);
+  try {
+    return (await registry.decode(value)) as unknown;
+  } catch (error) {
+    const { status, message } = error as ResponseFailure;
+    const said = oneLine(message ?? String(error));
+    if (status === 404) {
+      throw new WireFormatError(`Avro record of schema id ${id}: the schema registry has no such schema`);
+    }
+    if ((status !== undefined && status >= 500) || UNREACHABLE.test(said)) {
+      throw new SchemaRegistryError(
+        `Avro record of schema id ${id}: the schema registry did not answer (${said})`,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw new WireFormatError(`Avro record of schema id ${id}: ${said}`);
+  }
+}
