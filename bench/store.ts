@@ -33,7 +33,7 @@ import { startArchiver } from '../src/topology/archiver-role';
 import { CHUNK_SIZE } from '../src/topology/batch-loop';
 import { produceAll } from '../src/topology/role-runner';
 import { ensureTopicsOnce } from '../src/topology/topics';
-import { repoRoot } from './support';
+import { parseCountOptions, repoRoot } from './support';
 import { ensureStack, runBenchmark } from './support/run';
 import {
   expireFirstDay,
@@ -68,31 +68,19 @@ const NUMERIC_OPTIONS: Record<string, keyof Omit<Options, 'json'>> = {
 const tailOf = (events: number) => Math.min(100_000, Math.floor(events / 10));
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = {
-    upstreamEvents: 3000,
-    archived: 200_000,
-    events: 1_000_000,
-    days: 5,
-    queries: 300,
-    chunkSize: CHUNK_SIZE,
-    json: false,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--json') {
-      options.json = true;
-      continue;
-    }
-    const key = NUMERIC_OPTIONS[argv[i]];
-    if (!key)
-      throw new Error(
-        `unknown option ${argv[i]} (options: ${Object.keys(NUMERIC_OPTIONS).join(', ')}, --json)`,
-      );
-    const value = Number(argv[++i]);
-    if (!Number.isSafeInteger(value) || value <= 0) {
-      throw new Error(`${argv[i - 1]} needs a positive whole number, got ${argv[i] ?? 'nothing'}`);
-    }
-    options[key] = value;
-  }
+  const options = parseCountOptions<Options>(
+    argv,
+    {
+      upstreamEvents: 3000,
+      archived: 200_000,
+      events: 1_000_000,
+      days: 5,
+      queries: 300,
+      chunkSize: CHUNK_SIZE,
+      json: false,
+    },
+    NUMERIC_OPTIONS,
+  );
   if (options.upstreamEvents > options.archived) throw new Error('--upstream-events exceeds --archived');
   if (options.archived + tailOf(options.events) > options.events) {
     throw new Error(`--events must be at least --archived + ${tailOf(options.events)} (the timed tail)`);

@@ -30,3 +30,30 @@ export function writeRoleConfig(
   writeFileSync(file, text);
   return file;
 }
+
+/**
+ * A benchmark's command line: `--json`, and `--name N` options (positive whole numbers) over
+ * their defaults. A mistake throws one line naming the options there are.
+ */
+export function parseCountOptions<T extends { json: boolean }>(
+  argv: string[],
+  defaults: T,
+  flags: Record<string, keyof T>,
+): T {
+  const options = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--json') {
+      options.json = true;
+      continue;
+    }
+    const key = flags[argv[i]];
+    if (!key)
+      throw new Error(`unknown option ${argv[i]} (options: ${Object.keys(flags).join(', ')}, --json)`);
+    const value = Number(argv[++i]);
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new Error(`${argv[i - 1]} needs a positive whole number, got ${argv[i] ?? 'nothing'}`);
+    }
+    options[key] = value as T[keyof T];
+  }
+  return options;
+}

@@ -23,7 +23,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ZkSession } from '../src/zookeeper/session';
-import { repoRoot } from './support';
+import { parseCountOptions, repoRoot } from './support';
 import { ensureStack, runBenchmark } from './support/run';
 
 interface Options {
@@ -40,24 +40,8 @@ const NUMERIC_OPTIONS: Record<string, keyof Omit<Options, 'json'>> = {
 };
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { watches: 1000, rate: 100, seconds: 30, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--json') {
-      options.json = true;
-      continue;
-    }
-    const key = NUMERIC_OPTIONS[argv[i]];
-    if (!key)
-      throw new Error(
-        `unknown option ${argv[i]} (options: ${Object.keys(NUMERIC_OPTIONS).join(', ')}, --json)`,
-      );
-    const value = Number(argv[++i]);
-    if (!Number.isSafeInteger(value) || value <= 0) {
-      throw new Error(`${argv[i - 1]} needs a positive whole number, got ${argv[i] ?? 'nothing'}`);
-    }
-    options[key] = value;
-  }
-  return options;
+  const defaults = { watches: 1000, rate: 100, seconds: 30, json: false };
+  return parseCountOptions<Options>(argv, defaults, NUMERIC_OPTIONS);
 }
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);

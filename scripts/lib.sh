@@ -39,3 +39,24 @@ wait_for() { # wait_for <seconds> <description> <command...>
     sleep 0.2
   done
 }
+
+# Signals the process of a pid file and waits until it is gone, SIGKILL after <seconds>.
+halt_pidfile() { # halt_pidfile <pidfile> <name> <signal> <seconds before SIGKILL>
+  local pid; pid="$(cat "$1")"
+  kill -"$3" "$pid" 2>/dev/null || true
+  wait_for "$4" "$2 exit" bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+  wait_for 10 "$2 exit" bash -c "! kill -0 $pid 2>/dev/null" || die "$2 (pid $pid) did not exit"
+  rm -f "$1"
+}
+
+# A JVM service's stop (SIGTERM, SIGKILL 20 s later) and crash (SIGKILL, for tests).
+stop_pidfile() { # stop_pidfile <pidfile> <name>
+  if ! pid_alive "$1"; then log "$2 not running"; rm -f "$1"; return; fi
+  halt_pidfile "$1" "$2" TERM 20
+  log "$2 stopped"
+}
+crash_pidfile() { # crash_pidfile <pidfile> <name>
+  if ! pid_alive "$1"; then log "$2 not running"; rm -f "$1"; return; fi
+  halt_pidfile "$1" "$2" KILL 10
+  log "$2 killed (SIGKILL)"
+}

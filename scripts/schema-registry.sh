@@ -84,27 +84,9 @@ start() {
   client_url
 }
 
-# Signals the server and waits until the process is gone.
-halt() { # halt <signal> <seconds before SIGKILL>
-  local pid; pid="$(cat "$PIDFILE")"
-  kill -"$1" "$pid" 2>/dev/null || true
-  wait_for "$2" "schema registry exit" bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-  wait_for 10 "schema registry exit" bash -c "! kill -0 $pid 2>/dev/null" || die "the schema registry (pid $pid) did not exit"
-  rm -f "$PIDFILE"
-}
-
-stop() {
-  if ! pid_alive "$PIDFILE"; then log "schema registry not running"; rm -f "$PIDFILE"; return; fi
-  halt TERM 20
-  log "schema registry stopped"
-}
-
+stop() { stop_pidfile "$PIDFILE" "schema registry"; }
 # Named crash, not kill: a function called kill would hide the shell's builtin.
-crash() {
-  if ! pid_alive "$PIDFILE"; then log "schema registry not running"; rm -f "$PIDFILE"; return; fi
-  halt KILL 10
-  log "schema registry killed (SIGKILL)"
-}
+crash() { crash_pidfile "$PIDFILE" "schema registry"; }
 
 status() {
   if pid_alive "$PIDFILE" && ready; then client_url; else log "schema registry not running"; return 1; fi

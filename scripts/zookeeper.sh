@@ -87,27 +87,9 @@ start() {
   connect_string
 }
 
-# Signals the server and waits until the process is gone.
-halt() { # halt <signal> <seconds before SIGKILL>
-  local pid; pid="$(cat "$PIDFILE")"
-  kill -"$1" "$pid" 2>/dev/null || true
-  wait_for "$2" "zookeeper exit" bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-  wait_for 10 "zookeeper exit" bash -c "! kill -0 $pid 2>/dev/null" || die "zookeeper (pid $pid) did not exit"
-  rm -f "$PIDFILE"
-}
-
-stop() {
-  if ! pid_alive "$PIDFILE"; then log "zookeeper not running"; rm -f "$PIDFILE"; return; fi
-  halt TERM 20
-  log "zookeeper stopped"
-}
-
+stop() { stop_pidfile "$PIDFILE" "zookeeper"; }
 # Named crash, not kill: a function called kill would hide the shell's builtin.
-crash() {
-  if ! pid_alive "$PIDFILE"; then log "zookeeper not running"; rm -f "$PIDFILE"; return; fi
-  halt KILL 10
-  log "zookeeper killed (SIGKILL)"
-}
+crash() { crash_pidfile "$PIDFILE" "zookeeper"; }
 
 status() {
   if pid_alive "$PIDFILE" && answering; then connect_string; else log "zookeeper not running"; return 1; fi

@@ -124,7 +124,8 @@ function checkLimits(spec: ProcessSpec): void {
   }
 }
 
-function notStarted(error: string, startedAt: number): RunningProcess {
+/** A process that could not start: `error` says why; it has no pid, and `done` is already settled. */
+export function notStarted(error: string, startedAt = performance.now()): RunningProcess {
   const result: ProcessResult = {
     exitCode: null,
     signal: null,

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../config/errors';
-import { succeeded } from '../process/runner';
+import { notStarted, succeeded } from '../process/runner';
 import type { ProcessResult, RunningProcess } from '../process/runner';
 import type { RunGate, RunPermit, UpdateStamp } from './run-gate';
 import { KILL_AFTER_TERM_SECONDS } from './spec';
@@ -352,17 +352,3 @@ function requireGate(spec: WatchSpec, gate: RunGate | undefined): RunGate {
   return gate;
 }
 
-/** A run that never started (the gate failed, or start threw): it counts as a failed run. */
-function notStarted(error: string): RunningProcess {
-  const result: ProcessResult = {
-    exitCode: null,
-    signal: null,
-    timedOut: false,
-    killed: false,
-    error,
-    stdoutTail: '',
-    stderrTail: '',
-    durationMs: 0,
-  };
-  return { pid: undefined, signal: () => {}, done: Promise.resolve(result) };
-}
