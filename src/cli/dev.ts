@@ -263,7 +263,8 @@ async function openDevEventStore(): Promise<EventStore | undefined> {
     );
     return undefined;
   }
-  return openEventStore(eventStoreUrl(), { createSchema: true });
+  // The demo's database is the local stack's: it follows this build's schema by itself.
+  return openEventStore(eventStoreUrl(), { upgrade: true });
 }
 
 /** Waits (a minute at most) until the archiver has handled every event the topology made. */

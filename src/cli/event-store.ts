@@ -53,14 +53,16 @@ async function createSchemaIfEmpty(url: string): Promise<void> {
 /**
  * The event store at `url`, reachable and at this build's schema. `createSchema` creates the
  * schema in an empty database; a database at an older version is upgraded only by
- * `winchester store upgrade`, an operator's decision.
+ * `winchester store upgrade`, an operator's decision, or by `upgrade` (`winchester dev`, whose
+ * database is the local stack's own).
  */
 export async function openEventStore(
   url: string,
-  options: { createSchema?: boolean; applicationName?: string } = {},
+  options: { createSchema?: boolean; upgrade?: boolean; applicationName?: string } = {},
 ): Promise<EventStore> {
   await requireEventStore(url);
-  if (options.createSchema) await createSchemaIfEmpty(url);
+  if (options.upgrade) await withPool(url, upgradeSchema);
+  else if (options.createSchema) await createSchemaIfEmpty(url);
   try {
     return await PgEventStore.open(url, { applicationName: options.applicationName ?? 'winchester' });
   } catch (error) {
