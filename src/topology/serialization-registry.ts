@@ -74,28 +74,38 @@ export async function requireRegistry(registryUrl: string): Promise<void> {
  * Answers the level now in force.
  */
 export async function ensureCompatibility(registryUrl: string, subject: string): Promise<COMPATIBILITY> {
-  const configPath = `/config/${encodeURIComponent(subject)}`;
-  const current = await call(registryUrl, configPath, { headers: { Accept: CONTENT_TYPE } });
-  if (current.ok) {
-    const { compatibilityLevel } = (await current.json()) as { compatibilityLevel?: string };
-    const level = String(compatibilityLevel ?? '').toUpperCase();
-    if (KEEPS_OLD_RECORDS_READABLE.has(level)) return level as COMPATIBILITY;
-  } else if (current.status !== 404) {
+  // Roles starting together race to create the subject's rule, and the registry answers the
+  // losers 409: they read the level again and go on from what the winner set.
+  for (let attempt = 1; ; attempt++) {
+    const level = await currentCompatibility(registryUrl, subject);
+    if (level !== undefined && KEEPS_OLD_RECORDS_READABLE.has(level)) return level as COMPATIBILITY;
+    const set = await call(registryUrl, `/config/${encodeURIComponent(subject)}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE },
+      body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
+    });
+    if (set.ok) return COMPATIBILITY.BACKWARD;
+    if (set.status !== 409 || attempt === 3) {
+      throw new SchemaRegistryError(
+        `schema registry ${registryUrl}: setting subject ${subject} to BACKWARD compatibility failed (HTTP ${set.status}: ${oneLine(await set.text())})`,
+      );
+    }
+  }
+}
+
+/** The subject's own compatibility level, upper-case; undefined when it has none. */
+async function currentCompatibility(registryUrl: string, subject: string): Promise<string | undefined> {
+  const current = await call(registryUrl, `/config/${encodeURIComponent(subject)}`, {
+    headers: { Accept: CONTENT_TYPE },
+  });
+  if (current.status === 404) return undefined;
+  if (!current.ok) {
     throw new SchemaRegistryError(
       `schema registry ${registryUrl}: reading the compatibility of subject ${subject} failed (HTTP ${current.status})`,
     );
   }
-  const set = await call(registryUrl, configPath, {
-    method: 'PUT',
-    headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE },
-    body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
-  });
-  if (!set.ok) {
-    throw new SchemaRegistryError(
-      `schema registry ${registryUrl}: setting subject ${subject} to BACKWARD compatibility failed (HTTP ${set.status}: ${oneLine(await set.text())})`,
-    );
-  }
-  return COMPATIBILITY.BACKWARD;
+  const { compatibilityLevel } = (await current.json()) as { compatibilityLevel?: string };
+  return String(compatibilityLevel ?? '').toUpperCase() || undefined;
 }
 
 interface ResponseFailure {

@@ -136,6 +136,15 @@ describe('the topology on the real registry', () => {
     expect(await compatibilityOf(events)).toBe('BACKWARD');
   });
 
+  test('roles starting together on new subjects all start (the registry refuses all but one rule creation)', async () => {
+    const settings = defaultTopologySettings({ namespace: testNamespace().prefix });
+    const starts = await Promise.allSettled(
+      Array.from({ length: 6 }, () => topologySerializers(url, settings.topics)),
+    );
+    expect(starts.filter((s) => s.status === 'rejected')).toEqual([]);
+    for (const subject of subjects(settings)) expect(await compatibilityOf(subject)).toBe('BACKWARD');
+  });
+
   test('a compatible change (a new optional field) is accepted, and old readers still decode', async () => {
     const settings = defaultTopologySettings({ namespace: testNamespace().prefix });
     const [subject] = subjects(settings);
