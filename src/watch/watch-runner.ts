@@ -351,4 +351,3 @@ function requireGate(spec: WatchSpec, gate: RunGate | undefined): RunGate {
     throw new Error(`${where}: watch '${spec.description}' is exclusive but no lease gate was given`);
   return gate;
 }
-
