@@ -203,17 +203,8 @@ export class WinchesterMetrics {
     registers: [this.registry],
   });
 
-  readonly buildInfo = new Gauge({
-    name: 'winchester_build_info',
-    help: 'Always 1; the labels tell the package version, source revision and Node.js version',
-    labelNames: ['version', 'revision', 'node_version'],
-    registers: [this.registry],
-  });
-
   constructor(readonly role: string) {
-    this.registry.setDefaultLabels({ role });
-    this.buildInfo.set(buildInfo(), 1);
-    collectNodeMetrics(this.registry);
+    labelForRole(this.registry, role);
   }
 
   /**
@@ -298,12 +289,32 @@ function zero<L extends string>(counter: Counter<L>, labelSets: ReadonlyArray<La
 }
 
 /**
+ * What every process's metrics carry: the `role` label on every series,
+ * `winchester_build_info`, and (unless left out, as when several share a process)
+ * the process and Node.js metrics.
+ */
+export function labelForRole(
+  registry: Registry,
+  role: string,
+  options: { processMetrics?: boolean } = {},
+): void {
+  registry.setDefaultLabels({ role });
+  new Gauge({
+    name: 'winchester_build_info',
+    help: 'Always 1; the labels tell the package version, source revision and Node.js version',
+    labelNames: ['version', 'revision', 'node_version'],
+    registers: [registry],
+  }).set(buildInfo(), 1);
+  if (options.processMetrics ?? true) collectNodeMetrics(registry);
+}
+
+/**
  * prom-client's process and Node.js metrics under their standard names (process_cpu_seconds_total,
  * nodejs_eventloop_lag_seconds, …), so common dashboards and rules apply. Its *_total gauges
  * (nodejs_active_handles_total, …) go: only counters may end in _total, and each is the sum
  * of the labelled gauge beside it (`sum without (type) (nodejs_active_handles)`).
  */
-export function collectNodeMetrics(registry: Registry): void {
+function collectNodeMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
   for (const metric of registry.getMetricsAsArray()) {
     // The typings declare an enum; the registered objects hold 'counter', 'gauge', …

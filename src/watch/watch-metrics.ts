@@ -1,6 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { collectNodeMetrics } from '../metrics/metrics';
-import { buildInfo } from '../metrics/build-info';
+import { labelForRole } from '../metrics/metrics';
 import type { ProcessResult } from '../process/runner';
 import { succeeded } from '../process/runner';
 
@@ -115,14 +114,7 @@ export class WatchMetrics {
   countWatches?: () => { watching: number; stopped: number };
 
   constructor(options: { processMetrics?: boolean } = {}) {
-    this.registry.setDefaultLabels({ role: 'watch' });
-    new Gauge({
-      name: 'winchester_build_info',
-      help: 'Always 1; the labels tell the package version, source revision and Node.js version',
-      labelNames: ['version', 'revision', 'node_version'],
-      registers: [this.registry],
-    }).set(buildInfo(), 1);
-    if (options.processMetrics ?? true) collectNodeMetrics(this.registry);
+    labelForRole(this.registry, 'watch', options);
     for (const outcome of RELOAD_OUTCOMES) this.reloads.inc({ outcome }, 0);
     this.watches.set({ state: 'watching' }, 0);
     this.watches.set({ state: 'stopped' }, 0);
