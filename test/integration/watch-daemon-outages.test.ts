@@ -19,7 +19,6 @@ import {
   scratchDir,
   sleep,
   startedRuns,
-  startRelay,
   startTestDaemon,
   TestDaemon,
   until,
@@ -27,6 +26,7 @@ import {
 } from '../fixtures/watch-daemon/harness';
 import { forceSessionExpiry, startPrivateZooKeeper } from '../support/private-zookeeper';
 import { zookeeperConnect } from '../support/stack';
+import { startRelay } from '../support/tcp-relay';
 
 const QUIET_MS = 700;
 const run = randomBytes(4).toString('hex');

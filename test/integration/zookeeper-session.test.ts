@@ -5,7 +5,7 @@
  * shared with other files, must never be.
  */
 import { randomBytes } from 'node:crypto';
-import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
+import { createServer, Server } from 'node:net';
 import { ZkConnectStringError } from '../../src/zookeeper/connect-string';
 import { ZnodePathError } from '../../src/zookeeper/paths';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../../src/zookeeper/session';
 import { forceSessionExpiry, PrivateZooKeeper, startPrivateZooKeeper } from '../support/private-zookeeper';
 import { zookeeperConnect } from '../support/stack';
+import { startRelay } from '../support/tcp-relay';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How long a watch that should stay quiet is given to fire anyway. */
@@ -57,56 +58,6 @@ async function until(what: string, check: () => boolean, timeoutMs = 15_000): Pr
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
-}
-
-/**
- * A TCP relay to the server that can be cut: `cut()` drops every relayed connection and
- * refuses (closes at once) new ones until `restore()`, so a session loses its connection
- * while the server, and other sessions, carry on. `hold()` keeps what the server sends until
- * `release()`, which hands it to the client in one piece.
- */
-async function startRelay(target: string) {
-  const [host, port] = target.split(':');
-  const sockets = new Set<Socket>();
-  let open = true;
-  let held: { to: Socket; chunks: Buffer[] }[] | undefined;
-  const server = createServer((incoming) => {
-    if (!open) return void incoming.destroy();
-    const outgoing = connect(Number(port), host);
-    for (const socket of [incoming, outgoing]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => undefined);
-    }
-    incoming.pipe(outgoing);
-    outgoing.on('data', (chunk: Buffer) => {
-      const queue = held?.find((entry) => entry.to === incoming);
-      if (queue) queue.chunks.push(chunk);
-      else if (held) held.push({ to: incoming, chunks: [chunk] });
-      else incoming.write(chunk);
-    });
-    incoming.on('close', () => outgoing.destroy());
-    outgoing.on('close', () => incoming.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    connectString: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    cut() {
-      open = false;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      open = true;
-    },
-    hold() {
-      held = [];
-    },
-    release() {
-      for (const { to, chunks } of held ?? []) to.write(Buffer.concat(chunks));
-      held = undefined;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }
 
 const stateOf = (session: ZkSession): ZkSessionState => session.state;
