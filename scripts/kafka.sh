@@ -12,16 +12,7 @@ DIR="$STATE_DIR/kafka"
 PIDFILE="$DIR/kafka.pid"
 HEAP="${KAFKA_HEAP:-512m}"
 
-install() {
-  if [[ -f "$LIBS/.complete" ]]; then log "kafka $KAFKA_VERSION jars cached in $LIBS"; return; fi
-  command -v mvn >/dev/null || die "maven (mvn) is required to fetch the Kafka jars"
-  command -v java >/dev/null || die "java (17+) is required to run Kafka"
-  log "resolving kafka $KAFKA_VERSION and dependencies from Maven Central into $LIBS"
-  rm -rf "$LIBS"
-  mvn -q -B -f "$REPO_ROOT/scripts/kafka/pom.xml" -Dmaven.repo.local="$CACHE_DIR/m2" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS" -Dstyle.color=never >&2
-  touch "$LIBS/.complete"
-}
+install() { install_maven_libs kafka "$KAFKA_VERSION" "$REPO_ROOT/scripts/kafka/pom.xml" "$LIBS"; }
 
 bootstrap() { echo "127.0.0.1:$(cat "$DIR/port")"; }
 

@@ -60,3 +60,16 @@ crash_pidfile() { # crash_pidfile <pidfile> <name>
   halt_pidfile "$1" "$2" KILL 10
   log "$2 killed (SIGKILL)"
 }
+
+# Resolves a pom's runtime dependencies from Maven Central into a jar directory, once: a
+# marker file says the copy finished, so a cached directory needs no network.
+install_maven_libs() { # install_maven_libs <name> <version> <pom> <libs dir>
+  if [[ -f "$4/.complete" ]]; then log "$1 $2 jars cached in $4"; return; fi
+  command -v mvn >/dev/null || die "maven (mvn) is required to fetch the $1 jars"
+  command -v java >/dev/null || die "java (17+) is required to run $1"
+  log "resolving $1 $2 and dependencies from Maven Central into $4"
+  rm -rf "$4"
+  mvn -q -B -f "$3" -Dmaven.repo.local="$CACHE_DIR/m2" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$4" -Dstyle.color=never >&2
+  touch "$4/.complete"
+}

@@ -17,16 +17,7 @@ DIR="${ZOOKEEPER_DIR:-$STATE_DIR/zookeeper}"
 PIDFILE="$DIR/zookeeper.pid"
 HEAP="${ZOOKEEPER_HEAP:-128m}"
 
-install() {
-  if [[ -f "$LIBS/.complete" ]]; then log "zookeeper $ZOOKEEPER_VERSION jars cached in $LIBS"; return; fi
-  command -v mvn >/dev/null || die "maven (mvn) is required to fetch the ZooKeeper jars"
-  command -v java >/dev/null || die "java (17+) is required to run ZooKeeper"
-  log "resolving zookeeper $ZOOKEEPER_VERSION and dependencies from Maven Central into $LIBS"
-  rm -rf "$LIBS"
-  mvn -q -B -f "$REPO_ROOT/scripts/zookeeper/pom.xml" -Dmaven.repo.local="$CACHE_DIR/m2" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS" -Dstyle.color=never >&2
-  touch "$LIBS/.complete"
-}
+install() { install_maven_libs zookeeper "$ZOOKEEPER_VERSION" "$REPO_ROOT/scripts/zookeeper/pom.xml" "$LIBS"; }
 
 connect_string() { echo "127.0.0.1:$(cat "$DIR/port")"; }
 
