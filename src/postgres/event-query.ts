@@ -71,12 +71,8 @@ export function eventQuery(
 ): EventQuery {
   const params = new Params();
   const sort = completeSort(page.sort);
-  const traitFilters = (filter.traits ?? []).map((f) => ({
-    filter: f,
-    compare: lazily(() => comparison(f, params)),
-  }));
   const where = eventConditions(filter, params);
-  where.push(...traitFilters.map(({ filter: f, compare }) => inEventRow(f, compare, params)));
+  where.push(...(filter.traits ?? []).map((f) => inEventRow(f, params)));
   if (marker) where.push(afterMarker(sort, marker, params));
   const order = sort.map((s) => `e.${s.key} ${s.direction.toUpperCase()}`).join(', ');
   const tail = ` ORDER BY ${order}${limitClause(page, params)}`;
@@ -186,10 +182,10 @@ function adminScope(project: string, params: Params): string {
  * name), read in the filter's type. An event without that key gives NULL, which holds for
  * no comparison: as in Panko, an event that lacks the trait never matches, not even `ne`.
  */
-function inEventRow(filter: TraitFilter, compare: Comparison, params: Params): string {
+function inEventRow(filter: TraitFilter, params: Params): string {
   if (!isStorableText(filter.key)) return 'FALSE';
   const type = filter.trait.type;
-  const holds = compare(AS_TYPE[type](VALUE), `${VALUE}::numeric`);
+  const holds = comparison(filter, params)(AS_TYPE[type](VALUE), `${VALUE}::numeric`);
   if (holds === 'FALSE') return 'FALSE';
   // Bound only now: PostgreSQL refuses a statement with a parameter it does not use.
   const value = `(e.traits->>${params.add(traitKey(type, filter.key))}::text)`;
@@ -201,22 +197,12 @@ function inEventRow(filter: TraitFilter, compare: Comparison, params: Params): s
 /** Where the value read from the row goes in a comparison, until its key is bound. */
 const VALUE = '\u0000value\u0000';
 
-/**
- * A comparison that binds its value only when first used: PostgreSQL refuses a statement
- * with a parameter it cannot type, which an unused one is (a text eq/ne read from the row).
- */
-function lazily(make: () => Comparison): Comparison {
-  let made: Comparison | undefined;
-  return (typed, numeric) => (made ??= make())(typed, numeric);
-}
-
 /** SQL comparing a value expression (typed, or numeric for an int bigint cannot hold) with the filter's value. */
 type Comparison = (typed: string, numeric: string) => string;
 
 /** The comparison in the trait's own type, exact also for values no stored trait can have. */
 function comparison(filter: TraitFilter, params: Params): Comparison {
   const { op, trait } = filter;
-  if (!isStorableText(filter.key)) return () => 'FALSE';
   switch (trait.type) {
     case 'text':
       return textComparison(op, trait.value, params);
