@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../src/util/free-port';
 import { ZkSession } from '../src/zookeeper/session';
 import { parseCountOptions, repoRoot } from './support';
 import { ensureStack, runBenchmark } from './support/run';
@@ -190,8 +191,6 @@ async function startDaemon(
   };
 }
 
-const freePort = () => 20000 + Math.floor(Math.random() * 20000);
-
 async function makeZnodes(session: ZkSession, prefix: string, count: number): Promise<string[]> {
   const znodes = Array.from({ length: count }, (_, i) => `${prefix}/n${String(i).padStart(5, '0')}`);
   for (let i = 0; i < znodes.length; i += 100)
@@ -237,14 +236,14 @@ async function measureDaemon(
   const log = join(work, 'daemon.log');
   const one = mkdtempSync(join(work, 'one-'));
   twcFiles(one, znodes.slice(0, 1), join(work, 'unused.log'));
-  const single = await startDaemon(one, connect, 1, freePort());
+  const single = await startDaemon(one, connect, 1, await freePort());
   await sleep(3000);
   const oneWatchBytes = rssBytes(single.child.pid!);
   await single.stop();
   const all = mkdtempSync(join(work, 'all-'));
   twcFiles(all, znodes, log);
   progress(`winchester watch with ${options.watches} watches…`);
-  const daemon = await startDaemon(all, connect, options.watches, freePort());
+  const daemon = await startDaemon(all, connect, options.watches, await freePort());
   await sleep(3000);
   const allWatchesBytes = rssBytes(daemon.child.pid!);
   progress(`winchester watch: ${options.rate} pokes/s for ${options.seconds} s…`);

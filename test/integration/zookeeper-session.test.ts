@@ -19,6 +19,7 @@ import {
 import { forceSessionExpiry, PrivateZooKeeper, startPrivateZooKeeper } from '../support/private-zookeeper';
 import { zookeeperConnect } from '../support/stack';
 import { startRelay } from '../support/tcp-relay';
+import { freePort } from '../../src/util/free-port';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How long a watch that should stay quiet is given to fire anyway. */
@@ -357,13 +358,3 @@ describe('ZkSession while its server is killed, restarted and frozen', () => {
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}

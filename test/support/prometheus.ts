@@ -1,6 +1,6 @@
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../src/util/free-port';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { repoRoot } from './stack';
@@ -25,15 +25,7 @@ export function promtool(args: string[], input?: string): { status: number | nul
   return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() };
 }
 
-/** A loopback port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+export { freePort };
 
 interface ScrapeConfig {
   job_name: string;
