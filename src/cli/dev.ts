@@ -28,11 +28,10 @@ import { configureLogging, LogFormat, warningsLogged } from '../util/logger';
 import { workerOptions } from './roles';
 import { PgCompletedStreams } from '../postgres/completed-streams';
 import { eventStoreUrl, openEventStore } from './event-store';
-import { localStackRegistryUrl } from '../config/stack-env';
+import { localStackDir, localStackRegistryUrl } from '../config/stack-env';
 import { TopologyDecoders, TopologySerializers, topologySerializers } from '../topology/serialization';
 
 const repoRoot = join(__dirname, '..', '..', '..');
-const stackDir = () => process.env.WINCHESTER_STACK_DIR ?? join(repoRoot, '.stack');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the local stack unless KAFKA_BROKERS/REDIS_URL are given; returns whether it did. */
@@ -58,7 +57,7 @@ function ensureLocalStack(): boolean {
 
 /** The stack's registry unless SCHEMA_REGISTRY_URL says otherwise: the demo runs the Avro path end to end. */
 function useStackRegistry(): void {
-  const registryUrl = localStackRegistryUrl(join(stackDir(), 'env'));
+  const registryUrl = localStackRegistryUrl(join(localStackDir(), 'env'));
   if (registryUrl) process.env.SCHEMA_REGISTRY_URL = registryUrl;
 }
 
@@ -72,7 +71,7 @@ async function readLines(file: string): Promise<string[]> {
 
 /** The roles' log lines go to a file, so the terminal shows only progress and the summary. */
 function logToFile(namespace: string, format: LogFormat | undefined): string {
-  const file = join(stackDir(), 'logs', `${namespace}.log`);
+  const file = join(localStackDir(), 'logs', `${namespace}.log`);
   mkdirSync(dirname(file), { recursive: true });
   configureLogging({ file, format });
   return file;

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import Fastify from 'fastify';
-import { readStackEnvFile } from '../config/stack-env';
+import { localStackDir, readStackEnvFile } from '../config/stack-env';
 import { stopOnSignals } from '../topology/role-runner';
 import { logger } from '../util/logger';
 import { DEFAULT_SHUTDOWN_GRACE_MS, startWatchDaemon, WatchDaemon } from '../watch/daemon';
@@ -36,7 +36,10 @@ const POKE_CONNECT_TIMEOUT_MS = 5_000;
 
 /** --zookeeper, else ZOOKEEPER_CONNECT, else the local stack's (.stack/env). */
 function zookeeperConnect(option: string | undefined): string {
-  const connect = option ?? process.env.ZOOKEEPER_CONNECT ?? localStackZooKeeper();
+  const connect =
+    option ??
+    process.env.ZOOKEEPER_CONNECT ??
+    readStackEnvFile(join(localStackDir(), 'env')).ZOOKEEPER_CONNECT;
   if (!connect) {
     throw new UsageError(
       'no ZooKeeper to connect to: give --zookeeper HOST:PORT or set ZOOKEEPER_CONNECT ' +
@@ -44,18 +47,6 @@ function zookeeperConnect(option: string | undefined): string {
     );
   }
   return connect;
-}
-
-/** ZOOKEEPER_CONNECT from the stack's env file, looked for from a build (dist/src/cli) or the source. */
-function localStackZooKeeper(): string | undefined {
-  const dirs = process.env.WINCHESTER_STACK_DIR
-    ? [process.env.WINCHESTER_STACK_DIR]
-    : [join(__dirname, '..', '..', '..', '.stack'), join(__dirname, '..', '..', '.stack')];
-  for (const dir of dirs) {
-    const connect = readStackEnvFile(join(dir, 'env')).ZOOKEEPER_CONNECT;
-    if (connect) return connect;
-  }
-  return undefined;
 }
 
 /** ZooKeeper mistakes a user fixes on the command line: one line, exit 2; Redis down: exit 1. */

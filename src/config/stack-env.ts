@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * The KEY=value lines scripts/stack.sh writes to `.stack/env` (KAFKA_BROKERS, REDIS_URL,
@@ -12,6 +13,17 @@ export function readStackEnvFile(file: string): Record<string, string> {
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => [m[1], m[2]] as const);
   return Object.fromEntries(entries);
+}
+
+/**
+ * The local stack's directory (`.stack/` of the checkout, as scripts/stack.sh makes it),
+ * from a build (dist/src/config) or from the source (src/config); WINCHESTER_STACK_DIR
+ * names another.
+ */
+export function localStackDir(): string {
+  if (process.env.WINCHESTER_STACK_DIR) return process.env.WINCHESTER_STACK_DIR;
+  const candidates = [join(__dirname, '..', '..', '..', '.stack'), join(__dirname, '..', '..', '.stack')];
+  return candidates.find((dir) => existsSync(dir)) ?? candidates[0];
 }
 
 /** Takes KAFKA_BROKERS / REDIS_URL from the local stack unless the environment has them. */
