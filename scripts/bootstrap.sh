@@ -11,6 +11,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+[[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
 command -v node >/dev/null || missing+=(nodejs npm)
 # Prometheus (promtool and the server) only for the tests that check metrics and alert rules.
 [[ "${1:-}" != --for-tests ]] || command -v promtool >/dev/null || missing+=(prometheus)

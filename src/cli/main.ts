@@ -21,6 +21,7 @@ import { registerArchiver } from './archiver';
 import { registerEvents } from './events';
 import { registerStore } from './store';
 import { registerWatch } from './watch';
+import { registerBridge } from './bridge';
 import { reportFor, UsageError } from './errors';
 import {
   configureLogging,
@@ -88,6 +89,7 @@ export function buildProgram(): Command {
   registerEvents(program);
   registerStore(program);
   registerWatch(program);
+  registerBridge(program);
   return program;
 }
 

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { ConfigurationError } from './errors';
 import { loadYaml11, plainFromYaml, YamlDocument } from './yaml11';
 import { defaultTopologySettings, TopologySettings } from './topology-settings';
+import { BridgeSettings, parseBridgeSection } from '../bridge/settings';
 
 /**
  * One `pipeline_handlers` entry: what it names (a module path `./file.js#Export`, or upstream's
@@ -31,6 +32,8 @@ export interface WinchesterConfig {
   /** File names inside the topology bundle (upstream's distiller_config & co). */
   files: { eventDefinitions: string; triggers: string; pipelines: string };
   topology: TopologySettings;
+  /** The `bridge:` section: what `winchester bridge` consumes from RabbitMQ. */
+  bridge: BridgeSettings;
   warnings: string[];
 }
 
@@ -57,6 +60,7 @@ const KNOWN = new Set([
   'trigger_definitions',
   'pipeline_config',
   'kafka',
+  'bridge',
 ]);
 const KAFKA_KEYS = new Set([
   'namespace',
@@ -96,6 +100,12 @@ export function parseWinchesterConfig(
   const statisticsPeriodSeconds = settings.number('statistics_period', 10, 1);
   topology.statisticsPeriodMs = statisticsPeriodSeconds * 1000;
   const logLevel = settings.logLevel();
+  const bridge = parseBridgeSection(
+    settings.raw.bridge,
+    (path, message) => settings.fail(path, message),
+    (key) =>
+      warnings.push(`${file}:${settings.line(['bridge', key])}: unknown setting bridge.${key} ignored`),
+  );
 
   return {
     file,
@@ -115,6 +125,7 @@ export function parseWinchesterConfig(
       pipelines: settings.string('pipeline_config', 'pipelines.yaml'),
     },
     topology,
+    bridge,
     warnings,
   };
 }

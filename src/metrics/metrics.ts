@@ -32,6 +32,7 @@ const COMPONENTS_OF_ROLE: Record<string, readonly Component[]> = {
   worker: ['worker'],
   archiver: ['archiver'],
   api: [],
+  bridge: [],
 };
 const ALL_COMPONENTS: readonly Component[] = ['distiller', 'matcher', 'worker', 'archiver'];
 
@@ -160,6 +161,29 @@ export class WinchesterMetrics {
     'winchester_archiver_events_expired_total',
     'Events removed from the event store by event_ttl',
   );
+  readonly bridgeMessages = this.counter(
+    'winchester_bridge_messages_total',
+    'RabbitMQ messages the bridge acknowledged, by outcome: produced to the input topic, or dead_lettered',
+    ['outcome'],
+  );
+  readonly bridgeBytes = this.counter(
+    'winchester_bridge_bytes_total',
+    'Bytes of the RabbitMQ messages the bridge received (as delivered, before any decompression)',
+  );
+  readonly bridgeRedelivered = this.counter(
+    'winchester_bridge_redelivered_total',
+    'Messages RabbitMQ delivered again (the bridge had them unacknowledged when a channel closed)',
+  );
+  readonly bridgeReconnects = this.counter(
+    'winchester_bridge_reconnects_total',
+    'Reconnections to RabbitMQ, and Kafka sends the bridge retried, by side',
+    ['side'],
+  );
+  readonly bridgeUnacked = new Gauge({
+    name: 'winchester_bridge_unacked_messages',
+    help: 'Messages received from RabbitMQ and not yet acknowledged (at most bridge.prefetch)',
+    registers: [this.registry],
+  });
   readonly activeStreams = new Gauge({
     name: 'winchester_active_streams',
     help: 'Active streams in the partitions this process owns',

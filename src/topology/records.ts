@@ -130,10 +130,16 @@ export function headerString(headers: IHeaders | undefined, name: string): strin
   return Array.isArray(value) ? String(value[0]) : String(value);
 }
 
-/** Kafka key of a raw notification: its instance, so one instance's notifications stay in order. */
+/**
+ * Kafka key of a raw notification: its instance, so one instance's notifications stay in order,
+ * else its message id. Inside oslo's v2 envelope the notification is a JSON string, so its
+ * quotes are escaped (`\"instance_id\": \"…\"`): both spellings are read, without parsing.
+ */
 export function notificationKey(line: string): string | null {
-  const instance = /"instance_id"\s*:\s*"([^"]+)"/.exec(line);
-  if (instance) return instance[1];
-  const id = /"message_id"\s*:\s*"([^"]+)"/.exec(line);
-  return id ? id[1] : null;
+  const found =
+    /"instance_id"\s*:\s*"([^"]+)"/.exec(line) ??
+    /\\"instance_id\\"\s*:\s*\\"([^"\\]+)\\"/.exec(line) ??
+    /"message_id"\s*:\s*"([^"]+)"/.exec(line) ??
+    /\\"message_id\\"\s*:\s*\\"([^"\\]+)\\"/.exec(line);
+  return found ? found[1] : null;
 }

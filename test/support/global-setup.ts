@@ -15,8 +15,8 @@ export interface StartedServices {
 /**
  * Starts what is missing of the local Kafka, Redis, PostgreSQL, ZooKeeper and schema registry
  * (nothing when KAFKA_BROKERS, REDIS_URL and EVENT_STORE_URL are given, but the registry when
- * neither SCHEMA_REGISTRY_URL nor a running one is). ZOOKEEPER_CONNECT and SCHEMA_REGISTRY_URL,
- * unless given, are the stack's. What it started, and only that, globalTeardown stops.
+ * neither SCHEMA_REGISTRY_URL nor a running one is, and RabbitMQ likewise for AMQP_URL).
+ * ZOOKEEPER_CONNECT, SCHEMA_REGISTRY_URL and AMQP_URL, unless given, are the stack's. What it started, and only that, globalTeardown stops.
  */
 export default async function globalSetup(): Promise<void> {
   const state: StartedServices = { started: [] };
@@ -39,6 +39,10 @@ export default async function globalSetup(): Promise<void> {
     }
     // `start` leaves a running registry alone and prints its address, as .stack/env has it.
     process.env.SCHEMA_REGISTRY_URL = serviceScript('schema-registry', 'start');
+  }
+  if (!process.env.AMQP_URL) {
+    if (!state.started.includes('rabbitmq') && !serviceRunning('rabbitmq')) state.started.push('rabbitmq');
+    process.env.AMQP_URL = serviceScript('rabbitmq', 'start');
   }
   process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
   (globalThis as Record<string, unknown>).__winchesterTestStack = state;

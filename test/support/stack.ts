@@ -13,11 +13,18 @@ export function stackScript(action: 'start' | 'stop' | 'status'): string {
 }
 
 /** The services of the local stack, each with its own scripts/<service>.sh. */
-export const STACK_SERVICES = ['kafka', 'redis', 'postgres', 'zookeeper', 'schema-registry'] as const;
+export const STACK_SERVICES = [
+  'kafka',
+  'redis',
+  'postgres',
+  'zookeeper',
+  'schema-registry',
+  'rabbitmq',
+] as const;
 export type StackService = (typeof STACK_SERVICES)[number];
 
 /** Runs scripts/<service>.sh for one service of the stack and returns its stdout, trimmed. */
-export function serviceScript(service: StackService, action: 'start' | 'stop' | 'status'): string {
+export function serviceScript(service: StackService, action: 'start' | 'stop' | 'kill' | 'status'): string {
   return execFileSync('bash', [join(repoRoot, 'scripts', `${service}.sh`), action], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,5 +60,12 @@ export function zookeeperConnect(): string {
 export function schemaRegistryUrl(): string {
   const url = process.env.SCHEMA_REGISTRY_URL;
   if (!url) throw new Error('SCHEMA_REGISTRY_URL is not set: the integration tests run under globalSetup');
+  return url;
+}
+
+/** The RabbitMQ the integration tests use (AMQP_URL, which globalSetup always sets). */
+export function amqpUrl(): string {
+  const url = process.env.AMQP_URL;
+  if (!url) throw new Error('AMQP_URL is not set: the integration tests run under globalSetup');
   return url;
 }
