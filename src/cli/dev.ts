@@ -20,8 +20,9 @@ import { WinchesterMetrics } from '../metrics/metrics';
 import { advanceEventClock } from '../topology/event-clock';
 import { notificationKey } from '../topology/records';
 import { runLiveDemo } from './generate';
+import { DevFeed, rabbitmqFeed } from './dev-rabbitmq';
 import { connect, requireRedis } from './connect';
-import { portNumber, positiveNumber } from './errors';
+import { portNumber, positiveNumber, UsageError } from './errors';
 import { openLines, requireSomeValid } from './input';
 import { createRedisClient } from '../redis/client';
 import { configureLogging, LogFormat, warningsLogged } from '../util/logger';
@@ -85,6 +86,7 @@ interface DevOptions {
   exit?: boolean;
   live?: boolean;
   rate: string;
+  withRabbitmq?: boolean;
 }
 
 /** Every role of the topology in this process, with the API, on a namespace of its own. */
@@ -99,6 +101,8 @@ interface DevRun {
   worker: WorkerRole;
   /** Present when EVENT_STORE_URL is set: the demo's events are then queryable afterwards. */
   archiver?: ArchiverRole;
+  /** Where the replay's notifications go in: Kafka, or RabbitMQ and the bridge. */
+  feed: DevFeed;
   address: string;
   logFile: string;
   stopAll: () => Promise<void>;
@@ -125,11 +129,18 @@ export function registerDev(program: Command): void {
       'instead of the replay: the wall clock, and generated notifications fed live until Ctrl-C',
     )
     .option('--rate <n>', 'notifications per second with --live', '20')
+    .option(
+      '--with-rabbitmq',
+      'feed the replay through RabbitMQ (AMQP_URL) and the bridge, as OpenStack services publish',
+    )
     .action((opts: DevOptions) => runDev(opts, program.opts<{ logFormat?: LogFormat }>().logFormat));
 }
 
 async function runDev(opts: DevOptions, logFormat: LogFormat | undefined): Promise<void> {
   const liveRate = positiveNumber('--rate', opts.rate);
+  if (opts.live && opts.withRabbitmq) {
+    throw new UsageError('--with-rabbitmq feeds the replay; --live generates into Kafka: choose one');
+  }
   const port = portNumber('--port', opts.port);
   const lines = opts.live ? [] : await readLines(opts.data);
   const run = await startEverything(opts, port, logFormat);
@@ -199,6 +210,9 @@ async function startEverything(
     serializers,
   });
   const { metrics, distiller, matcher, worker, completedStreams, archiver } = roles;
+  const feed = opts.withRabbitmq
+    ? await rabbitmqFeed(kafka, settings, config.bridge, metrics)
+    : kafkaFeed(kafka, settings.inputTopics[0]);
   const redis = createRedisClient(connection.redisUrl);
   const api = buildApi({ metrics, redis, kafka, namespace, eventStore: store, completedStreams });
   // The default port may be taken by another demo: then any free one will do.
@@ -206,6 +220,7 @@ async function startEverything(
     .listen({ host: '127.0.0.1', port })
     .catch(() => api.listen({ host: '127.0.0.1', port: 0 }));
   const stopAll = async () => {
+    await feed.stop();
     await Promise.allSettled([distiller.stop(), matcher.stop(), worker.stop(), archiver?.stop()]);
     await Promise.allSettled([store?.close(), completedStreams?.close()]);
     await api.close();
@@ -213,7 +228,7 @@ async function startEverything(
     if (startedStack)
       execFileSync('bash', [join(repoRoot, 'scripts', 'stack.sh'), 'stop'], { stdio: 'inherit' });
   };
-  return { ...roles, namespace, settings, kafka, decoders: serializers, address, logFile, stopAll };
+  return { ...roles, namespace, settings, kafka, decoders: serializers, feed, address, logFile, stopAll };
 }
 
 /** Avro through the registry when there is one (the stack's, as a rule), else JSON: said on stderr. */
@@ -277,30 +292,47 @@ async function archiverCaughtUp({ archiver, distiller, worker }: DevRun): Promis
 const archived = ({ counters }: ArchiverRole) =>
   counters.stored + counters.duplicates + [...counters.rejected.values()].reduce((a, b) => a + b, 0);
 
-/** Produces the lines, then follows the distiller and the matcher, with a progress bar. */
+/** Feeds the lines in, then follows the bridge (if any), the distiller and the matcher, with a progress bar. */
 async function replayWithProgress(run: DevRun, lines: string[]): Promise<void> {
   const bar = new SingleBar(
     { format: '{phase} [{bar}] {value}/{total}', hideCursor: true },
     Presets.shades_classic,
   );
-  bar.start(lines.length, 0, { phase: 'produce ' });
-  const producer = run.kafka.producer({ maxInFlightRequests: 1 });
-  await producer.connect();
-  for (let i = 0; i < lines.length; i += 500) {
-    const messages: Message[] = lines
-      .slice(i, i + 500)
-      .map((line) => ({ key: notificationKey(line), value: line }));
-    await producer.send({ topic: run.settings.inputTopics[0], acks: -1, messages });
-    bar.update(Math.min(lines.length, i + 500));
+  bar.start(lines.length, 0, { phase: run.feed.bridged ? 'publish ' : 'produce ' });
+  await run.feed.send(lines, (sent) => bar.update(sent));
+  const { distiller, matcher, feed } = run;
+  if (feed.bridged) {
+    bar.update(0, { phase: 'bridge  ' });
+    await follow(bar, feed.bridged, lines.length);
   }
-  await producer.disconnect();
-  const { distiller, matcher } = run;
   bar.update(0, { phase: 'distill ' });
   await follow(bar, () => distiller.counters.consumed, lines.length);
   bar.setTotal(distiller.counters.distilled);
   bar.update(0, { phase: 'match   ' });
   await follow(bar, () => matcher.counters.eventsConsumed, distiller.counters.distilled);
   bar.stop();
+}
+
+/** The plain feed: the lines produced to the input topic, keyed as `winchester produce` keys them. */
+function kafkaFeed(kafka: Kafka, topic: string): DevFeed {
+  return {
+    async send(lines, onProgress) {
+      const producer = kafka.producer({ maxInFlightRequests: 1 });
+      await producer.connect();
+      try {
+        for (let i = 0; i < lines.length; i += 500) {
+          const messages: Message[] = lines
+            .slice(i, i + 500)
+            .map((line) => ({ key: notificationKey(line), value: line }));
+          await producer.send({ topic, acks: -1, messages });
+          onProgress(Math.min(lines.length, i + 500));
+        }
+      } finally {
+        await producer.disconnect();
+      }
+    },
+    stop: async () => undefined,
+  };
 }
 
 async function follow(bar: SingleBar, count: () => number, total: number): Promise<void> {
