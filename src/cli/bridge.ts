@@ -34,12 +34,16 @@ export function registerBridge(program: Command): void {
       const connected = await connect(config.topology);
       await ensureTopicsOnce(connected.kafka, connected.settings);
       const metrics = new WinchesterMetrics('bridge');
-      const http = await serveMetrics({ metrics, connected, config }, metricsPort);
+      // RabbitMQ's answer first: a wrong AMQP_URL is then the one line the command prints.
       const bridge = await startBridge(connected.kafka, amqpUrl!, connected.settings, config.bridge, {
         metrics,
         stopTimeoutMs: 8000,
       }).catch((error: unknown) => {
         throw new CommandFailure((error as Error).message);
+      });
+      const http = await serveMetrics({ metrics, connected, config }, metricsPort).catch(async (error) => {
+        await bridge.stop();
+        throw error;
       });
       http.markStarted();
       stopOnSignals(async () => {

@@ -10,7 +10,7 @@ import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath, requireBuild } from '../support/processes';
-import { repoRoot } from '../support/stack';
+import { amqpUrl, repoRoot } from '../support/stack';
 import { testNamespace } from '../support/namespace';
 
 interface Mistake {
@@ -130,6 +130,40 @@ function mistakes(busyPort: number): Mistake[] {
       exit: 2,
       says: /LOG_FORMAT=xml/,
       env: { LOG_FORMAT: 'xml' },
+    },
+    {
+      name: 'bridge without AMQP_URL',
+      args: ['bridge'],
+      exit: 2,
+      says: /AMQP_URL is not set/,
+      env: { AMQP_URL: '' },
+    },
+    {
+      name: 'bridge with an AMQP_URL that is not amqp://',
+      args: ['bridge'],
+      exit: 2,
+      says: /AMQP_URL must start with amqp:\/\/ or amqps:\/\//,
+      env: { AMQP_URL: 'http://127.0.0.1:5672' },
+    },
+    {
+      name: 'bridge with RabbitMQ unreachable',
+      args: ['bridge'],
+      exit: 1,
+      says: /cannot reach RabbitMQ at 127\.0\.0\.1:1 vhost \/ \(ECONNREFUSED\)/,
+      env: { AMQP_URL: 'amqp://guest:s3cret-pw@127.0.0.1:1' },
+    },
+    {
+      name: 'bridge with a wrong password (never printed)',
+      args: ['bridge'],
+      exit: 1,
+      says: /RabbitMQ at 127\.0\.0\.1:\d+ vhost \/ refused the bridge: .*ACCESS_REFUSED(?!.*s3cret-pw)/,
+      env: { AMQP_URL: amqpUrl().replace('guest:guest', 'guest:s3cret-pw') },
+    },
+    {
+      name: 'bridge with a bad bridge: setting',
+      args: ['bridge', '-c', file('bridge.yaml', 'bridge:\n  prefetch: lots\n')],
+      exit: 2,
+      says: /bridge\.yaml:2: bridge\.prefetch: expected an integer/,
     },
     {
       name: 'METRICS_PORT not a port',
