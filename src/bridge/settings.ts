@@ -37,7 +37,8 @@ export interface BridgeSettings {
   priorities: string[];
   /**
    * Exchanges and queues the bridge creates are durable: must equal the services'
-   * [oslo_messaging_rabbit] amqp_durable_queues, or RabbitMQ refuses the later declaration.
+   * [oslo_messaging_rabbit] amqp_durable_queues (false by default, as oslo's), or RabbitMQ
+   * refuses the declaration that comes second, and a service refused drops its notifications.
    */
   durable: boolean;
   /** Queues the bridge creates are quorum queues (oslo's rabbit_quorum_queue). */
@@ -63,7 +64,7 @@ export function defaultBridgeSettings(overrides: Partial<BridgeSettings> = {}): 
     exchanges: [...OPENSTACK_EXCHANGES],
     topics: ['notifications'],
     priorities: ['audit', 'critical', 'error', 'info', 'warn'],
-    durable: true,
+    durable: false,
     quorum: false,
     prefetch: 2000,
     batchMessages: 500,
@@ -123,7 +124,8 @@ export function parseBridgeSection(
     exchanges: read.names('exchanges', OPENSTACK_EXCHANGES),
     topics: read.names('topics', ['notifications']),
     priorities: read.priorities(),
-    durable: read.boolean('durable', true),
+    // As oslo.messaging: quorum queues are durable whatever amqp_durable_queues says.
+    durable: read.boolean('durable', false) || read.boolean('quorum', false),
     quorum: read.boolean('quorum', false),
     pool: read.optionalName('pool'),
     prefetch: read.integer('prefetch', 2000, 1, 65535),
@@ -132,7 +134,6 @@ export function parseBridgeSection(
     batchBytes: read.integer('batch_bytes', 512 * 1024, 1024, 64 * 1024 * 1024),
     lingerMs: read.integer('linger_ms', 5, 0, 60000),
   });
-  if (settings.quorum && !settings.durable) fail(['bridge', 'quorum'], 'quorum queues are always durable');
   return settings;
 }
 
