@@ -4,6 +4,7 @@ import Redis from 'ioredis';
 import { toCanonicalJson } from '../events/event';
 import { printableDistinguished } from '../streams/simulate';
 import { WinchesterMetrics } from '../metrics/metrics';
+import { FailedAttempts } from '../pipeline/retry';
 import { StreamLifecycleCode, StreamLifecycleError } from '../redis/errors';
 import { resetStream } from '../redis/lifecycle';
 import { findStreams, getStreamView, StreamQuery, StreamView } from '../redis/query';
@@ -71,7 +72,21 @@ function view(stream: StreamView) {
     fire_timestamp: stream.fireAt === null ? null : formatMicros(stream.fireAt),
     distinguishing_traits: printableDistinguished(stream.distinguished),
     event_count: stream.eventCount,
+    ...(stream.failure ? { failure: failureView(stream.failure) } : {}),
     ...(stream.events ? { events: stream.events.map((e) => JSON.parse(toCanonicalJson(e)) as unknown) } : {}),
+  };
+}
+
+/** A failed stream's attempts: what failed last, when, and when it runs again (null once they ran out). */
+function failureView(failure: FailedAttempts) {
+  return {
+    attempts: failure.attempts,
+    pipeline: failure.pipeline,
+    handler: failure.handler,
+    error: failure.error,
+    first_failed_at: formatMicros(failure.first_failed_at),
+    last_failed_at: formatMicros(failure.last_failed_at),
+    next_retry_at: failure.retry_at === null ? null : formatMicros(failure.retry_at),
   };
 }
 
@@ -279,7 +294,8 @@ function registerStreamRoutes(
     if (!stream) return reply.code(404).send({ error: 'not_found', message: `stream ${id} not found` });
     return view(stream);
   });
-  app.post('/v1/streams/:id/reset', async (request, reply) => {
+  // `retry` is the operator's word for it (`streams retry`); `reset` is kept as it was.
+  const retry = async (request: FastifyRequest, reply: FastifyReply) => {
     const id = streamIdOf(request);
     try {
       return view(await resetStream(redis, namespace, id));
@@ -288,5 +304,7 @@ function registerStreamRoutes(
       const { status, error: kind } = LIFECYCLE_STATUS[error.code];
       return reply.code(status).send({ error: kind, code: error.code, message: error.message });
     }
-  });
+  };
+  app.post('/v1/streams/:id/reset', retry);
+  app.post('/v1/streams/:id/retry', retry);
 }

@@ -85,6 +85,7 @@ export async function setUpRole(role: string, opts: RoleOptions, needsRedis = fa
 export function workerOptions(setup: Pick<RoleSetup, 'topology' | 'config'>) {
   return {
     pipelines: setup.topology.pipelines,
+    retries: setup.topology.retries,
     handlers: setup.topology.handlers,
     purgeCompletedStreams: setup.config.purgeCompletedStreams,
     handlerTimeoutMs: setup.config.handlerTimeoutSeconds * 1000,

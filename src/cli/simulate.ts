@@ -35,6 +35,7 @@ async function simulate(file: string | undefined, opts: SimulateOptions): Promis
         handlers: topology.handlers,
         handlerTimeoutMs: config.handlerTimeoutSeconds * 1000,
         maxHops: config.maxPipelineHops,
+        retries: topology.retries,
         logger,
       },
       (event) => out(`{"kind":"new_event","event":${toCanonicalJson(event)}}`),
@@ -62,6 +63,7 @@ async function simulate(file: string | undefined, opts: SimulateOptions): Promis
       rejected,
       unmatched: simulation.unmatched,
       ...withPipelines?.tally,
+      ...(withPipelines && { retriesWaiting: withPipelines.retriesWaiting }),
     },
     'simulation done',
   );
@@ -85,7 +87,8 @@ export function registerSimulate(program: Command): void {
     .option('--drain', 'at end of input, advance the clock past every expiration')
     .option(
       '--pipelines',
-      "also run each stream's pipeline (dry run: nothing leaves the process), print new events and feed them back",
+      "also run each stream's pipeline (dry run: nothing leaves the process), print new events and feed them back; " +
+        "a failed run is retried under its pipeline's retry policy on the simulated clock (--drain runs the retries still waiting)",
     )
     .action(simulate);
 }

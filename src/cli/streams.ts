@@ -1,15 +1,16 @@
 import { Command } from 'commander';
 import { redisUrlFrom } from '../config/environment';
 import { StreamLifecycleError } from '../redis/errors';
+import { retryFailedStreams } from '../redis/failed-streams';
 import { resetStream } from '../redis/lifecycle';
 import { StreamState } from '../streams/model';
-import { findStreams } from '../redis/query';
+import { findStreams, StreamView } from '../redis/query';
 import { formatMicros } from '../time/micros';
 import { PgCompletedStreams } from '../postgres/completed-streams';
 import { CompletedStreamQuery } from '../store/completed-streams';
 import { connectRedis } from './connect';
 import { eventStoreUrl, requireEventStore, withPool } from './event-store';
-import { CommandFailure, positiveNumber } from './errors';
+import { CommandFailure, positiveNumber, UsageError } from './errors';
 import { opsConfig, OpsOptions, withConfigOptions } from './ops-options';
 
 type ListOptions = OpsOptions & { state?: string; trigger?: string; count: string };
@@ -30,12 +31,21 @@ async function listStreams(opts: ListOptions) {
     });
     for (const s of found) {
       process.stdout.write(
-        `${s.id}\t${s.trigger}\t${s.state}\t${s.eventCount} events\t${formatMicros(s.first)} … ${formatMicros(s.last)}\n`,
+        `${s.id}\t${s.trigger}\t${s.state}\t${s.eventCount} events\t${formatMicros(s.first)} … ${formatMicros(s.last)}${failureColumn(s)}\n`,
       );
     }
   } finally {
     redis.disconnect();
   }
+}
+
+/** A failed stream's attempts, what failed last and, while it waits, when it runs again. */
+function failureColumn({ failure }: StreamView): string {
+  if (!failure) return '';
+  const next = failure.retry_at === null ? '' : `; retry at ${formatMicros(failure.retry_at)}`;
+  const what = failure.handler ? `${failure.handler}: ${failure.error}` : failure.error;
+  // One line per stream, whatever the error's text holds.
+  return `\t${failure.attempts} failed attempts${next}\t${what.replace(/\s+/g, ' ')}`;
 }
 
 async function listCompletedStreams(query: CompletedStreamQuery) {
@@ -56,9 +66,34 @@ async function resetOne(id: string, opts: OpsOptions) {
     const meta = await resetStream(redis, namespace, id);
     process.stdout.write(`${id} is now ${meta.state}; its matcher re-emits it\n`);
   } catch (error) {
-    // A refused reset (no such stream, wrong state, …) is one line for the operator.
+    // A refused retry (no such stream, wrong state, …) is one line for the operator.
     if (error instanceof StreamLifecycleError) throw new CommandFailure(error.message);
     throw error;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+type RetryOptions = OpsOptions & { allErrors?: boolean };
+
+/** `streams retry ID` or `streams retry --all-errors`: failed streams run again, with fresh attempts. */
+async function retry(id: string | undefined, opts: RetryOptions) {
+  if ((id === undefined) === !opts.allErrors) {
+    throw new UsageError('streams retry: give a stream id or --all-errors (not both)');
+  }
+  if (id !== undefined) return resetOne(id, opts);
+  const { namespace } = opsConfig(opts).topology;
+  const redis = await connectRedis(redisUrlFrom());
+  try {
+    const { retried, refused } = await retryFailedStreams(redis, namespace);
+    for (const meta of retried) process.stdout.write(`${meta.id} is now ${meta.state}\n`);
+    for (const { reason } of refused) process.stderr.write(`${reason}\n`);
+    process.stdout.write(
+      `${retried.length} failed streams retried; their matchers re-emit them` +
+        (refused.length ? `; ${refused.length} refused` : '') +
+        '\n',
+    );
+    if (refused.length) throw new CommandFailure(`${refused.length} of the failed streams were not retried`);
   } finally {
     redis.disconnect();
   }
@@ -74,8 +109,17 @@ export function registerStreams(program: Command): void {
     .option('--trigger <name>', 'only streams of this trigger')
     .option('--count <n>', 'at most this many', '100')
     .action(listStreams);
+  withConfigOptions(streams.command('retry'))
+    .description(
+      'run failed streams again, with fresh attempts: error → retry_fire, expire_error → retry_expire',
+    )
+    .argument('[id]', 'stream id')
+    .option('--all-errors', 'every stream in error or expire_error')
+    .action(retry);
   withConfigOptions(streams.command('reset'))
-    .description('retry a failed stream: error → retry_fire, expire_error → retry_expire')
+    .description(
+      'retry a failed stream (as streams retry ID): error → retry_fire, expire_error → retry_expire',
+    )
     .argument('<id>', 'stream id')
     .action(resetOne);
 }

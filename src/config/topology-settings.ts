@@ -17,6 +17,8 @@ export interface TopologySettings {
     streamsDlq: string;
     /** What the archiver could not keep: not an event or completion record, or refused by the store. */
     archiverDlq: string;
+    /** One record per stream whose last attempt failed (error / expire_error), keyed by stream id. */
+    streamsErrors: string;
   };
   partitions: { events: number; repartition: number; streams: number };
   clock: ClockMode;
@@ -46,6 +48,7 @@ export function defaultTopologySettings(overrides: Partial<TopologySettings> = {
       eventsDlq: name('events.dlq'),
       streamsDlq: name('streams.dlq'),
       archiverDlq: name('archiver.dlq'),
+      streamsErrors: name('streams.errors'),
     },
     partitions: { events: 3, repartition: 3, streams: 3 },
     clock: 'wall',

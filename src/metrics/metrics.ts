@@ -139,6 +139,16 @@ export class WinchesterMetrics {
     'winchester_pipeline_loop_guard_dropped_total',
     'New events not produced: too many pipeline generations',
   );
+  readonly pipelineRetries = this.counter(
+    'winchester_pipeline_retries_total',
+    'Failed pipeline runs scheduled to be tried again (pipelines with a retry policy)',
+    ['pipeline'],
+  );
+  readonly pipelineRetriesExhausted = this.counter(
+    'winchester_pipeline_retries_exhausted_total',
+    'Streams whose last allowed attempt failed: in error, with a record on streams.errors',
+    ['pipeline'],
+  );
   readonly commitFailures = this.counter(
     'winchester_handler_commit_failures_total',
     'Handler commits that threw',
@@ -299,6 +309,9 @@ export class WinchesterMetrics {
       this.commitFailures,
       [...handlers].map((handler) => ({ handler })),
     );
+    const pipelines = [...topology.pipelines.keys()].map((pipeline) => ({ pipeline }));
+    zero(this.pipelineRetries, pipelines);
+    zero(this.pipelineRetriesExhausted, pipelines);
     zero(this.dlqRecords, [{ topic: topics.streamsDlq, reason: DLQ_REASON.undecodableStreamRecord }]);
   }
 

@@ -5,6 +5,7 @@ import { configDir, HandlerReference, WinchesterConfig } from '../config/winches
 import { ConfigProblem, ConfigurationError, formatProblem } from '../config/errors';
 import { HandlerDefinition, PipelineHandler, HandlerContext } from './handler';
 import { builtinHandlers, UPSTREAM_HANDLER_CLASSES } from './handlers';
+import { RetryPolicy } from './retry';
 import { PipelineStep } from './runner';
 
 export class PipelineConfigError extends ConfigurationError {
@@ -18,23 +19,39 @@ export class PipelineConfigError extends ConfigurationError {
   }
 }
 
+/** What pipelines.yaml defines: each pipeline's steps, and the retry policy of those that have one. */
+export interface PipelineDefinitions {
+  pipelines: Map<string, PipelineStep[]>;
+  retries: Map<string, RetryPolicy>;
+}
+
 /**
  * Loads pipelines.yaml with the checks `winchester check` runs (`name: [handler | {name,
- * params}]`, every handler known, params valid), failing at start on the first problems with
- * file and line.
+ * params}]` or `name: {handlers, retry}`, every handler known, params valid, retry policies
+ * sound), failing at start on the first problems with file and line.
  */
+export function parsePipelineDefinitions(
+  text: string,
+  file: string,
+  handlers: ReadonlyMap<string, HandlerDefinition>,
+): PipelineDefinitions {
+  const { pipelines, retries, errors } = readPipelines(text, file, handlers);
+  if (errors.length > 0) {
+    throw new PipelineConfigError(file, errors.map(formatProblem).join('\n'));
+  }
+  const steps = new Map(
+    [...pipelines].map(([name, entries]) => [name, entries.map(({ name, params }) => ({ name, params }))]),
+  );
+  return { pipelines: steps, retries };
+}
+
+/** The pipelines' steps alone (parsePipelineDefinitions). */
 export function parsePipelines(
   text: string,
   file: string,
   handlers: ReadonlyMap<string, HandlerDefinition>,
 ): Map<string, PipelineStep[]> {
-  const { pipelines, errors } = readPipelines(text, file, handlers);
-  if (errors.length > 0) {
-    throw new PipelineConfigError(file, errors.map(formatProblem).join('\n'));
-  }
-  return new Map(
-    [...pipelines].map(([name, steps]) => [name, steps.map(({ name, params }) => ({ name, params }))]),
-  );
+  return parsePipelineDefinitions(text, file, handlers).pipelines;
 }
 
 export function loadPipelines(file: string, handlers: ReadonlyMap<string, HandlerDefinition>) {

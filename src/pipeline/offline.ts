@@ -1,9 +1,10 @@
 import { WinchesterEvent } from '../events/event';
 import { StreamRecord } from '../streams/model';
-import { Simulation } from '../streams/simulate';
-import { Micros } from '../time/micros';
+import { END_OF_TIME, Simulation } from '../streams/simulate';
+import { formatMicros, Micros } from '../time/micros';
 import { Logger } from '../util/logger';
 import { HandlerContext } from './handler';
+import { afterFailedRun, FailedAttempts, retryPolicyOf } from './retry';
 import { runStream, StreamOutcome, StreamRunOptions } from './stream-run';
 
 export interface OfflinePipelineOptions extends StreamRunOptions {
@@ -19,6 +20,8 @@ export interface OfflineOutcome {
   /** New events the loop guard held back. */
   loopGuardDropped: number;
   error?: string;
+  failedHandler?: string;
+  errorMessage?: string;
 }
 
 /**
@@ -50,31 +53,61 @@ export async function runPipelineOffline(
     outcome: run.outcome,
     newEvents: run.newEvents,
     loopGuardDropped: run.heldBack.length,
-    ...(run.error === undefined ? {} : { error: run.error }),
+    ...(run.error === undefined
+      ? {}
+      : { error: run.error, failedHandler: run.failedHandler, errorMessage: run.errorMessage }),
   };
 }
 
 export interface OfflineTally {
   newEvents: number;
+  /** Streams that ended in error (after their last attempt). */
   pipelineErrors: number;
   loopGuardDropped: number;
+  /** Failed runs scheduled to run again, and streams whose retry policy ran out. */
+  retries: number;
+  retriesExhausted: number;
+}
+
+/** A failed stream waiting for its next attempt on the simulated clock. */
+interface WaitingRetry {
+  record: StreamRecord;
+  failure: FailedAttempts;
+  due: Micros;
 }
 
 /**
  * A simulation whose fired and expired streams also run their pipelines offline: each new
  * event goes to `onNewEvent` and back into the simulation, as the worker sends it to
  * `events`, where it may fire further streams. Pipelines run after the step that emitted
- * their streams, in emission order.
+ * their streams, in emission order. A failed run is retried as the worker would, in virtual
+ * time: at its failure time plus the back-off on the simulated clock, once the clock (moved
+ * by the events, or `advance`) gets there; retries still waiting at the end are counted in
+ * `retriesWaiting`.
  */
 export class PipelineSimulation {
-  readonly tally: OfflineTally = { newEvents: 0, pipelineErrors: 0, loopGuardDropped: 0 };
+  readonly tally: OfflineTally = {
+    newEvents: 0,
+    pipelineErrors: 0,
+    loopGuardDropped: 0,
+    retries: 0,
+    retriesExhausted: 0,
+  };
   private readonly finished: StreamRecord[] = [];
+  private readonly waiting: WaitingRetry[] = [];
+  /** How far `advance` moved time: the wall clock's simulation does not follow it, retries do. */
+  private advancedTo: Micros | null = null;
 
   constructor(
     private readonly simulation: Simulation,
     private readonly options: Omit<OfflinePipelineOptions, 'now'>,
     private readonly onNewEvent: (event: WinchesterEvent) => void,
   ) {}
+
+  /** Failed streams whose next attempt the simulated clock has not reached. */
+  get retriesWaiting(): number {
+    return this.waiting.length;
+  }
 
   /** Hand every record the simulation emits to this (its `onRecord`). */
   readonly streamFinished = (record: StreamRecord): void => {
@@ -87,34 +120,67 @@ export class PipelineSimulation {
   }
 
   async advance(to: Micros): Promise<void> {
+    this.advancedTo = Math.max(to, this.advancedTo ?? to);
     await this.simulation.advance(to);
     await this.runPipelines();
   }
 
+  private get now(): Micros {
+    return Math.max(this.simulation.currentTime, this.advancedTo ?? -Infinity);
+  }
+
+  /** New streams' pipelines, then every retry the clock has reached (whose new events may make more). */
   private async runPipelines(): Promise<void> {
-    const options = { ...this.options, now: () => this.simulation.currentTime };
-    while (this.finished.length) {
-      const record = this.finished.shift()!;
-      const result = await runPipelineOffline(record, options);
-      if (result.error) {
-        this.tally.pipelineErrors++;
-        this.options.logger.error(
-          {
-            stream_id: record.stream_id,
-            trigger: record.trigger,
-            outcome: result.outcome,
-            error: result.error,
-          },
-          'pipeline failed',
-        );
+    for (;;) {
+      while (this.finished.length) {
+        const record = this.finished.shift()!;
+        await this.runAt(record, null, this.simulation.currentTime);
       }
-      this.tally.loopGuardDropped += result.loopGuardDropped;
-      for (const event of result.newEvents) {
-        this.tally.newEvents++;
-        this.onNewEvent(event);
-        // Records this emits join the queue and run in this same loop.
-        await this.simulation.push(event);
-      }
+      const next = this.waiting[0];
+      // At the end of time (`--drain`) every retry is due, those of runs made there too.
+      if (!next || (next.due > this.now && this.now < END_OF_TIME)) return;
+      this.waiting.shift();
+      await this.runAt(next.record, next.failure, Math.min(next.due, END_OF_TIME));
     }
+  }
+
+  /** One run of a stream at virtual time `at`: its new events go back in, a failure is retried or counted. */
+  private async runAt(record: StreamRecord, previous: FailedAttempts | null, at: Micros): Promise<void> {
+    const result = await runPipelineOffline(record, { ...this.options, now: () => at });
+    this.tally.loopGuardDropped += result.loopGuardDropped;
+    if (result.error !== undefined) this.failed(record, result, previous, at);
+    for (const event of result.newEvents) {
+      this.tally.newEvents++;
+      this.onNewEvent(event);
+      // Records this emits join the queue and run in this same loop.
+      await this.simulation.push(event);
+    }
+  }
+
+  private failed(
+    record: StreamRecord,
+    result: OfflineOutcome,
+    previous: FailedAttempts | null,
+    at: Micros,
+  ): void {
+    const policy = retryPolicyOf(this.options.retries, record.pipeline);
+    const failure = afterFailedRun(record, result, { previous, policy, failedAt: at });
+    const about = { stream_id: record.stream_id, trigger: record.trigger, attempt: failure.attempts };
+    if (failure.retry_at !== null) {
+      this.tally.retries++;
+      // The retry runs at the next state serial, as the worker's does.
+      const retry = { record: { ...record, serial: failure.serial }, failure, due: failure.retry_at };
+      const later = this.waiting.findIndex((w) => w.due > retry.due);
+      this.waiting.splice(later < 0 ? this.waiting.length : later, 0, retry);
+      const retryAt = formatMicros(retry.due);
+      this.options.logger.warn(
+        { ...about, error: result.error, retry_at: retryAt },
+        'pipeline failed: retry scheduled',
+      );
+      return;
+    }
+    this.tally.pipelineErrors++;
+    if (policy.attempts > 1) this.tally.retriesExhausted++;
+    this.options.logger.error({ ...about, outcome: result.outcome, error: result.error }, 'pipeline failed');
   }
 }

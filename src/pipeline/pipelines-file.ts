@@ -7,7 +7,9 @@ import {
   YamlSyntaxError,
 } from '../config/yaml11';
 import { ConfigProblem } from '../config/errors';
+import { DURATION_EXPECTED, durationSeconds } from '../config/winchester-config';
 import { TriggerSource } from '../triggers/load';
+import { DEFAULT_BACKOFF_SECONDS, DEFAULT_MAX_BACKOFF_SECONDS, RetryPolicy } from './retry';
 
 /**
  * Handler names Winchester shipped (winchester/pipeline_handler.py): LoggingHandler, UsageHandler,
@@ -25,11 +27,17 @@ export interface PipelineHandlerEntry {
 
 export interface PipelinesCheckResult {
   pipelines: Map<string, PipelineHandlerEntry[]>;
+  /** The retry policy of each pipeline written as `{handlers, retry}`; the others never retry. */
+  retries: Map<string, RetryPolicy>;
   errors: ConfigProblem[];
   warnings: ConfigProblem[];
 }
 
 const ENTRY_KEYS = new Set(['name', 'params']);
+const PIPELINE_KEYS = new Set(['handlers', 'retry']);
+const RETRY_KEYS = new Set(['attempts', 'backoff', 'max_backoff']);
+/** More attempts than this is a mistake (a stream would wait in retries for days), not a policy. */
+const MAX_ATTEMPTS = 100;
 
 /** A handler kind as far as checking goes: `validateParams` throws when params are wrong. */
 export interface HandlerParamsValidator {
@@ -52,14 +60,16 @@ function shown(value: unknown): string {
 }
 
 /**
- * Checks the structure of pipelines.yaml: `pipeline name: [handler | {name, params}]`, every
- * handler known, params a mapping. Problems carry file and line; handler params are the
- * handlers' own business (the pipeline loader validates them).
+ * Checks the structure of pipelines.yaml: `pipeline name: [handler | {name, params}]` or
+ * `pipeline name: {handlers: [...], retry: {attempts, backoff, max_backoff}}`, every handler
+ * known, params a mapping, a retry policy that makes sense. Problems carry file and line;
+ * handler params are the handlers' own business (their `validateParams` says what is wrong).
  */
 export function checkPipelines(source: TriggerSource, knownHandlers: KnownHandlers): PipelinesCheckResult {
   const checker = new PipelinesChecker(source, handlerMap(knownHandlers));
   checker.check();
-  return { pipelines: checker.pipelines, errors: checker.errors, warnings: checker.warnings };
+  const { pipelines, retries, errors, warnings } = checker;
+  return { pipelines, retries, errors, warnings };
 }
 
 type Path = (string | number)[];
@@ -77,6 +87,7 @@ class PipelinesChecker {
   readonly errors: ConfigProblem[] = [];
   readonly warnings: ConfigProblem[] = [];
   readonly pipelines = new Map<string, PipelineHandlerEntry[]>();
+  readonly retries = new Map<string, RetryPolicy>();
 
   constructor(
     private readonly source: TriggerSource,
@@ -112,11 +123,11 @@ class PipelinesChecker {
     return path.length > 0 ? Math.max(at, this.line(path.slice(0, -1))) : at;
   }
 
-  private error(path: Path, pipeline: string | undefined, message: string): void {
+  error(path: Path, pipeline: string | undefined, message: string): void {
     this.errors.push(this.problem('error', path, pipeline, message));
   }
 
-  private warn(path: Path, pipeline: string | undefined, message: string): void {
+  warn(path: Path, pipeline: string | undefined, message: string): void {
     this.warnings.push(this.problem('warning', path, pipeline, message));
   }
 
@@ -138,52 +149,79 @@ class PipelinesChecker {
     }
   }
 
-  private checkPipeline(rawName: unknown, list: unknown): void {
+  private checkPipeline(rawName: unknown, value: unknown): void {
     const name = String(rawName);
     if (typeof rawName !== 'string') {
       this.error([name], name, `a pipeline name must be text, found ${shown(rawName)}; quote it`);
       return;
     }
+    if (isMapping(value)) {
+      this.checkPipelineMapping(name, value);
+      return;
+    }
+    this.checkHandlerList(name, [name], value);
+  }
+
+  /** `name: {handlers: [...], retry: {...}}`: the handler list, and its retry policy if given. */
+  private checkPipelineMapping(name: string, value: Map<unknown, unknown> | Record<string, unknown>): void {
+    const fields = new Map(entriesOf(value).map(([k, v]) => [String(k), v]));
+    for (const key of fields.keys()) {
+      if (!PIPELINE_KEYS.has(key))
+        this.warn([name, key], name, `unknown key '${key}' ignored (a pipeline has handlers and retry)`);
+    }
+    if (!fields.has('handlers')) {
+      this.error([name], name, 'has no handlers: a pipeline written as a mapping needs `handlers: [...]`');
+      this.pipelines.set(name, []);
+    } else {
+      this.checkHandlerList(name, [name, 'handlers'], fields.get('handlers'));
+    }
+    const retry = fields.get('retry');
+    if (retry === undefined || retry === null) return;
+    const policy = new RetryPolicyReader(this, name).read(retry);
+    if (policy) this.retries.set(name, policy);
+  }
+
+  /** The pipeline's handler list, at `path` (the pipeline itself, or its `handlers`). */
+  private checkHandlerList(name: string, path: Path, list: unknown): void {
     if (!Array.isArray(list)) {
-      this.error([name], name, `expected a list of handlers, found ${shown(list)}`);
+      this.error(path, name, `expected a list of handlers, found ${shown(list)}`);
       this.pipelines.set(name, []); // it exists, broken: triggers naming it are not wrong too
       return;
     }
     if (list.length === 0)
-      this.warn([name], name, 'has no handlers: its streams are completed without any work');
+      this.warn(path, name, 'has no handlers: its streams are completed without any work');
     const steps: PipelineHandlerEntry[] = [];
     list.forEach((entry, i) => {
-      const step = this.handlerStep(entry, name, i);
+      const step = this.handlerStep(entry, name, [...path, i]);
       if (step) steps.push(step);
     });
     this.pipelines.set(name, steps);
   }
 
-  /** The pipeline's step for one entry, or null when the entry has a problem (reported). */
-  private handlerStep(entry: unknown, pipeline: string, index: number): PipelineHandlerEntry | null {
-    const path = [pipeline, index];
-    const use = this.handlerUse(entry, pipeline, index);
+  /** The pipeline's step for one entry (at `path`), or null when the entry has a problem (reported). */
+  private handlerStep(entry: unknown, pipeline: string, path: Path): PipelineHandlerEntry | null {
+    const use = this.handlerUse(entry, pipeline, path);
     if (!use || !this.isUsable(use, path, pipeline)) return null;
     return { name: use.handler, params: use.params, line: this.line(path) };
   }
 
   /** What an entry asks for: a bare handler name, or `{name, params}`. */
-  private handlerUse(entry: unknown, pipeline: string, index: number): HandlerUse | null {
-    if (typeof entry === 'string') return { handler: entry, params: {}, paramsPath: [pipeline, index] };
-    if (isMapping(entry)) return this.handlerUseFromMapping(entry, pipeline, index);
-    this.error([pipeline, index], pipeline, `a handler is a name or {name, params}, found ${shown(entry)}`);
+  private handlerUse(entry: unknown, pipeline: string, path: Path): HandlerUse | null {
+    if (typeof entry === 'string') return { handler: entry, params: {}, paramsPath: path };
+    if (isMapping(entry)) return this.handlerUseFromMapping(entry, pipeline, path);
+    this.error(path, pipeline, `a handler is a name or {name, params}, found ${shown(entry)}`);
     return null;
   }
 
   private handlerUseFromMapping(
     entry: Map<unknown, unknown> | Record<string, unknown>,
     pipeline: string,
-    index: number,
+    path: Path,
   ): HandlerUse | null {
-    const path = [pipeline, index];
     const fields = new Map(entriesOf(entry).map(([k, v]) => [String(k), v]));
     const handler = fields.get('name');
     if (typeof handler !== 'string' || handler === '') {
+      const index = Number(path[path.length - 1]);
       this.error(path, pipeline, `handler ${index + 1} has no name: a handler is a name or {name, params}`);
       return null;
     }
@@ -243,10 +281,89 @@ export function readPipelines(
     if (error instanceof YamlSyntaxError) {
       return {
         pipelines: new Map(),
+        retries: new Map(),
         errors: [{ severity: 'error', file, line: error.line, message: `not valid YAML: ${error.reason}` }],
         warnings: [],
       };
     }
     throw error;
+  }
+}
+
+/** Where a retry policy's problems go: the checker of the file it is in. */
+interface ProblemSink {
+  error(path: Path, pipeline: string | undefined, message: string): void;
+  warn(path: Path, pipeline: string | undefined, message: string): void;
+}
+
+/**
+ * A pipeline's `retry: {attempts: N, backoff: 30s, max_backoff: 10m}`: attempts required (every
+ * run counts, the first included), the durations as winchester.yaml writes them (`30s`, `10m`,
+ * or a number of seconds), 30 s and 10 min when left out.
+ */
+class RetryPolicyReader {
+  private ok = true;
+
+  constructor(
+    private readonly sink: ProblemSink,
+    private readonly pipeline: string,
+  ) {}
+
+  read(raw: unknown): RetryPolicy | null {
+    const path = [this.pipeline, 'retry'];
+    if (!isMapping(raw)) {
+      this.fail(path, `retry: expected a mapping {attempts, backoff, max_backoff}, found ${shown(raw)}`);
+      return null;
+    }
+    const fields = new Map(entriesOf(raw).map(([k, v]) => [String(k), v]));
+    for (const key of fields.keys()) {
+      if (!RETRY_KEYS.has(key))
+        this.sink.warn([...path, key], this.pipeline, `retry: unknown key '${key}' ignored`);
+    }
+    const attempts = this.attempts(fields.get('attempts'), path);
+    const backoff = this.duration(fields.get('backoff'), [...path, 'backoff'], DEFAULT_BACKOFF_SECONDS);
+    const maxBackoff = this.duration(
+      fields.get('max_backoff'),
+      [...path, 'max_backoff'],
+      Math.max(DEFAULT_MAX_BACKOFF_SECONDS, backoff),
+    );
+    if (this.ok && maxBackoff < backoff) {
+      this.fail(
+        [...path, 'max_backoff'],
+        `retry: max_backoff (${maxBackoff}s) is shorter than backoff (${backoff}s)`,
+      );
+    }
+    return this.ok ? { attempts, backoffSeconds: backoff, maxBackoffSeconds: maxBackoff } : null;
+  }
+
+  private attempts(raw: unknown, path: Path): number {
+    if (raw === undefined || raw === null) {
+      this.fail(path, 'retry: attempts is required (every run counts: 3 = the first run and two retries)');
+      return 1;
+    }
+    if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > MAX_ATTEMPTS) {
+      this.fail(
+        [...path, 'attempts'],
+        `retry: attempts must be an integer from 1 to ${MAX_ATTEMPTS}, found ${shown(raw)}`,
+      );
+      return 1;
+    }
+    return raw;
+  }
+
+  private duration(raw: unknown, path: Path, fallback: number): number {
+    if (raw === undefined || raw === null) return fallback;
+    const seconds =
+      typeof raw === 'number' || typeof raw === 'string' ? durationSeconds(String(raw)) : undefined;
+    if (seconds === undefined) {
+      this.fail(path, `retry: ${path[path.length - 1]}: ${DURATION_EXPECTED}, found ${shown(raw)}`);
+      return fallback;
+    }
+    return seconds;
+  }
+
+  private fail(path: Path, message: string): void {
+    this.ok = false;
+    this.sink.error(path, this.pipeline, message);
   }
 }

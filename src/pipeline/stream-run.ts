@@ -1,6 +1,7 @@
 import { WinchesterEvent } from '../events/event';
 import { StreamRecord } from '../streams/model';
 import { HandlerContext, HandlerDefinition, PipelineEnv } from './handler';
+import type { RetryPolicy } from './retry';
 import { PipelineRun, PipelineStep, runPipeline } from './runner';
 
 /*
@@ -35,6 +36,8 @@ export interface StreamRunOptions {
   handlerTimeoutMs: number;
   /** Loop guard: new events more pipeline generations deep than this are held back. */
   maxHops: number;
+  /** The retry policy of each pipeline that has one (pipelines.yaml's `{handlers, retry}`); none retry without. */
+  retries?: ReadonlyMap<string, RetryPolicy>;
 }
 
 /** How one stream's run ended, and everything its finish needs. */
@@ -43,6 +46,8 @@ export interface StreamRun {
   /** `handler: message` of the handler that failed; absent when the run completed. */
   error?: string;
   failedHandler?: string;
+  /** The failure's message alone. */
+  errorMessage?: string;
   /** The generation of the run's new events: one more than its deepest input event's. */
   hops: number;
   /** New events to send to `events`, each with `hops` set. */
@@ -126,6 +131,7 @@ export function completionRecord(record: StreamRecord, run: PipelineRun): Comple
 }
 
 const failureText = (run: PipelineRun) => `${run.failedHandler}: ${run.error?.message}`;
+const failureMessage = (run: PipelineRun) => String(run.error?.message ?? run.error);
 
 /** A run with no steps: it succeeds, making nothing. */
 const NOTHING_RUN: PipelineRun = { ok: true, newEvents: [], commitFailures: [], handlerSeconds: [] };
@@ -170,7 +176,9 @@ export async function runStream(
   const guarded = hops > options.maxHops;
   return {
     outcome: outcomeOf(record, run.ok),
-    ...(run.ok ? {} : { error: failureText(run), failedHandler: run.failedHandler }),
+    ...(run.ok
+      ? {}
+      : { error: failureText(run), failedHandler: run.failedHandler, errorMessage: failureMessage(run) }),
     hops,
     newEvents: guarded ? [] : run.newEvents.map((event) => ({ ...event, hops })),
     heldBack: guarded ? run.newEvents : [],

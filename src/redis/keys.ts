@@ -22,6 +22,8 @@ export class PartitionKeys {
   claim = (id: string) => `${this.base}claim:${id}`;
   /** How a finished stream ended (a tombstone), kept after a purge. */
   done = (id: string) => `${this.base}done:${id}`;
+  /** A stream's failed attempts and its next retry (JSON of FailedAttempts). */
+  retry = (id: string) => `${this.base}retry:${id}`;
   /** Every stream id of the partition. */
   get ids() {
     return `${this.base}ids`;
@@ -31,6 +33,10 @@ export class PartitionKeys {
   }
   get expireTimers() {
     return `${this.base}t:expire`;
+  }
+  /** Streams waiting for an automatic retry, scored by when it is due (µs; a worker's lease while taken). */
+  get retryTimers() {
+    return `${this.base}t:retry`;
   }
   /** Streams taken for emission whose produce is not acknowledged yet. */
   get pending() {

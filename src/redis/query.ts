@@ -1,9 +1,11 @@
 import Redis from 'ioredis';
 import { WinchesterEvent } from '../events/event';
 import { decodeEvent } from '../events/wire';
+import type { FailedAttempts } from '../pipeline/retry';
 import { Micros } from '../time/micros';
 import { compareStreamOrder, distinguishedText, StreamMeta, StreamState } from '../streams/model';
 import { keysForStream, PartitionKeys, repartitionPartitionsKey } from './keys';
+import { readFailedAttempts } from './lifecycle';
 import { parseStreamMeta } from './stream-meta';
 
 /** Upstream's find_streams filters. */
@@ -23,6 +25,18 @@ export interface StreamQuery {
 
 export interface StreamView extends StreamMeta {
   events?: WinchesterEvent[];
+  /** A stream that failed: its attempts, what failed last, and when it runs again (if it does). */
+  failure?: FailedAttempts;
+}
+
+/** States in which a stream may have failed attempts to show. */
+const FAILED_STATES = new Set<StreamState>(['error', 'expire_error', 'retry_fire', 'retry_expire']);
+
+/** The stream's failed attempts joined to its metadata, when its state may have some. */
+async function withFailure(redis: Redis, namespace: string, view: StreamView): Promise<StreamView> {
+  if (!FAILED_STATES.has(view.state)) return view;
+  const failure = await readFailedAttempts(redis, keysForStream(namespace, view.id), view.id);
+  return failure ? { ...view, failure } : view;
 }
 
 export async function repartitionPartitions(redis: Redis, namespace: string): Promise<number> {
@@ -59,7 +73,8 @@ export async function findStreams(
     if (query.marker !== undefined && id <= query.marker) continue;
     const meta = parseStreamMeta(await redis.get(keysForStream(namespace, id).stream(id)));
     if (!meta || !matchesQuery(meta, query)) continue;
-    out.push(query.includeEvents ? { ...meta, events: await streamEvents(redis, namespace, id) } : meta);
+    const view = query.includeEvents ? { ...meta, events: await streamEvents(redis, namespace, id) } : meta;
+    out.push(await withFailure(redis, namespace, view));
     if (out.length >= query.count) break;
   }
   return out;
@@ -68,7 +83,7 @@ export async function findStreams(
 export async function getStreamView(redis: Redis, namespace: string, id: string): Promise<StreamView | null> {
   const meta = parseStreamMeta(await redis.get(keysForStream(namespace, id).stream(id)));
   if (!meta) return null;
-  return { ...meta, events: await streamEvents(redis, namespace, id) };
+  return withFailure(redis, namespace, { ...meta, events: await streamEvents(redis, namespace, id) });
 }
 
 async function streamEvents(redis: Redis, namespace: string, id: string): Promise<WinchesterEvent[]> {

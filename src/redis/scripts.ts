@@ -70,12 +70,21 @@ export const scripts = {
     return (await run(redis, 'renewClaim', [keys.claim(streamId)], [claim.value, claim.ttlMs])) === 1;
   },
 
-  /** finishStream-6.lua: `nextMetaText` null purges the stream. */
+  /**
+   * finishStream-8.lua: `nextMetaText` null purges the stream; `failureText` (a stream ending
+   * in error) keeps its failed attempts, null drops them.
+   */
   async finishStream(
     redis: Redis,
     keys: PartitionKeys,
     streamId: string,
-    move: { metaText: string; nextMetaText: string | null; tombstoneText: string; tombstoneSeconds: number },
+    move: {
+      metaText: string;
+      nextMetaText: string | null;
+      tombstoneText: string;
+      tombstoneSeconds: number;
+      failureText: string | null;
+    },
   ): Promise<'finished' | 'changed'> {
     const reply = await run(
       redis,
@@ -87,13 +96,22 @@ export const scripts = {
         keys.done(streamId),
         keys.claim(streamId),
         keys.pending,
+        keys.retry(streamId),
+        keys.retryTimers,
       ],
-      [move.metaText, move.nextMetaText ?? '', move.tombstoneText, move.tombstoneSeconds, streamId],
+      [
+        move.metaText,
+        move.nextMetaText ?? '',
+        move.tombstoneText,
+        move.tombstoneSeconds,
+        streamId,
+        move.failureText ?? '',
+      ],
     );
     return reply === CHANGED ? 'changed' : 'finished';
   },
 
-  /** resetStream-3.lua. */
+  /** resetStream-4.lua. */
   async resetStream(
     redis: Redis,
     keys: PartitionKeys,
@@ -103,10 +121,47 @@ export const scripts = {
     const reply = await run(
       redis,
       'resetStream',
-      [keys.stream(streamId), keys.pending, keys.done(streamId)],
+      [keys.stream(streamId), keys.pending, keys.done(streamId), keys.retry(streamId)],
       [move.metaText, move.nextMetaText, streamId],
     );
     return reply === CHANGED ? 'changed' : 'reset';
+  },
+
+  /** scheduleRetry-5.lua: the stream waits for its next attempt, due at `due` (µs). */
+  async scheduleRetry(
+    redis: Redis,
+    keys: PartitionKeys,
+    streamId: string,
+    move: { metaText: string; nextMetaText: string; failureText: string; due: number },
+  ): Promise<'scheduled' | 'changed'> {
+    const reply = await run(
+      redis,
+      'scheduleRetry',
+      [keys.stream(streamId), keys.claim(streamId), keys.retry(streamId), keys.retryTimers, keys.pending],
+      [move.metaText, move.nextMetaText, move.failureText, move.due, streamId],
+    );
+    return reply === CHANGED ? 'changed' : 'scheduled';
+  },
+
+  /** takeRetry-1.lua: true when the retry was due and is now leased to the caller until `leaseUntil`. */
+  async takeRetry(
+    redis: Redis,
+    keys: PartitionKeys,
+    streamId: string,
+    lease: { now: number; leaseUntil: number },
+  ): Promise<boolean> {
+    const reply = await run(redis, 'takeRetry', [keys.retryTimers], [streamId, lease.now, lease.leaseUntil]);
+    return reply === 1;
+  },
+
+  /** releaseRetry-1.lua: true when the entry still held the caller's lease and is gone. */
+  async releaseRetry(
+    redis: Redis,
+    keys: PartitionKeys,
+    streamId: string,
+    leaseUntil: number,
+  ): Promise<boolean> {
+    return (await run(redis, 'releaseRetry', [keys.retryTimers], [streamId, leaseUntil])) === 1;
   },
 
   /**

@@ -28,6 +28,8 @@ export interface Tombstone {
   state: StreamState;
   serial: number;
   outcome: string;
+  /** A stream whose last attempt failed: its `streams.errors` record, announced again with the outcome. */
+  error_record?: string;
 }
 
 export function tombstoneText(tombstone: Tombstone): string {

@@ -16,6 +16,7 @@ import {
 } from '../pipeline/pipelines-file';
 import { configDir, loadWinchesterConfig, WinchesterConfig } from '../config/winchester-config';
 import { withConfiguredHandlers } from '../pipeline/config';
+import { RetryPolicy } from '../pipeline/retry';
 
 export interface TopologyCheckOptions {
   /** winchester.yaml to use; by default `<dir>/winchester.yaml` when it exists. */
@@ -37,6 +38,8 @@ export interface TopologyCheckResult {
   distiller: Distiller | null;
   triggers: TriggerDefinition[];
   pipelines: Map<string, PipelineHandlerEntry[]>;
+  /** The retry policy of each pipeline written with one (`name: {handlers, retry}`). */
+  retries: Map<string, RetryPolicy>;
   knownHandlers: ReadonlyMap<string, HandlerParamsValidator | null>;
   errors: ConfigProblem[];
   warnings: ConfigProblem[];
@@ -71,7 +74,7 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
     config,
   );
   problems.errors.push(...handlerErrors);
-  const pipelines = checkPipelinesFile(files.pipelines, knownHandlers, problems);
+  const { pipelines, retries } = checkPipelinesFile(files.pipelines, knownHandlers, problems);
   const triggers = checkTriggersFile(files.triggers, pipelines, problems);
   if (distiller) problems.warnings.push(...crossCheck(triggers, distiller));
 
@@ -82,6 +85,7 @@ export function checkTopology(dir: string, options: TopologyCheckOptions = {}): 
     distiller,
     triggers,
     pipelines: pipelines ?? new Map(),
+    retries,
     knownHandlers,
     errors: byFileAndLine(problems.errors),
     warnings: byFileAndLine(problems.warnings),
@@ -177,13 +181,13 @@ function checkPipelinesFile(
   file: string,
   knownHandlers: KnownHandlers,
   problems: Problems,
-): Map<string, PipelineHandlerEntry[]> | null {
+): { pipelines: Map<string, PipelineHandlerEntry[]> | null; retries: Map<string, RetryPolicy> } {
   const text = readBundleFile(file, problems);
-  if (text === null) return null;
+  if (text === null) return { pipelines: null, retries: new Map() };
   const checked = readPipelines(text, file, knownHandlers);
   problems.errors.push(...checked.errors);
   problems.warnings.push(...checked.warnings);
-  return checked.pipelines;
+  return { pipelines: checked.pipelines, retries: checked.retries };
 }
 
 /** The triggers of triggers.yaml; `pipelines` null (unreadable file) leaves pipeline names unchecked. */
@@ -213,6 +217,7 @@ function notABundle(dir: string): TopologyCheckResult {
     distiller: null,
     triggers: [],
     pipelines: new Map(),
+    retries: new Map(),
     knownHandlers: new Map(),
     errors: [{ severity: 'error', file: dir, line: 0, message }],
     warnings: [],

@@ -8,6 +8,7 @@ import { isHandlerDefinition } from '../pipeline/config';
 import { HandlerDefinition } from '../pipeline/handler';
 import { builtinHandlerMap } from '../pipeline/handlers';
 import { PipelineStep } from '../pipeline/runner';
+import { RetryPolicy } from '../pipeline/retry';
 import { TriggerRuntime } from '../streams/trigger-runtime';
 import { ConfigProblem, formatProblem, triggerRuntime } from '../triggers';
 import { DistillFunction } from './distiller-role';
@@ -20,6 +21,8 @@ export interface LoadedTopology {
   distill: DistillFunction;
   triggers: TriggerRuntime[];
   pipelines: Map<string, PipelineStep[]>;
+  /** Retry policies of the pipelines that have one; the others are run once. */
+  retries: Map<string, RetryPolicy>;
   handlers: Map<string, HandlerDefinition>;
   warnings: string[];
 }
@@ -52,6 +55,7 @@ export function loadTopology(dir: string, config: WinchesterConfig): LoadedTopol
     distill: distillFunction(distiller),
     triggers: checked.triggers.map(triggerRuntime),
     pipelines: pipelineSteps(checked.pipelines),
+    retries: checked.retries,
     handlers: handlerDefinitions(checked),
     warnings: checked.warnings.map(formatProblem),
   };

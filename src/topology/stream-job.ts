@@ -3,6 +3,7 @@ import { Message, Producer } from 'kafkajs';
 import { WinchesterEvent } from '../events/event';
 import { DLQ_REASON } from '../metrics/metrics';
 import { HandlerContext } from '../pipeline/handler';
+import { afterFailedRun, FailedAttempts, retryPolicyOf, streamErrorRecord } from '../pipeline/retry';
 import {
   ABANDONED,
   CompletionRecord,
@@ -11,7 +12,7 @@ import {
   StreamRun,
   StreamRunOptions,
 } from '../pipeline/stream-run';
-import type { ClaimResult } from '../redis/lifecycle';
+import type { ClaimResult, FinishMove } from '../redis/lifecycle';
 import type { Tombstone } from '../redis/stream-meta';
 import { StreamRecord } from '../streams/model';
 import { BatchLiveness, BatchStages, ChunkOutput, Rejection, SourceRecord } from './batch-loop';
@@ -41,6 +42,14 @@ export type WorkerOutcomes = {
   newEventsSent: { count: number };
   /** The stream left firing/expiring and its completion record was produced. */
   finished: { record: StreamRecord; run: StreamRun; newEvents: number; seconds: number };
+  /** Its run failed with attempts left: it waits in retry_fire/retry_expire for `failure.retry_at`. */
+  retryScheduled: { record: StreamRecord; run: StreamRun; failure: FailedAttempts; seconds: number };
+  /** The last attempt its pipeline's retry policy allows failed: the stream is in error for good. */
+  exhausted: { record: StreamRecord; failure: FailedAttempts };
+  /** A due retry's stream record was produced to `streams` again. */
+  retryEmitted: { record: StreamRecord };
+  /** Looking for due retries, or producing one, failed (reported once until a turn succeeds): tried again. */
+  retryEmitFailed: { error: unknown };
 };
 
 /** The stream lifecycle scripts the job needs (src/redis/lifecycle.ts), bound to a namespace. */
@@ -51,14 +60,17 @@ export interface StreamLifecycle {
   renew(record: StreamRecord, holder: string, ttlMs: number): Promise<boolean>;
   /** Moves the stream to `to` while it is still at the record's serial; else 'stale'. */
   finish(record: StreamRecord, to: StreamOutcome, opts: FinishOptions): Promise<'finished' | 'stale'>;
+  /** The stream's failed attempts so far (a retry's), or null. */
+  readFailedAttempts(record: StreamRecord): Promise<FailedAttempts | null>;
+  /** Moves the stream to retry_* at the next serial, due at `failure.retry_at`; else 'stale'. */
+  scheduleRetry(record: StreamRecord, failure: FailedAttempts): Promise<'scheduled' | 'stale'>;
 }
 
-/** Whether a completed stream is purged, how long its tombstone stays, and its completion record. */
-export interface FinishOptions {
-  purge: boolean;
-  tombstoneSeconds: number;
-  outcome: string;
-}
+/**
+ * Whether a completed stream is purged, how long its tombstone stays, its completion record,
+ * and for a stream ending in error its failed attempts and `streams.errors` record.
+ */
+export type FinishOptions = FinishMove;
 
 export interface StreamJobDeps {
   lifecycle: StreamLifecycle;
@@ -149,38 +161,63 @@ export class StreamJob implements BatchStages<StreamRecord> {
   /**
    * New events first, acknowledged before the stream leaves firing/expiring (a crash between
    * only sends them again, under the same ids); then the finish script; then the completion
-   * record. A stream that moved on meanwhile keeps its state, and the outcome is dropped.
+   * record (and, for a stream whose last attempt failed, its `streams.errors` record). A
+   * stream that moved on meanwhile keeps its state, and the outcome is dropped.
    */
-  async finish(record: StreamRecord, run: StreamRun): Promise<{ newEvents: number } | 'moved-on'> {
+  async finish(
+    record: StreamRecord,
+    run: StreamRun,
+    failure?: FailedAttempts,
+  ): Promise<{ newEvents: number } | 'moved-on'> {
     const newEvents = await this.sendNewEvents(record, run);
+    const errorRecord = failure && JSON.stringify(streamErrorRecord(record, failure));
     const finished = await this.deps.lifecycle.finish(record, run.outcome, {
       purge: this.options.purgeCompletedStreams,
       tombstoneSeconds: this.settings.seenRetentionSeconds,
       outcome: JSON.stringify(run.completion),
+      ...(failure && { failure, errorRecord }),
     });
     if (finished === 'stale') {
       this.deps.events.emit('skipped', { record, why: 'moved-on' });
       return 'moved-on';
     }
     await this.publishCompletion(run.completion);
+    if (errorRecord) await this.publishError(record.stream_id, errorRecord);
     return { newEvents };
   }
 
-  /** Run and finish under the claim, renewed (with the batch's session) until both are done. */
+  /** Run and finish (or wait for a retry) under the claim, renewed (with the batch's session) until done. */
   private async runClaimed(record: StreamRecord, batch: BatchLiveness): Promise<'done' | typeof ABANDONED> {
     const keepAlive = setInterval(() => this.renew(record, batch), this.timing.renewEveryMs);
     const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
       const run = await this.run(record, batch);
       if (run === ABANDONED) return ABANDONED;
-      const finished = await this.finish(record, run);
+      const failure = run.outcome === 'completed' ? undefined : await this.failedAttempts(record, run);
+      if (failure && failure.retry_at !== null) {
+        const scheduled = await this.deps.lifecycle.scheduleRetry(record, failure);
+        if (scheduled === 'stale') this.deps.events.emit('skipped', { record, why: 'moved-on' });
+        else this.deps.events.emit('retryScheduled', { record, run, failure, seconds: seconds() });
+        return 'done';
+      }
+      const finished = await this.finish(record, run, failure);
       if (finished === 'moved-on') return 'done';
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.deps.events.emit('finished', { record, run, newEvents: finished.newEvents, seconds });
+      if (failure && retryPolicyOf(this.options.retries, record.pipeline).attempts > 1) {
+        this.deps.events.emit('exhausted', { record, failure });
+      }
+      this.deps.events.emit('finished', { record, run, newEvents: finished.newEvents, seconds: seconds() });
       return 'done';
     } finally {
       clearInterval(keepAlive);
     }
+  }
+
+  /** A failed run counted among the stream's attempts, and its next one scheduled if the policy allows. */
+  private async failedAttempts(record: StreamRecord, run: StreamRun): Promise<FailedAttempts> {
+    const previous = await this.deps.lifecycle.readFailedAttempts(record);
+    const policy = retryPolicyOf(this.options.retries, record.pipeline);
+    return afterFailedRun(record, run, { previous, policy, failedAt: this.deps.context.now() });
   }
 
   /** Best effort: a renewal that fails is tried again on the next tick, before the claim lapses. */
@@ -194,6 +231,7 @@ export class StreamJob implements BatchStages<StreamRecord> {
     const tombstone = await this.deps.lifecycle.readTombstone(record);
     if (!tombstone || tombstone.serial !== record.serial + 1) return false;
     await this.publishCompletion(JSON.parse(tombstone.outcome) as CompletionRecord);
+    if (tombstone.error_record) await this.publishError(record.stream_id, tombstone.error_record);
     this.deps.events.emit('reannounced', { record });
     return true;
   }
@@ -215,5 +253,11 @@ export class StreamJob implements BatchStages<StreamRecord> {
       value: await this.deps.serializers.completions.encode(completion),
     };
     return sendAll(this.deps.producer, this.settings.topics.completed, [message], this.sendLimit);
+  }
+
+  /** Plain JSON, keyed by stream id: an operator's feed of streams to look at, not a schema'd record. */
+  private publishError(streamId: string, errorRecord: string): Promise<void> {
+    const message = { key: streamId, value: errorRecord };
+    return sendAll(this.deps.producer, this.settings.topics.streamsErrors, [message], this.sendLimit);
   }
 }

@@ -13,6 +13,7 @@ export async function ensureTopics(admin: Admin, settings: TopologySettings): Pr
     { topic: topics.repartition, numPartitions: partitions.repartition },
     { topic: topics.streams, numPartitions: partitions.streams, configEntries: [big] },
     { topic: topics.completed, numPartitions: partitions.streams },
+    { topic: topics.streamsErrors, numPartitions: partitions.streams },
     { topic: topics.notificationsDlq, numPartitions: 1, configEntries: [big] },
     { topic: topics.eventsDlq, numPartitions: 1, configEntries: [big] },
     { topic: topics.streamsDlq, numPartitions: 1, configEntries: [big] },

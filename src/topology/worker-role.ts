@@ -1,13 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { Consumer, Kafka, Producer } from 'kafkajs';
+import { CompressionTypes, Consumer, Kafka, Producer } from 'kafkajs';
 import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
 import { HandlerContext, HandlerDefinition } from '../pipeline/handler';
+import { FailedAttempts } from '../pipeline/retry';
 import { StreamOutcome, StreamRun } from '../pipeline/stream-run';
 import { createRedisClient } from '../redis/client';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { PartitionKeys } from '../redis/keys';
-import { claimStream, finishStream, readTombstone, renewClaim, StreamClaim } from '../redis/lifecycle';
+import {
+  claimStream,
+  finishStream,
+  readFailedAttempts,
+  readTombstone,
+  renewClaim,
+  scheduleRetry,
+  StreamClaim,
+} from '../redis/lifecycle';
+import { DueRetry, findDueRetries, releaseRetry, retryRecord, takeRetry } from '../redis/retry-queue';
+import { formatMicros, Micros } from '../time/micros';
 import { StreamRecord } from '../streams/model';
 import { Logger, roleLogger } from '../util/logger';
 import { RecentSamples } from '../util/recent-samples';
@@ -41,6 +52,10 @@ export interface WorkerCounters {
   commitFailures: number;
   newEvents: number;
   loopGuardDropped: number;
+  /** Failed runs that will be tried again, streams whose retries ran out, retries produced again. */
+  retriesScheduled: number;
+  retriesExhausted: number;
+  retriesEmitted: number;
   /** Recent pipeline (claim → transition) and handler durations, for in-process percentiles. */
   pipelineSeconds: RecentSamples;
   handlerSeconds: Map<string, RecentSamples>;
@@ -49,9 +64,22 @@ export interface WorkerCounters {
 /** A claim is renewed every second while its stream runs; one held elsewhere is tried again every 250 ms. */
 const CLAIM_TIMING = { renewEveryMs: 1000, claimRetryMs: 250 };
 
+/** How often every worker looks for due retries (the back-off's resolution), and how many a turn takes per partition. */
+const RETRY_POLL = { intervalMs: 250, perPartition: 100 };
+
 /** The lifecycle scripts on Redis, and what closes their connections. */
 export interface ClosableLifecycle extends StreamLifecycle {
   close(): Promise<void>;
+}
+
+/** The partitions' due retries (src/redis/retry-queue.ts), bound to a namespace. */
+export interface RetryQueue {
+  findDue(partitions: readonly number[], now: Micros, limit: number): Promise<DueRetry[]>;
+  /** Leases a due retry to this worker until `leaseUntil`; false when not due or leased elsewhere. */
+  take(retry: DueRetry, now: Micros, leaseUntil: Micros): Promise<boolean>;
+  /** The stream record to run again; null when the stream no longer waits for this retry. */
+  record(retry: DueRetry): Promise<StreamRecord | null>;
+  release(retry: DueRetry, leaseUntil: Micros): Promise<boolean>;
 }
 
 /**
@@ -67,8 +95,10 @@ export async function startWorker(
   metrics?: WinchesterMetrics,
   serializers: TopologySerializers = jsonSerializers,
 ): Promise<WorkerRole> {
+  const lifecycle = new RedisStreamLifecycle(redisUrl, settings.namespace, metrics);
   const clients = {
-    lifecycle: new RedisStreamLifecycle(redisUrl, settings.namespace, metrics),
+    lifecycle,
+    retries: lifecycle,
     producer: createProducer(kafka),
     consumer: createRoleConsumer(kafka, settings, 'worker', metrics),
   };
@@ -89,6 +119,9 @@ export class WorkerRole {
     commitFailures: 0,
     newEvents: 0,
     loopGuardDropped: 0,
+    retriesScheduled: 0,
+    retriesExhausted: 0,
+    retriesEmitted: 0,
     pipelineSeconds: new RecentSamples(),
     handlerSeconds: new Map(),
   };
@@ -98,15 +131,17 @@ export class WorkerRole {
   private readonly lifecycle: ClosableLifecycle;
   private readonly loop: BatchLoop<StreamRecord>;
   private readonly handlers: ReadonlyMap<string, HandlerDefinition>;
+  /** Produces due retries again; absent when the role is given no retry queue (it then only runs records). */
+  private readonly retryEmitter?: RetryEmitter;
 
   constructor(
-    clients: { consumer: Consumer; producer: Producer; lifecycle: ClosableLifecycle },
+    clients: { consumer: Consumer; producer: Producer; lifecycle: ClosableLifecycle; retries?: RetryQueue },
     private readonly settings: TopologySettings,
     options: WorkerOptions,
     hooks: {
       metrics?: WinchesterMetrics;
       serializers?: TopologySerializers;
-      timing?: Partial<ClaimTiming>;
+      timing?: Partial<ClaimTiming> & { retryPollMs?: number };
     } = {},
   ) {
     this.consumer = clients.consumer;
@@ -116,11 +151,15 @@ export class WorkerRole {
     const log = roleLogger('worker');
     const dlqTopic = settings.topics.streamsDlq;
     recordWorkerOutcomes(this.events, { counters: this.counters, metrics: hooks.metrics, log, dlqTopic });
+    const serializers = hooks.serializers ?? jsonSerializers;
+    const pollMs = hooks.timing?.retryPollMs ?? RETRY_POLL.intervalMs;
+    if (clients.retries)
+      this.retryEmitter = this.retryEmitterOf(clients.retries, serializers, options, pollMs);
     const job = new StreamJob(
       {
         lifecycle: this.lifecycle,
         producer: this.producer,
-        serializers: hooks.serializers ?? jsonSerializers,
+        serializers,
         events: this.events,
         context: this.handlerContext(log),
       },
@@ -140,11 +179,13 @@ export class WorkerRole {
 
   async start(): Promise<this> {
     await startConsuming(this, [this.settings.topics.streams], (payload) => this.eachBatch(payload));
+    this.retryEmitter?.start();
     return this;
   }
 
   /** Bound, so callers may pass it around as a function. */
   readonly stop = async (): Promise<void> => {
+    await this.retryEmitter?.stop();
     await stopConsuming(this);
     await this.lifecycle.close();
     // What handler kinds keep between runs (the zookeeper handler's session), once none runs.
@@ -154,6 +195,26 @@ export class WorkerRole {
   /** One consumed batch (kafkajs's `eachBatch`). */
   eachBatch(payload: BatchPayload): Promise<void> {
     return this.loop.run(payload);
+  }
+
+  /** Due retries go back to `streams` as the matcher's records do: keyed by stream id, GZIP. */
+  private retryEmitterOf(
+    queue: RetryQueue,
+    serializers: TopologySerializers,
+    options: WorkerOptions,
+    intervalMs: number,
+  ): RetryEmitter {
+    const { settings } = this;
+    const limit = { maxBytes: settings.maxRecordBytes, compression: CompressionTypes.GZIP };
+    return new RetryEmitter(queue, this.events, {
+      partitions: Array.from({ length: settings.partitions.repartition }, (_, p) => p),
+      leaseMs: options.claimTtlMs,
+      intervalMs,
+      send: async (record) => {
+        const message = { key: record.stream_id, value: await serializers.streams.encode(record) };
+        await sendAll(this.producer, settings.topics.streams, [message], limit);
+      },
+    });
   }
 
   /** Handlers log as the worker, publish through its producer and live on the wall clock. */
@@ -179,7 +240,7 @@ const claimOf = (record: StreamRecord, holder: string, ttlMs: number): StreamCla
   ttlMs,
 });
 
-class RedisStreamLifecycle implements ClosableLifecycle {
+class RedisStreamLifecycle implements ClosableLifecycle, RetryQueue {
   private readonly redis: Redis;
   private readonly pool: RedisConnectionPool;
 
@@ -210,6 +271,31 @@ class RedisStreamLifecycle implements ClosableLifecycle {
     return this.pool.with((c) => finishStream(c, this.keys(record), stream_id, serial, to, opts));
   }
 
+  readFailedAttempts(record: StreamRecord) {
+    return readFailedAttempts(this.redis, this.keys(record), record.stream_id);
+  }
+
+  scheduleRetry(record: StreamRecord, failure: FailedAttempts) {
+    const { stream_id, serial } = record;
+    return this.pool.with((c) => scheduleRetry(c, this.keys(record), stream_id, serial, failure));
+  }
+
+  findDue(partitions: readonly number[], now: Micros, limit: number) {
+    return findDueRetries(this.redis, this.namespace, partitions, now, limit);
+  }
+
+  take(retry: DueRetry, now: Micros, leaseUntil: Micros) {
+    return takeRetry(this.redis, this.partitionKeys(retry), retry.streamId, { now, leaseUntil });
+  }
+
+  record(retry: DueRetry) {
+    return this.pool.with((c) => retryRecord(c, this.partitionKeys(retry), retry.streamId));
+  }
+
+  release(retry: DueRetry, leaseUntil: Micros) {
+    return releaseRetry(this.redis, this.partitionKeys(retry), retry.streamId, leaseUntil);
+  }
+
   async close(): Promise<void> {
     await this.pool.close();
     this.redis.disconnect();
@@ -217,6 +303,81 @@ class RedisStreamLifecycle implements ClosableLifecycle {
 
   private keys(record: StreamRecord): PartitionKeys {
     return new PartitionKeys(this.namespace, record.partition);
+  }
+
+  private partitionKeys({ partition }: DueRetry): PartitionKeys {
+    return new PartitionKeys(this.namespace, partition);
+  }
+}
+
+export interface RetryEmitterOptions {
+  partitions: readonly number[];
+  /** How long a taken retry stays this worker's before another may take it (a dead worker's comes due again). */
+  leaseMs: number;
+  intervalMs: number;
+  /** Produces a stream record to `streams` (acknowledged). */
+  send(record: StreamRecord): Promise<void>;
+}
+
+/**
+ * Every worker's look for due retries, every `intervalMs`: each one found is taken (leased),
+ * its stream record rebuilt from Redis and produced to `streams` again, then released. The
+ * worker of the record's partition runs it like any record; a duplicate (two workers, or a
+ * lease that ran out) is a stale or already-claimed record there, never a second run.
+ */
+export class RetryEmitter {
+  private timer?: NodeJS.Timeout;
+  private turn?: Promise<void>;
+  private stopped = false;
+  private failing = false;
+
+  constructor(
+    private readonly queue: RetryQueue,
+    private readonly events: RoleEvents<WorkerOutcomes>,
+    private readonly options: RetryEmitterOptions,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.timer ??= setInterval(() => {
+      this.turn ??= this.emitDue().finally(() => (this.turn = undefined));
+    }, this.options.intervalMs);
+  }
+
+  /** No turn starts after this; resolves once the turn in flight has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.turn;
+  }
+
+  /**
+   * One turn. Never throws: a failure is reported (once, until a turn succeeds again: Redis
+   * down would otherwise report four times a second), and the next turn tries again.
+   */
+  async emitDue(): Promise<void> {
+    try {
+      const now = Date.now() * 1000;
+      const due = await this.queue.findDue(this.options.partitions, now, RETRY_POLL.perPartition);
+      for (const retry of due) {
+        if (this.stopped) return;
+        await this.emit(retry, now);
+      }
+      this.failing = false;
+    } catch (error) {
+      if (!this.failing) this.events.emit('retryEmitFailed', { error });
+      this.failing = true;
+    }
+  }
+
+  private async emit(retry: DueRetry, now: Micros): Promise<void> {
+    const leaseUntil = now + this.options.leaseMs * 1000;
+    if (!(await this.queue.take(retry, now, leaseUntil))) return;
+    const record = await this.queue.record(retry);
+    if (record) await this.options.send(record);
+    await this.queue.release(retry, leaseUntil);
+    if (record) this.events.emit('retryEmitted', { record });
   }
 }
 
@@ -268,7 +429,46 @@ export function recordWorkerOutcomes(events: RoleEvents<WorkerOutcomes>, recorde
       counters.newEvents += count;
       metrics?.newEvents.inc(count);
     })
-    .on('finished', (finished) => recordFinished(finished, recorders));
+    .on('finished', (finished) => recordFinished(finished, recorders))
+    .on('retryScheduled', (scheduled) => recordRetryScheduled(scheduled, recorders))
+    .on('exhausted', ({ record, failure }) => {
+      counters.retriesExhausted++;
+      metrics?.pipelineRetriesExhausted.inc({ pipeline: record.pipeline ?? '(none)' });
+      log.error(
+        { ...about(record), pipeline: record.pipeline, attempts: failure.attempts, handler: failure.handler },
+        'pipeline failed its last attempt: stream in error',
+      );
+    })
+    .on('retryEmitted', ({ record }) => {
+      counters.retriesEmitted++;
+      log.debug(about(record), 'due retry produced to streams again');
+    })
+    .on('retryEmitFailed', ({ error }) => {
+      log.warn({ reason: shortReason(error) }, 'producing due retries failed: trying again');
+    });
+}
+
+function recordRetryScheduled(
+  { record, failure, seconds }: WorkerOutcomes['retryScheduled'],
+  { counters, metrics, log }: WorkerRecorders,
+): void {
+  const pipeline = record.pipeline ?? '(none)';
+  counters.retriesScheduled++;
+  counters.pipelineSeconds.push(seconds);
+  metrics?.pipelineRetries.inc({ pipeline });
+  metrics?.pipelineSeconds.observe({ pipeline }, seconds);
+  log.warn(
+    {
+      trigger: record.trigger,
+      stream_id: record.stream_id,
+      pipeline: record.pipeline,
+      attempt: failure.attempts,
+      handler: failure.handler,
+      error: failure.error,
+      retry_at: formatMicros(failure.retry_at!),
+    },
+    'pipeline failed: retry scheduled',
+  );
 }
 
 /** Handler times and failed commits of a run, whether it completed or failed. */

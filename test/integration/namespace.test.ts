@@ -133,7 +133,7 @@ describe('winchester namespace on the real broker and Redis', () => {
     const run = await runNamespace(['list']);
     expect(run.code).toBe(0);
     const row = (namespace: string) => run.stdout.split('\n').find((l) => l.split(/\s+/)[0] === namespace);
-    expect(row(doomed)?.split(/\s+/)).toEqual([doomed, '10', '2', '0']);
+    expect(row(doomed)?.split(/\s+/)).toEqual([doomed, '11', '2', '0']);
     expect(row(sibling)?.split(/\s+/)).toEqual([sibling, '2', '2', '0']);
     expect(row(nested)?.split(/\s+/)).toEqual([nested, '2', '2', '0']);
   });
@@ -142,7 +142,7 @@ describe('winchester namespace on the real broker and Redis', () => {
     const run = await runNamespace(['delete', doomed]);
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(`winchester: nothing deleted: add --yes to delete namespace ${doomed}\n`);
-    expect(run.stdout).toContain(`namespace ${doomed}: would delete\n  10 topics\n`);
+    expect(run.stdout).toContain(`namespace ${doomed}: would delete\n  11 topics\n`);
     expect(run.stdout).toContain(`    ${doomed}.leftover\n`);
     expect(run.stdout).toContain(
       `  2 consumer groups\n    ${doomed}.distiller\n    ${doomed}.ops.scan.0f1e2d3c\n`,
@@ -151,7 +151,7 @@ describe('winchester namespace on the real broker and Redis', () => {
     expect(run.stdout).toContain(`left alone: namespace ${nested}`);
     expect(run.stdout).not.toContain(`${nested}.events`);
     expect(run.stdout).not.toContain(sibling);
-    expect(await topicsUnder(doomed)).toHaveLength(10);
+    expect(await topicsUnder(doomed)).toHaveLength(11);
     expect(await keyCount(doomed)).toBe(DOOMED_KEYS + 1);
   });
 
@@ -165,7 +165,7 @@ describe('winchester namespace on the real broker and Redis', () => {
       ),
     );
     expect(run.stdout).toBe('');
-    expect(await topicsUnder(doomed)).toHaveLength(10);
+    expect(await topicsUnder(doomed)).toHaveLength(11);
     expect(await keyCount(doomed)).toBe(DOOMED_KEYS + 1);
     await running.disconnect();
     running = undefined;
@@ -176,7 +176,7 @@ describe('winchester namespace on the real broker and Redis', () => {
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toMatch(
       new RegExp(
-        `^namespace ${literally(doomed)}: deleted 10 topics, [23] consumer groups, ${DOOMED_KEYS + 1} Redis keys\\n$`,
+        `^namespace ${literally(doomed)}: deleted 11 topics, [23] consumer groups, ${DOOMED_KEYS + 1} Redis keys\\n$`,
       ),
     );
     await waitFor(async () => (await topicsUnder(doomed)).length === 0, 30000);

@@ -175,6 +175,13 @@ describe('stream run', () => {
       logger: quiet,
       now: () => 0,
     });
-    expect(failed).toEqual({ outcome: 'error', newEvents: [], loopGuardDropped: 0, error: 'failing: boom' });
+    expect(failed).toEqual({
+      outcome: 'error',
+      newEvents: [],
+      loopGuardDropped: 0,
+      error: 'failing: boom',
+      failedHandler: 'failing',
+      errorMessage: 'boom',
+    });
   });
 });

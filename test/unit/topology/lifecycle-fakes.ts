@@ -1,4 +1,5 @@
 /** A stand-in for Redis in the worker's unit tests: its stream lifecycle scripts in memory. */
+import { FailedAttempts } from '../../../src/pipeline/retry';
 import { EMITTABLE_STATES, Tombstone } from '../../../src/redis/stream-meta';
 import { StreamRecord, StreamState } from '../../../src/streams/model';
 import { ClosableLifecycle } from '../../../src/topology/worker-role';
@@ -14,6 +15,8 @@ interface FakeStream {
 export interface FakeLifecycle extends ClosableLifecycle {
   streams: Map<string, FakeStream>;
   tombstones: Map<string, Tombstone>;
+  /** Each stream's failed attempts, as the retry bookkeeping keeps them. */
+  failures: Map<string, FailedAttempts>;
   /** Every call, in order, as `name stream_id`. */
   calls: string[];
   /** A stream awaiting a worker at `serial` (firing, or expiring). */
@@ -28,6 +31,7 @@ export interface FakeLifecycle extends ClosableLifecycle {
 export function fakeLifecycle(): FakeLifecycle {
   const streams = new Map<string, FakeStream>();
   const tombstones = new Map<string, Tombstone>();
+  const failures = new Map<string, FailedAttempts>();
   const calls: string[] = [];
   const runnable = (record: StreamRecord) => {
     const stream = streams.get(record.stream_id);
@@ -36,6 +40,7 @@ export function fakeLifecycle(): FakeLifecycle {
   return {
     streams,
     tombstones,
+    failures,
     calls,
     put: (streamId, serial, state = 'firing') => void streams.set(streamId, { state, serial }),
     readTombstone: async (record) => {
@@ -59,8 +64,29 @@ export function fakeLifecycle(): FakeLifecycle {
       const stream = runnable(record);
       if (!stream) return 'stale';
       streams.set(record.stream_id, { state: to, serial: record.serial + 1 });
-      tombstones.set(record.stream_id, { state: to, serial: record.serial + 1, outcome: opts.outcome });
+      const { outcome, errorRecord } = opts;
+      tombstones.set(record.stream_id, {
+        state: to,
+        serial: record.serial + 1,
+        outcome,
+        ...(errorRecord === undefined ? {} : { error_record: errorRecord }),
+      });
+      if (to !== 'completed' && opts.failure) failures.set(record.stream_id, opts.failure);
+      else failures.delete(record.stream_id);
       return 'finished';
+    },
+    readFailedAttempts: async (record) => {
+      calls.push(`readFailedAttempts ${record.stream_id}`);
+      return failures.get(record.stream_id) ?? null;
+    },
+    scheduleRetry: async (record, failure) => {
+      calls.push(`scheduleRetry ${record.stream_id}`);
+      const stream = runnable(record);
+      if (!stream) return 'stale';
+      const state = record.kind === 'expired' ? 'retry_expire' : 'retry_fire';
+      streams.set(record.stream_id, { state, serial: record.serial + 1 });
+      failures.set(record.stream_id, failure);
+      return 'scheduled';
     },
     close: async () => undefined,
   };
