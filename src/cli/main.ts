@@ -22,6 +22,7 @@ import { registerEvents } from './events';
 import { registerStore } from './store';
 import { registerWatch } from './watch';
 import { registerBridge } from './bridge';
+import { registerTopology } from './topology';
 import { reportFor, UsageError } from './errors';
 import {
   configureLogging,
@@ -90,6 +91,7 @@ export function buildProgram(): Command {
   registerStore(program);
   registerWatch(program);
   registerBridge(program);
+  registerTopology(program);
   return program;
 }
 

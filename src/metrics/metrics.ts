@@ -194,6 +194,15 @@ export class WinchesterMetrics {
     help: 'Messages received from RabbitMQ and not yet acknowledged (at most bridge.prefetch)',
     registers: [this.registry],
   });
+  readonly topologyVersion = new Gauge({
+    name: 'winchester_topology_version',
+    help: 'The topology version this process runs (0: its own -t bundle, nothing applied)',
+    registers: [this.registry],
+  });
+  readonly topologyLoadFailures = this.counter(
+    'winchester_topology_load_failures_total',
+    'Topology versions this process could not load (it keeps running the version it had)',
+  );
   readonly activeStreams = new Gauge({
     name: 'winchester_active_streams',
     help: 'Active streams in the partitions this process owns',
