@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 /** The repository: benchmarks run from dist/bench (node) or from bench/ (the test suite). */
 export const repoRoot = [join(__dirname, '..'), join(__dirname, '..', '..')].find((dir) =>
@@ -56,4 +57,23 @@ export function parseCountOptions<T extends { json: boolean }>(
     options[key] = value as T[keyof T];
   }
   return options;
+}
+
+/** The sample corpus (data/notifications-openstack-26h.jsonl.gz), one notification per line. */
+export function corpusLines(): string[] {
+  return gunzipSync(readFileSync(join(repoRoot, 'data', 'notifications-openstack-26h.jsonl.gz')))
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean);
+}
+
+/**
+ * A series' value in a Prometheus text exposition: the first whose labels include `labels`
+ * (`outcome="produced"`), or the first of any labels when none are given; undefined when absent.
+ */
+export function metricValue(text: string, name: string, labels = ''): number | undefined {
+  const escaped = labels.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const set = labels ? `\\{[^}]*${escaped}[^}]*\\}` : '(?:\\{[^}]*\\})?';
+  const found = new RegExp(`^${name}${set} (\\S+)$`, 'm').exec(text);
+  return found ? Number(found[1]) : undefined;
 }

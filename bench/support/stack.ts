@@ -62,6 +62,7 @@ function useStackEnv(): void {
   if (!process.env.EVENT_STORE_URL && env.EVENT_STORE_URL) process.env.EVENT_STORE_URL = env.EVENT_STORE_URL;
   if (!process.env.ZOOKEEPER_CONNECT && env.ZOOKEEPER_CONNECT)
     process.env.ZOOKEEPER_CONNECT = env.ZOOKEEPER_CONNECT;
+  if (!process.env.AMQP_URL && env.AMQP_URL) process.env.AMQP_URL = env.AMQP_URL;
 }
 
 /** Makes Kafka and Redis available to the benchmark (see BenchStack). */

@@ -104,7 +104,8 @@ export class AmqpFeed {
   private async consumeOn(model: ChannelModel): Promise<void> {
     await declareQueues(model, this.plan, this.options, this.log);
     const channel = await model.createChannel();
-    await channel.prefetch(this.options.prefetch, false);
+    // global: one limit for the channel, over every queue's consumer (RabbitMQ's meaning).
+    await channel.prefetch(this.options.prefetch, true);
     const lease = new ChannelLease(channel);
     // A channel can close alone (a queue deleted, a consumer timeout): closing the connection
     // then hands the recovery to amqplib, which reconnects and runs this setup again.

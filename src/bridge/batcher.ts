@@ -55,6 +55,7 @@ export class DeliveryBatcher<T extends { lease: { alive: boolean } }> {
     const before = this.items.length;
     this.items = this.items.filter((item) => item.lease !== lease);
     this.bytes = this.items.reduce((sum, item) => sum + this.sizeOf(item), 0);
+    if (this.items.length === 0) this.clearTimer();
     return before - this.items.length;
   }
 

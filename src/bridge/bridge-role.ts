@@ -6,7 +6,7 @@ import { WinchesterMetrics } from '../metrics/metrics';
 import { createProducer } from '../topology/role-runner';
 import { Logger, roleLogger } from '../util/logger';
 import { DeliveryBatcher } from './batcher';
-import { BridgeForwarder, ForwardResult, Pending } from './forward';
+import { BridgeForwarder, ForwardResult, Pending, pendingDelivery } from './forward';
 import { BridgeSettings, queuePlan } from './settings';
 
 export interface BridgeCounters {
@@ -63,6 +63,7 @@ export class BridgeRole {
     kafkaRetries: 0,
   };
   readonly outputTopic: string;
+  private readonly maxRecordBytes: number;
   private readonly log: Logger = roleLogger('bridge');
   private readonly feed: AmqpFeed;
   private readonly batcher: DeliveryBatcher<Pending>;
@@ -78,6 +79,7 @@ export class BridgeRole {
     private readonly options: BridgeOptions = {},
   ) {
     this.outputTopic = bridge.outputTopic ?? settings.inputTopics[0];
+    this.maxRecordBytes = settings.maxRecordBytes;
     this.batcher = new DeliveryBatcher<Pending>(
       bridge,
       (p) => p.message.content.length,
@@ -135,7 +137,7 @@ export class BridgeRole {
       this.options.metrics?.bridgeRedelivered.inc();
     }
     this.options.metrics?.bridgeBytes.inc(message.content.length);
-    this.batcher.add({ message, lease });
+    this.batcher.add(pendingDelivery(message, lease, this.maxRecordBytes));
     this.options.metrics?.bridgeUnacked.set(this.batcher.size + this.forwarder.inFlight);
   }
 
@@ -163,7 +165,10 @@ export class BridgeRole {
 
   /** Sends batches one at a time until the batcher is empty; one drain runs at once. */
   private drain(): Promise<void> {
-    this.draining ??= (async () => {
+    if (this.draining) return this.draining;
+    // Nothing to send: an async body would end (and clear `draining`) before being stored in it.
+    if (this.batcher.size === 0) return Promise.resolve();
+    this.draining = (async () => {
       try {
         for (let batch = this.batcher.take(); batch.length; batch = this.batcher.take()) {
           await this.forwardAndAck(batch);

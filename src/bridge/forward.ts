@@ -4,12 +4,25 @@ import type { ChannelLease } from '../amqp/feed';
 import { shortReason } from '../topology/records';
 import { Logger } from '../util/logger';
 import { tally } from '../util/tally';
-import { classifyDelivery, RejectCategory } from './message';
+import { Classified, classifyDelivery, RejectCategory } from './message';
 
-/** A delivery the bridge holds, with the channel it must be acknowledged on. */
+/** A delivery the bridge holds, with the channel it must be acknowledged on, and what it becomes. */
 export interface Pending {
   message: ConsumeMessage;
   lease: ChannelLease;
+  outcome: Classified;
+}
+
+/**
+ * Classifies a delivery as it arrives: the parse then runs while the batch before it is in
+ * Kafka's hands, not between taking a batch and sending it.
+ */
+export function pendingDelivery(
+  message: ConsumeMessage,
+  lease: ChannelLease,
+  maxRecordBytes: number,
+): Pending {
+  return { message, lease, outcome: classifyDelivery(deliveryOf(message), maxRecordBytes) };
 }
 
 export interface ForwardResult {
@@ -61,7 +74,7 @@ export class BridgeForwarder {
     const deadLetters: Message[] = [];
     const dlqReasons = new Map<string, number>();
     for (const pending of batch) {
-      const outcome = classifyDelivery(deliveryOf(pending.message), this.options.maxRecordBytes);
+      const outcome = pending.outcome;
       if (outcome.kind === 'record') records.push({ key: outcome.key, value: outcome.value });
       else {
         deadLetters.push(this.deadLetter(pending.message, outcome.category, outcome.reason));

@@ -64,6 +64,19 @@ async function readRecords(
   return messages;
 }
 
+/** A topic of the test's own for the bridge to produce to, so it reads back only its own records. */
+async function ownTopic(
+  kafka: Awaited<ReturnType<typeof topologyFixture>>['kafka'],
+  name: string,
+): Promise<string> {
+  const topic = `${ns.prefix}.${name}.input`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+  await admin.disconnect();
+  return topic;
+}
+
 /** Ready (unacknowledged ones not counted) messages in a queue. */
 async function readyMessages(url: string, queue: string): Promise<number> {
   const connection = await amqp.connect(url);
@@ -177,12 +190,40 @@ describe('winchester bridge: RabbitMQ → the input topic', () => {
     expect(bridge.counters.redelivered).toBe(50);
   }, 120000);
 
+  test('a channel lost while a partial batch lingers: the bridge keeps forwarding afterwards', async () => {
+    const { kafka, settings } = await topologyFixture(ns);
+    const target = new URL(amqpUrl());
+    const relay = await startRelay(`${target.hostname}:${target.port}`);
+    const layout = isolated('linger', { lingerMs: 1500, outputTopic: await ownTopic(kafka, 'linger') });
+    const corpus = sampleCorpus().slice(0, 10);
+    try {
+      bridge = await startBridge(kafka, `amqp://guest:guest@${relay.connectString}`, settings, layout);
+      await publish(amqpUrl(), layout.exchanges[0], `${layout.topics[0]}.info`, corpus.slice(0, 5));
+      await waitFor(() => bridge!.counters.received === 5, 10000);
+      relay.cut(); // before the linger time: the partial batch is dropped, its timer with it
+      relay.restore();
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await publish(amqpUrl(), layout.exchanges[0], `${layout.topics[0]}.info`, corpus.slice(5));
+      await waitFor(() => bridge!.counters.produced === 10, 30000);
+      const records = await readRecords(kafka, layout.outputTopic!, 10);
+      expect(new Set(messageIds(records)).size).toBe(10);
+    } finally {
+      await bridge?.stop();
+      bridge = undefined;
+      await relay.close();
+    }
+  }, 120000);
+
   test('a connection cut mid-stream: the bridge reconnects, redelivered messages arrive, none is lost', async () => {
     const { kafka, settings } = await topologyFixture(ns);
     const target = new URL(amqpUrl());
     const relay = await startRelay(`${target.hostname}:${target.port}`);
     const viaRelay = `amqp://guest:guest@${relay.connectString}`;
-    const layout = isolated('cut', { prefetch: 100, lingerMs: 50 });
+    const layout = isolated('cut', {
+      prefetch: 100,
+      lingerMs: 50,
+      outputTopic: await ownTopic(kafka, 'cut'),
+    });
     try {
       bridge = await startBridge(kafka, viaRelay, settings, layout);
       const corpus = sampleCorpus().slice(0, 1000);
@@ -193,7 +234,7 @@ describe('winchester bridge: RabbitMQ → the input topic', () => {
       relay.restore();
       await publish(amqpUrl(), layout.exchanges[1], `${layout.topics[0]}.info`, corpus.slice(500));
       await waitFor(() => bridge!.counters.produced >= 1000 && bridge!.counters.reconnects >= 1, 60000);
-      const records = await readRecords(kafka, settings.inputTopics[0], 1000);
+      const records = await readRecords(kafka, layout.outputTopic!, 1000);
       const ids = new Set(messageIds(records));
       expect(ids.size).toBe(1000);
       expect(await readyMessages(amqpUrl(), `${layout.topics[0]}.info`)).toBe(0);
