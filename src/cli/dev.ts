@@ -27,6 +27,8 @@ import { openLines, requireSomeValid } from './input';
 import { createRedisClient } from '../redis/client';
 import { configureLogging, LogFormat, warningsLogged } from '../util/logger';
 import { workerOptions } from './roles';
+import { TopologyFollower } from '../topology/versions/follower';
+import { triggersFollowing } from '../streams/trigger-catalog';
 import { PgCompletedStreams } from '../postgres/completed-streams';
 import { eventStoreUrl, openEventStore } from './event-store';
 import { localStackDir, localStackRegistryUrl } from '../config/stack-env';
@@ -209,7 +211,7 @@ async function startEverything(
     store,
     serializers,
   });
-  const { metrics, distiller, matcher, worker, completedStreams, archiver } = roles;
+  const { metrics, distiller, matcher, worker, completedStreams, archiver, follower } = roles;
   const feed = opts.withRabbitmq
     ? await rabbitmqFeed(kafka, settings, config.bridge, metrics)
     : kafkaFeed(kafka, settings.inputTopics[0]);
@@ -222,6 +224,7 @@ async function startEverything(
   const stopAll = async () => {
     await feed.stop();
     await Promise.allSettled([distiller.stop(), matcher.stop(), worker.stop(), archiver?.stop()]);
+    await follower.stop();
     await Promise.allSettled([store?.close(), completedStreams?.close()]);
     await api.close();
     redis.disconnect();
@@ -253,20 +256,47 @@ interface RoleParts {
   serializers: TopologySerializers;
 }
 
-/** Every role of the topology in this process, with one set of metrics. */
-async function startRoles({ kafka, settings, redisUrl, config, topology, store, serializers }: RoleParts) {
-  const metrics = new WinchesterMetrics('all').initialiseLabels(topology, settings);
+/**
+ * Every role of the topology in this process, with one set of metrics, following the run's
+ * applied versions (`winchester topology apply --namespace <the run's>` changes it live).
+ */
+async function startRoles({
+  kafka,
+  settings,
+  redisUrl,
+  config,
+  topology: base,
+  store,
+  serializers,
+}: RoleParts) {
+  const metrics = new WinchesterMetrics('all');
+  const follower = await TopologyFollower.start({
+    ...{ kafka, namespace: settings.namespace, config, role: 'dev', base, metrics },
+    maxRecordBytes: settings.maxRecordBytes,
+  });
+  const topology = follower.current.topology;
+  metrics.initialiseLabels(topology, settings);
   const distiller = await startDistiller(kafka, settings, topology.distill, {
     metrics,
     serializer: serializers.events,
   });
-  const matcher = await startMatcher(kafka, redisUrl, settings, topology.triggers, metrics, serializers);
-  const options = workerOptions({ config, topology });
+  follower.onChange((_version, next) => distiller.setDistill(next.distill));
+  const versions = triggersFollowing(follower);
+  const matcher = await startMatcher(
+    kafka,
+    redisUrl,
+    settings,
+    topology.triggers,
+    metrics,
+    serializers,
+    versions,
+  );
+  const options = { ...workerOptions({ config, topology }), catalog: follower };
   const worker = await startWorker(kafka, redisUrl, settings, options, metrics, serializers);
   const completedStreams = store && PgCompletedStreams.open(eventStoreUrl());
   const hooks = { metrics, completedStreams, decoders: serializers };
   const archiver = store && (await startArchiver(kafka, settings, store, hooks));
-  return { metrics, distiller, matcher, worker, completedStreams, archiver };
+  return { metrics, distiller, matcher, worker, completedStreams, archiver, follower };
 }
 
 /** The store at EVENT_STORE_URL (the local stack's PostgreSQL) for the archiver; without it, the demo archives nothing. */

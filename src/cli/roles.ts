@@ -10,6 +10,8 @@ import { startMatcher } from '../topology/matcher-role';
 import { stopOnSignals } from '../topology/role-runner';
 import { ensureTopics } from '../topology/topics';
 import { startWorker } from '../topology/worker-role';
+import { TopologyFollower } from '../topology/versions/follower';
+import { triggersFollowing } from '../streams/trigger-catalog';
 import { applyConfiguredLevel, logger } from '../util/logger';
 import { connect, Connected, requireRedis } from './connect';
 import { CommandFailure, portNumber } from './errors';
@@ -43,6 +45,8 @@ export interface RoleSetup {
   metrics: WinchesterMetrics;
   /** Events, stream and completion records as JSON, or Avro through the schema registry when SCHEMA_REGISTRY_URL is set. */
   serializers: TopologySerializers;
+  /** The applied topology versions (`winchester topology apply`); `topology` is its current one. */
+  follower: TopologyFollower;
 }
 
 /** Configuration and topology, checked before anything connects, so bad files fail first. */
@@ -61,7 +65,7 @@ function loadRoleFiles(role: string, opts: RoleOptions) {
  * Redis, for roles that keep state) answer, so each mistake is one line at start.
  */
 export async function setUpRole(role: string, opts: RoleOptions, needsRedis = false): Promise<RoleSetup> {
-  const { config, topology } = loadRoleFiles(role, opts);
+  const { config, topology: base } = loadRoleFiles(role, opts);
   const connected = await connect(config.topology);
   if (needsRedis) await requireRedis(connected.connection.redisUrl);
   const admin = connected.kafka.admin();
@@ -73,13 +77,16 @@ export async function setUpRole(role: string, opts: RoleOptions, needsRedis = fa
     connected.connection.schemaRegistryUrl,
     connected.settings.topics,
   );
-  return {
-    config,
-    topology,
-    connected,
-    metrics: new WinchesterMetrics(role).initialiseLabels(topology, connected.settings),
-    serializers,
-  };
+  const metrics = new WinchesterMetrics(role);
+  const { kafka, settings } = connected;
+  const follower = await TopologyFollower.start({
+    ...{ kafka, namespace: settings.namespace, config, role, base, metrics },
+    maxRecordBytes: settings.maxRecordBytes,
+  });
+  // An applied version wins over -t: every instance of every role runs the same one.
+  const topology = follower.current.topology;
+  metrics.initialiseLabels(topology, settings);
+  return { config, topology, connected, metrics, serializers, follower };
 }
 
 export function workerOptions(setup: Pick<RoleSetup, 'topology' | 'config'>) {
@@ -157,16 +164,25 @@ export function registerRoles(program: Command): void {
         http.markStarted();
         stopOnSignals(async () => {
           await role.stop();
+          await setup.follower.stop();
           await http.close();
         });
       },
     );
-  roleCommand('distiller', 'run the distiller role: notifications → events', false, (setup) =>
-    startDistiller(setup.connected.kafka, setup.connected.settings, setup.topology.distill, {
-      metrics: setup.metrics,
-      serializer: setup.serializers.events,
-    }),
-  );
+  roleCommand('distiller', 'run the distiller role: notifications → events', false, async (setup) => {
+    const distiller = await startDistiller(
+      setup.connected.kafka,
+      setup.connected.settings,
+      setup.topology.distill,
+      {
+        metrics: setup.metrics,
+        serializer: setup.serializers.events,
+      },
+    );
+    // New definitions apply from the next notification.
+    setup.follower.onChange((_version, topology) => distiller.setDistill(topology.distill));
+    return distiller;
+  });
   roleCommand('matcher', 'run the matcher role: events → stream state → streams', true, (setup) =>
     startMatcher(
       setup.connected.kafka,
@@ -175,6 +191,7 @@ export function registerRoles(program: Command): void {
       setup.topology.triggers,
       setup.metrics,
       setup.serializers,
+      triggersFollowing(setup.follower),
     ),
   );
   roleCommand('worker', 'run the pipeline worker role: streams → handlers', true, (setup) =>
@@ -182,7 +199,7 @@ export function registerRoles(program: Command): void {
       setup.connected.kafka,
       setup.connected.connection.redisUrl,
       setup.connected.settings,
-      workerOptions(setup),
+      { ...workerOptions(setup), catalog: setup.follower },
       setup.metrics,
       setup.serializers,
     ),

@@ -3,14 +3,28 @@ import { StreamRecord } from '../streams/model';
 import { END_OF_TIME, Simulation } from '../streams/simulate';
 import { formatMicros, Micros } from '../time/micros';
 import { Logger } from '../util/logger';
+import { PipelineCatalog, pipelinesFor, singleVersionCatalog, VersionedPipelines } from './catalog';
 import { HandlerContext } from './handler';
-import { afterFailedRun, FailedAttempts, retryPolicyOf } from './retry';
-import { runStream, StreamOutcome, StreamRunOptions } from './stream-run';
+import { afterFailedRun, FailedAttempts, retriedRecord, retryPolicyOf } from './retry';
+import { runVersionedStream, StreamOutcome, StreamRunOptions } from './stream-run';
 
 export interface OfflinePipelineOptions extends StreamRunOptions {
   logger: Logger;
   /** The pipeline's idea of now (the simulation clock under the event clock). */
   now: () => Micros;
+  /**
+   * Pipelines by topology version, as the worker has them: each record runs the version it
+   * names. Without one, `pipelines`, `handlers` and `retries` are version 0, the only one.
+   */
+  catalog?: PipelineCatalog;
+}
+
+/** The pipelines of the record's version, as the worker resolves them. */
+export function offlinePipelinesFor(
+  record: StreamRecord,
+  options: Omit<OfflinePipelineOptions, 'now'>,
+): Promise<VersionedPipelines> {
+  return pipelinesFor(record, options.catalog ?? singleVersionCatalog(options));
 }
 
 export interface OfflineOutcome {
@@ -32,6 +46,7 @@ export interface OfflineOutcome {
 export async function runPipelineOffline(
   record: StreamRecord,
   options: OfflinePipelineOptions,
+  versioned?: VersionedPipelines,
 ): Promise<OfflineOutcome> {
   const log = options.logger.child({ stream_id: record.stream_id, trigger: record.trigger });
   const context: HandlerContext = {
@@ -42,7 +57,8 @@ export async function runPipelineOffline(
     },
     now: options.now,
   };
-  const run = await runStream(record, options, context);
+  const pipelines = versioned ?? (await offlinePipelinesFor(record, options));
+  const run = await runVersionedStream(record, pipelines, options, context);
   if (run.heldBack.length) {
     log.error(
       { hops: run.hops, new_events: run.heldBack.length },
@@ -146,9 +162,10 @@ export class PipelineSimulation {
 
   /** One run of a stream at virtual time `at`: its new events go back in, a failure is retried or counted. */
   private async runAt(record: StreamRecord, previous: FailedAttempts | null, at: Micros): Promise<void> {
-    const result = await runPipelineOffline(record, { ...this.options, now: () => at });
+    const versioned = await offlinePipelinesFor(record, this.options);
+    const result = await runPipelineOffline(record, { ...this.options, now: () => at }, versioned);
     this.tally.loopGuardDropped += result.loopGuardDropped;
-    if (result.error !== undefined) this.failed(record, result, previous, at);
+    if (result.error !== undefined) this.failed(record, result, { previous, at, versioned });
     for (const event of result.newEvents) {
       this.tally.newEvents++;
       this.onNewEvent(event);
@@ -160,16 +177,20 @@ export class PipelineSimulation {
   private failed(
     record: StreamRecord,
     result: OfflineOutcome,
-    previous: FailedAttempts | null,
-    at: Micros,
+    {
+      previous,
+      at,
+      versioned,
+    }: { previous: FailedAttempts | null; at: Micros; versioned: VersionedPipelines },
   ): void {
-    const policy = retryPolicyOf(this.options.retries, record.pipeline);
-    const failure = afterFailedRun(record, result, { previous, policy, failedAt: at });
+    const policy = retryPolicyOf(versioned.retries, record.pipeline);
+    const pipelineVersion = versioned.version;
+    const failure = afterFailedRun(record, result, { previous, policy, failedAt: at, pipelineVersion });
     const about = { stream_id: record.stream_id, trigger: record.trigger, attempt: failure.attempts };
     if (failure.retry_at !== null) {
       this.tally.retries++;
       // The retry runs at the next state serial, as the worker's does.
-      const retry = { record: { ...record, serial: failure.serial }, failure, due: failure.retry_at };
+      const retry = { record: retriedRecord(record, failure), failure, due: failure.retry_at };
       const later = this.waiting.findIndex((w) => w.due > retry.due);
       this.waiting.splice(later < 0 ? this.waiting.length : later, 0, retry);
       const retryAt = formatMicros(retry.due);

@@ -57,6 +57,11 @@ export interface FailedAttempts {
   attempts: number;
   /** The pipeline the record named: a retry's stream record is rebuilt with it. */
   pipeline: string | null;
+  /**
+   * The topology version whose pipelines the failed run ran: a retry runs it again, whatever
+   * is current by then. Absent when written before versions (the retry runs the current one).
+   */
+  pipeline_version?: number;
   /** The handler whose creation or call failed last. */
   handler: string | null;
   /** The last failure's message, capped. */
@@ -73,13 +78,20 @@ export interface FailedAttempts {
  * The bookkeeping after a failed run of `record`: attempts counted on from `previous` when it
  * belongs to this serial (a retry), from 1 otherwise (a first run, or a run an operator asked
  * for), and the next attempt scheduled at `failedAt` + back-off while the policy allows one.
+ * `pipelineVersion` is the version the run ran (a record without one runs the current one).
  */
 export function afterFailedRun(
   record: StreamRecord,
   run: Pick<StreamRun, 'errorMessage' | 'failedHandler'>,
-  context: { previous: FailedAttempts | null; policy: RetryPolicy; failedAt: Micros },
+  context: {
+    previous: FailedAttempts | null;
+    policy: RetryPolicy;
+    failedAt: Micros;
+    pipelineVersion?: number;
+  },
 ): FailedAttempts {
   const { policy, failedAt } = context;
+  const pipelineVersion = context.pipelineVersion ?? record.pipeline_version;
   const previous = context.previous?.serial === record.serial ? context.previous : null;
   const attempts = (previous?.attempts ?? 0) + 1;
   const retries = attempts < policy.attempts;
@@ -87,6 +99,8 @@ export function afterFailedRun(
   return {
     attempts,
     pipeline: record.pipeline,
+    // A record naming no valid version keeps none: its retry runs the current one.
+    ...(Number.isSafeInteger(pipelineVersion) ? { pipeline_version: pipelineVersion } : {}),
     handler: run.failedHandler ?? null,
     error: cappedErrorText(run.errorMessage ?? 'failed'),
     first_failed_at: previous?.first_failed_at ?? failedAt,
@@ -97,12 +111,27 @@ export function afterFailedRun(
   };
 }
 
+/**
+ * The record a retry runs: the failed run's, at the serial the stream waits at, under the
+ * topology version the failed run ran (the worker rebuilds the same from Redis: retry-queue.ts).
+ */
+export function retriedRecord(record: StreamRecord, failure: FailedAttempts): StreamRecord {
+  const { pipeline_version } = failure;
+  return {
+    ...record,
+    serial: failure.serial,
+    ...(pipeline_version === undefined ? {} : { pipeline_version }),
+  };
+}
+
 /** What `<namespace>.streams.errors` carries for each stream whose last attempt failed. */
 export interface StreamErrorRecord {
   stream_id: string;
   trigger: string;
   kind: StreamRecord['kind'];
   pipeline: string | null;
+  /** The topology version whose pipelines failed (absent: from before versions). */
+  pipeline_version?: number;
   /** The state serial the stream ended at. */
   serial: number;
   state: 'error' | 'expire_error';
@@ -119,6 +148,7 @@ export function streamErrorRecord(record: StreamRecord, failure: FailedAttempts)
     trigger: record.trigger,
     kind: record.kind,
     pipeline: record.pipeline,
+    ...(failure.pipeline_version === undefined ? {} : { pipeline_version: failure.pipeline_version }),
     serial: failure.serial,
     state: record.kind === 'expired' ? 'expire_error' : 'error',
     handler: failure.handler,

@@ -1,6 +1,7 @@
 import { WinchesterEvent } from '../events/event';
 import { StreamRecord } from '../streams/model';
 import { HandlerContext, HandlerDefinition, PipelineEnv } from './handler';
+import type { VersionedPipelines } from './catalog';
 import type { RetryPolicy } from './retry';
 import { PipelineRun, PipelineStep, runPipeline } from './runner';
 
@@ -130,7 +131,11 @@ export function completionRecord(record: StreamRecord, run: PipelineRun): Comple
   };
 }
 
-const failureText = (run: PipelineRun) => `${run.failedHandler}: ${run.error?.message}`;
+// A run that failed before any handler (its pipelines could not be loaded) names no handler.
+const failureText = (run: PipelineRun) =>
+  run.failedHandler === undefined
+    ? String(run.error?.message)
+    : `${run.failedHandler}: ${run.error?.message}`;
 const failureMessage = (run: PipelineRun) => String(run.error?.message ?? run.error);
 
 /** A run with no steps: it succeeds, making nothing. */
@@ -186,4 +191,50 @@ export async function runStream(
     handlerSeconds: run.handlerSeconds,
     completion: completionRecord(record, run),
   };
+}
+
+/**
+ * A run that failed before any handler started (its pipelines could not be loaded): the
+ * stream fails as if a handler had thrown, with no handler named and nothing made.
+ */
+export function failedBeforeRun(record: StreamRecord, error: Error): StreamRun {
+  const run: PipelineRun = { ok: false, error, newEvents: [], commitFailures: [], handlerSeconds: [] };
+  return {
+    outcome: outcomeOf(record, false),
+    error: failureText(run),
+    errorMessage: error.message,
+    hops: newEventHops(record),
+    newEvents: [],
+    heldBack: [],
+    commitFailures: [],
+    handlerSeconds: [],
+    completion: completionRecord(record, run),
+  };
+}
+
+/** A stream's run under the pipelines of its version (catalog.ts `pipelinesFor`); one it cannot load fails. */
+export function runVersionedStream(
+  record: StreamRecord,
+  versioned: VersionedPipelines,
+  options: StreamRunOptions,
+  context: HandlerContext,
+): Promise<StreamRun>;
+/** With `mayContinue`, a run may end ABANDONED. */
+export function runVersionedStream(
+  record: StreamRecord,
+  versioned: VersionedPipelines,
+  options: StreamRunOptions,
+  context: HandlerContext,
+  hooks: StreamRunHooks,
+): Promise<StreamRun | typeof ABANDONED>;
+export async function runVersionedStream(
+  record: StreamRecord,
+  versioned: VersionedPipelines,
+  options: StreamRunOptions,
+  context: HandlerContext,
+  hooks: StreamRunHooks = {},
+): Promise<StreamRun | typeof ABANDONED> {
+  if (!versioned.set) return failedBeforeRun(record, versioned.error ?? new Error('no pipelines'));
+  const { pipelines, handlers, retries } = versioned.set;
+  return runStream(record, { ...options, pipelines, handlers, retries }, context, hooks);
 }

@@ -3,14 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { decodeEvent, encodeEvent } from '../events/wire';
 import {
   applyEventsToKey,
-  buildStreamRecord,
   ClockMode,
   KeyApplyResult,
+  takenStreamRecord,
   transitionForTimer,
 } from '../streams/engine';
 import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from '../streams/model';
 import { KeyBatchEntry, KeyGroup, PartitionStore, partitionClock } from '../streams/store';
-import { TriggerRuntime } from '../streams/trigger-runtime';
+import { TriggerLookup, TriggerRuntime, VersionedTrigger } from '../streams/trigger-runtime';
 import { Micros } from '../time/micros';
 import { RedisConnectionPool } from './connection-pool';
 import { LostOwnershipError, TransactionConflictError } from './errors';
@@ -116,7 +116,7 @@ export class RedisPartitionStore implements PartitionStore {
   }
 
   async applyKey(
-    trigger: TriggerRuntime,
+    trigger: TriggerRuntime | VersionedTrigger,
     key: string,
     batch: KeyBatchEntry[],
     clock: ClockMode,
@@ -289,25 +289,19 @@ export class RedisPartitionStore implements PartitionStore {
     });
   }
 
-  async takeDue(
-    timer: DueTimer,
-    triggers: ReadonlyMap<string, TriggerRuntime>,
-  ): Promise<StreamRecord | null> {
+  async takeDue(timer: DueTimer, triggers: TriggerLookup): Promise<StreamRecord | null> {
     const [record] = await this.takeDueGroup([timer], triggers, this.options.maxAttempts);
     return record;
   }
 
   /** Several timers in one optimistic transaction (two round trips for the lot). */
-  takeDueMany(
-    timers: DueTimer[],
-    triggers: ReadonlyMap<string, TriggerRuntime>,
-  ): Promise<Array<StreamRecord | null>> {
+  takeDueMany(timers: DueTimer[], triggers: TriggerLookup): Promise<Array<StreamRecord | null>> {
     return this.groupedOrEach(timers, (some, attempts) => this.takeDueGroup(some, triggers, attempts));
   }
 
   private async takeDueGroup(
     timers: DueTimer[],
-    triggers: ReadonlyMap<string, TriggerRuntime>,
+    triggers: TriggerLookup,
     attempts: number,
   ): Promise<Array<StreamRecord | null>> {
     const k = this.keys;
@@ -317,7 +311,7 @@ export class RedisPartitionStore implements PartitionStore {
       async (c, reads) => {
         const multi = c.multi();
         const moved = timers.map((timer, i) =>
-          this.planTake(multi, timer, parseStreamMeta(reads[i] as string | null)),
+          this.planTake(multi, timer, parseStreamMeta(reads[i] as string | null), triggers.currentVersion),
         );
         // The events are read in the same EXEC: each record matches the state it moved. Their
         // HVALS go last, in timer order, so their replies are the EXEC's tail.
@@ -335,19 +329,21 @@ export class RedisPartitionStore implements PartitionStore {
       },
       { read: (pipeline) => timers.forEach((t) => pipeline.get(k.stream(t.streamId))), attempts },
     );
-    return taken.map((t) => {
-      const trigger = t && triggers.get(t.meta.trigger);
-      return t && trigger ? buildStreamRecord(t.meta, t.events.map(decodeEvent), trigger) : null;
-    });
+    return taken.map((t) => t && takenStreamRecord(t.meta, t.events.map(decodeEvent), triggers));
   }
 
   /**
    * Queues one timer's transition on the MULTI and returns the stream's new state, or null
    * for a stale timer (the stream moved on: its entry is dropped so it is not seen again).
    */
-  private planTake(multi: ChainableCommander, timer: DueTimer, meta: StreamMeta | null): StreamMeta | null {
+  private planTake(
+    multi: ChainableCommander,
+    timer: DueTimer,
+    meta: StreamMeta | null,
+    pipelineVersion?: number,
+  ): StreamMeta | null {
     const k = this.keys;
-    const next = transitionForTimer(meta, timer);
+    const next = transitionForTimer(meta, timer, pipelineVersion);
     if (!meta || !next) {
       if (timer.kind === 'fired' && meta?.fireAt !== timer.due) multi.zrem(k.fireTimers, timer.streamId);
       if (timer.kind === 'expired' && meta?.expireAt !== timer.due)
@@ -376,17 +372,17 @@ export class RedisPartitionStore implements PartitionStore {
     if (streamIds.length) await this.pool.with((c) => c.srem(this.keys.pending, ...streamIds));
   }
 
-  async pendingEmissions(triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord[]> {
+  async pendingEmissions(triggers: TriggerLookup): Promise<StreamRecord[]> {
     const ids = await this.pool.with((c) => c.smembers(this.keys.pending));
     const records: StreamRecord[] = [];
     for (const id of ids) {
       const meta = await this.getStream(id);
-      const trigger = meta && triggers.get(meta.trigger);
-      if (meta && trigger && EMITTABLE_STATES.has(meta.state)) {
-        records.push(buildStreamRecord(meta, await this.loadEvents(id), trigger));
-      } else {
-        await this.emitted([id]);
-      }
+      const record =
+        meta && EMITTABLE_STATES.has(meta.state)
+          ? takenStreamRecord(meta, await this.loadEvents(id), triggers)
+          : null;
+      if (record) records.push(record);
+      else await this.emitted([id]);
     }
     return records;
   }

@@ -74,8 +74,9 @@ export function releaseRetry(
 
 /**
  * The stream record a due retry runs, rebuilt from what Redis holds of the stream: its
- * metadata, its events and the pipeline its failed attempts name. Null when the stream no
- * longer waits for this retry (finished, reset, purged).
+ * metadata, its events, and the pipeline and topology version its failed attempts name (so
+ * the retry runs the version the failed run ran). Null when the stream no longer waits for
+ * this retry (finished, reset, purged).
  *
  * Rebuilt rather than kept: the events stay in Redis until the stream finishes anyway, so
  * a copy of the encoded record would double their memory for as long as the back-off lasts,
@@ -105,5 +106,8 @@ export async function retryRecord(
   const attempts = attemptsText ? (JSON.parse(attemptsText) as FailedAttempts) : null;
   if (!stream || !attempts || !WAITING.has(stream.state) || attempts.serial !== stream.serial) return null;
   const pipeline = { firePipeline: attempts.pipeline, expirePipeline: attempts.pipeline };
-  return buildStreamRecord(stream, events.map(decodeEvent), pipeline);
+  const record = buildStreamRecord(stream, events.map(decodeEvent), pipeline, attempts.pipeline_version);
+  // Attempts from before versions name none: the retry runs the worker's current version.
+  if (attempts.pipeline_version === undefined) delete record.pipeline_version;
+  return record;
 }

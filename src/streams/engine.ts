@@ -7,8 +7,9 @@ import {
   StreamMeta,
   StreamRecord,
   compareStreamOrder,
+  streamVersion,
 } from './model';
-import { TriggerRuntime } from './trigger-runtime';
+import { TriggerLookup, TriggerRuntime, versioned, VersionedTrigger } from './trigger-runtime';
 
 export type ClockMode = 'wall' | 'event';
 
@@ -33,6 +34,21 @@ export interface KeyApplyResult {
   newlySeen: string[];
 }
 
+/** One event of a key's batch, with the topology version whose triggers routed it (absent: 0). */
+export interface KeyBatchEvent {
+  event: WinchesterEvent;
+  distinguished: DistinguishedValues;
+  version?: number;
+}
+
+export interface KeyApplyContext {
+  clock: ClockMode;
+  now: Micros;
+  partition: number;
+  key: string;
+  newStreamId: () => string;
+}
+
 /**
  * Applies, in arrival order, a batch of one stream key's events to its active stream.
  * Pure: the caller reads the snapshot and writes the result atomically (Redis WATCH/MULTI
@@ -40,43 +56,33 @@ export interface KeyApplyResult {
  *
  * Joining rule — wall clock (Winchester's): the active stream takes the event unless its
  * expire time has passed. Event clock: the event joins if its own timestamp is before the
- * stream's expire time and not after its fire time (when set); otherwise a new stream opens
- * and the old one is left to its timers.
+ * stream's expire time and not after its fire time (when set). Either way, the stream's
+ * `distinguished_by` fingerprint must also be that of the version the event was routed under.
+ * Otherwise a new stream opens, with that version, and the old one is left to its timers.
+ * An event that joins is counted, and the stream's fire and expire times computed, with the
+ * definition of the version the stream was opened with.
  */
 export function applyEventsToKey(
   snapshot: KeySnapshot,
-  batch: ReadonlyArray<{ event: WinchesterEvent; distinguished: DistinguishedValues }>,
-  trigger: TriggerRuntime,
-  ctx: { clock: ClockMode; now: Micros; partition: number; key: string; newStreamId: () => string },
+  batch: ReadonlyArray<KeyBatchEvent>,
+  trigger: TriggerRuntime | VersionedTrigger,
+  ctx: KeyApplyContext,
 ): KeyApplyResult {
+  const definitions = versioned(trigger);
   const changes = new Map<string, StreamChange>();
   const seenNow = new Set<string>();
   let current = snapshot.active ? { ...snapshot.active, counters: [...snapshot.active.counters] } : null;
   let duplicates = 0;
-  const delayMicros = Math.round(trigger.fireDelaySeconds * MICROS_PER_SECOND);
 
-  for (const { event, distinguished } of batch) {
+  for (const { event, distinguished, version = 0 } of batch) {
     if (snapshot.alreadySeen.has(event.message_id) || seenNow.has(event.message_id)) {
       duplicates++;
       continue;
     }
     seenNow.add(event.message_id);
-    if (!current || !admits(current, event, ctx.clock, ctx.now)) {
-      current = {
-        id: ctx.newStreamId(),
-        trigger: trigger.name,
-        key: ctx.key,
-        partition: ctx.partition,
-        state: 'active',
-        serial: 0,
-        first: event.timestamp,
-        last: event.timestamp,
-        expireAt: 0,
-        fireAt: null,
-        counters: new Array<number>(trigger.fireCriteriaCount).fill(0),
-        distinguished,
-        eventCount: 0,
-      };
+    const routed = definitions.at(version);
+    if (!current || !admits(current, event, ctx.clock, ctx.now) || !sameDistinguishing(current, routed)) {
+      current = openStream(routed, version, event, distinguished, ctx);
       changes.set(current.id, { meta: current, added: [], created: true });
     }
     let change = changes.get(current.id);
@@ -85,15 +91,8 @@ export function applyEventsToKey(
       changes.set(current.id, change);
     }
     change.added.push(event);
-    current.first = Math.min(current.first, event.timestamp);
-    current.last = Math.max(current.last, event.timestamp);
-    current.eventCount++;
-    current.serial++;
-    for (const index of trigger.fireCounters(event)) current.counters[index]++;
-    current.expireAt = trigger.expiration(current.first, current.last, ctx.now);
-    if (current.fireAt === null && trigger.shouldFire(current.counters)) {
-      current.fireAt = (ctx.clock === 'event' ? event.timestamp : ctx.now) + delayMicros;
-    }
+    const own = streamVersion(current) === version ? routed : definitions.at(streamVersion(current));
+    addEvent(current, event, own, ctx);
   }
   return {
     changes: [...changes.values()],
@@ -103,6 +102,48 @@ export function applyEventsToKey(
   };
 }
 
+/** A new active stream of `trigger`'s `version`, before its first event is added. */
+function openStream(
+  trigger: TriggerRuntime,
+  version: number,
+  event: WinchesterEvent,
+  distinguished: DistinguishedValues,
+  ctx: KeyApplyContext,
+): StreamMeta {
+  const meta: StreamMeta = {
+    id: ctx.newStreamId(),
+    trigger: trigger.name,
+    key: ctx.key,
+    partition: ctx.partition,
+    state: 'active',
+    serial: 0,
+    first: event.timestamp,
+    last: event.timestamp,
+    expireAt: 0,
+    fireAt: null,
+    counters: new Array<number>(trigger.fireCriteriaCount).fill(0),
+    distinguished,
+    eventCount: 0,
+    version,
+  };
+  if (trigger.distinguishedByFingerprint !== undefined) meta.fingerprint = trigger.distinguishedByFingerprint;
+  return meta;
+}
+
+/** Counts the event into the stream and moves its times, by the stream's own definition. */
+function addEvent(stream: StreamMeta, event: WinchesterEvent, trigger: TriggerRuntime, ctx: KeyApplyContext) {
+  stream.first = Math.min(stream.first, event.timestamp);
+  stream.last = Math.max(stream.last, event.timestamp);
+  stream.eventCount++;
+  stream.serial++;
+  for (const index of trigger.fireCounters(event)) stream.counters[index]++;
+  stream.expireAt = trigger.expiration(stream.first, stream.last, ctx.now);
+  if (stream.fireAt === null && trigger.shouldFire(stream.counters)) {
+    const delayMicros = Math.round(trigger.fireDelaySeconds * MICROS_PER_SECOND);
+    stream.fireAt = (ctx.clock === 'event' ? event.timestamp : ctx.now) + delayMicros;
+  }
+}
+
 function admits(stream: StreamMeta, event: WinchesterEvent, clock: ClockMode, now: Micros): boolean {
   if (stream.state !== 'active') return false;
   if (clock === 'wall') return !(stream.expireAt < now);
@@ -110,14 +151,38 @@ function admits(stream: StreamMeta, event: WinchesterEvent, clock: ClockMode, no
 }
 
 /**
- * Decides what a due timer does to a stream: the new meta (firing/expiring) or null when
- * the timer is stale (stream left `active`, or the fire time moved).
+ * Whether an event routed under `routed` may join the stream: the same `distinguished_by`
+ * fingerprint. Meta written before live changes has none and counts as the same.
  */
-export function transitionForTimer(meta: StreamMeta | null, timer: DueTimer): StreamMeta | null {
+function sameDistinguishing(stream: StreamMeta, routed: TriggerRuntime): boolean {
+  return stream.fingerprint === undefined || stream.fingerprint === routed.distinguishedByFingerprint;
+}
+
+/**
+ * Decides what a due timer does to a stream: the new meta (firing/expiring, with the
+ * `pipelineVersion` current as it is taken) or null when the timer is stale (stream left
+ * `active`, or the fire time moved).
+ */
+export function transitionForTimer(
+  meta: StreamMeta | null,
+  timer: DueTimer,
+  pipelineVersion = 0,
+): StreamMeta | null {
   if (!meta || meta.state !== 'active') return null;
   if (timer.kind === 'fired' && meta.fireAt !== timer.due) return null;
   if (timer.kind === 'expired' && meta.expireAt !== timer.due) return null;
-  return { ...meta, state: timer.kind === 'fired' ? 'firing' : 'expiring', serial: meta.serial + 1 };
+  const state = timer.kind === 'fired' ? 'firing' : 'expiring';
+  return { ...meta, state, serial: meta.serial + 1, pipelineVersion };
+}
+
+/** A taken stream's record, with the pipelines of its own version's trigger. */
+export function takenStreamRecord(
+  meta: StreamMeta,
+  events: WinchesterEvent[],
+  triggers: TriggerLookup,
+): StreamRecord | null {
+  const trigger = triggers.get(meta.trigger, streamVersion(meta));
+  return trigger ? buildStreamRecord(meta, events, trigger, meta.pipelineVersion) : null;
 }
 
 export function kindOfState(state: StreamMeta['state']): StreamKind {
@@ -128,12 +193,16 @@ export function buildStreamRecord(
   meta: StreamMeta,
   events: WinchesterEvent[],
   trigger: Pick<TriggerRuntime, 'firePipeline' | 'expirePipeline'>,
+  /** The topology version current at the matcher as it emits the record. */
+  pipelineVersion = 0,
 ): StreamRecord {
   const kind = kindOfState(meta.state);
   return {
     stream_id: meta.id,
     partition: meta.partition,
     trigger: meta.trigger,
+    // Absent for version 0: records read as they did before live changes.
+    ...(streamVersion(meta) === 0 ? {} : { trigger_version: streamVersion(meta) }),
     kind,
     pipeline: kind === 'fired' ? trigger.firePipeline : trigger.expirePipeline,
     distinguished_by: meta.distinguished,
@@ -142,6 +211,7 @@ export function buildStreamRecord(
     expire: meta.expireAt,
     serial: meta.serial,
     events: [...events].sort(compareStreamOrder),
+    pipeline_version: pipelineVersion,
   };
 }
 

@@ -2,16 +2,16 @@ import { WinchesterEvent } from '../events/event';
 import { Micros } from '../time/micros';
 import {
   applyEventsToKey,
-  buildStreamRecord,
   ClockMode,
   isDue,
   KeyApplyResult,
+  takenStreamRecord,
   transitionForTimer,
 } from './engine';
 import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
 import { KeyBatchEntry, KeyGroup, PartitionStore, partitionClock } from './store';
 import { MinHeap } from '../util/min-heap';
-import { TriggerRuntime } from './trigger-runtime';
+import { TriggerLookup, TriggerRuntime, VersionedTrigger } from './trigger-runtime';
 
 /** In-process stream state for `simulate` and tests; the same rules as the Redis store. */
 export class MemoryPartitionStore implements PartitionStore {
@@ -33,7 +33,7 @@ export class MemoryPartitionStore implements PartitionStore {
   ) {}
 
   async applyKey(
-    trigger: TriggerRuntime,
+    trigger: TriggerRuntime | VersionedTrigger,
     key: string,
     batch: KeyBatchEntry[],
     clock: ClockMode,
@@ -90,38 +90,32 @@ export class MemoryPartitionStore implements PartitionStore {
     return timer.kind === 'fired' ? meta.fireAt === timer.due : meta.expireAt === timer.due;
   }
 
-  async takeDueMany(
-    timers: DueTimer[],
-    triggers: ReadonlyMap<string, TriggerRuntime>,
-  ): Promise<Array<StreamRecord | null>> {
+  async takeDueMany(timers: DueTimer[], triggers: TriggerLookup): Promise<Array<StreamRecord | null>> {
     const records: Array<StreamRecord | null> = [];
     for (const timer of timers) records.push(await this.takeDue(timer, triggers));
     return records;
   }
 
-  async takeDue(
-    timer: DueTimer,
-    triggers: ReadonlyMap<string, TriggerRuntime>,
-  ): Promise<StreamRecord | null> {
-    const next = transitionForTimer(this.streams.get(timer.streamId) ?? null, timer);
-    const trigger = next && triggers.get(next.trigger);
-    if (!next || !trigger) return null;
+  async takeDue(timer: DueTimer, triggers: TriggerLookup): Promise<StreamRecord | null> {
+    const next = transitionForTimer(this.streams.get(timer.streamId) ?? null, timer, triggers.currentVersion);
+    const record = next && takenStreamRecord(next, this.events.get(next.id) ?? [], triggers);
+    if (!next || !record) return null;
     this.streams.set(next.id, next);
     if (this.active.get(next.key) === next.id) this.active.delete(next.key);
     this.pending.add(next.id);
-    return buildStreamRecord(next, this.events.get(next.id) ?? [], trigger);
+    return record;
   }
 
   async emitted(streamIds: string[]): Promise<void> {
     for (const id of streamIds) this.pending.delete(id);
   }
 
-  async pendingEmissions(triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord[]> {
+  async pendingEmissions(triggers: TriggerLookup): Promise<StreamRecord[]> {
     const records: StreamRecord[] = [];
     for (const id of this.pending) {
       const meta = this.streams.get(id);
-      const trigger = meta && triggers.get(meta.trigger);
-      if (meta && trigger) records.push(buildStreamRecord(meta, this.events.get(id) ?? [], trigger));
+      const record = meta && takenStreamRecord(meta, this.events.get(id) ?? [], triggers);
+      if (record) records.push(record);
     }
     return records;
   }

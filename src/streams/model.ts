@@ -29,6 +29,26 @@ export interface StreamMeta {
   counters: number[];
   distinguished: DistinguishedValues;
   eventCount: number;
+  /**
+   * The topology version the stream was opened with: its counters, timers and record use
+   * that version's trigger. Absent in meta written before live changes: version 0.
+   */
+  version?: number;
+  /**
+   * The `distinguished_by` fingerprint of that version's trigger. Absent in meta written
+   * before live changes: taken as the same as any event's.
+   */
+  fingerprint?: string;
+  /**
+   * The version current at the matcher when a timer took the stream: its record (and any
+   * re-emission of it) names it as `pipeline_version`.
+   */
+  pipelineVersion?: number;
+}
+
+/** The version a stream was opened with (0 for meta written before live changes). */
+export function streamVersion(meta: Pick<StreamMeta, 'version'>): number {
+  return meta.version ?? 0;
 }
 
 /** One (event, matching trigger) pair, as it travels on the repartition topic. */
@@ -39,6 +59,8 @@ export interface MatchedEvent {
   event: WinchesterEvent;
   /** The event's JSON wire text when it arrived as such: stored as is, not encoded again. */
   wire?: string;
+  /** The topology version whose triggers routed it (absent: 0, the role's own bundle). */
+  version?: number;
 }
 
 /** A fired or expired stream, as published to the `streams` topic. */
@@ -46,6 +68,8 @@ export interface StreamRecord {
   stream_id: string;
   partition: number;
   trigger: string;
+  /** The topology version the stream was opened with: its trigger definition and pipelines. */
+  trigger_version?: number;
   kind: StreamKind;
   pipeline: string | null;
   distinguished_by: DistinguishedValues;
@@ -54,6 +78,11 @@ export interface StreamRecord {
   expire: Micros;
   serial: number;
   events: WinchesterEvent[];
+  /**
+   * The topology version current at the matcher when it emitted the record: the worker runs
+   * that version's pipelines. Absent in records of matchers from before versions.
+   */
+  pipeline_version?: number;
 }
 
 export interface DueTimer {

@@ -2,7 +2,7 @@ import { Micros } from '../time/micros';
 import { ClockMode } from './engine';
 import { DueTimer, MatchedEvent, StreamRecord } from './model';
 import { KeyBatchEntry, PartitionStore } from './store';
-import { TriggerRuntime } from './trigger-runtime';
+import { TriggerLookup, TriggerRuntime, VersionedTrigger } from './trigger-runtime';
 
 export interface ProcessorStats {
   eventsApplied: number;
@@ -28,7 +28,8 @@ export class PartitionProcessor {
 
   constructor(
     readonly store: PartitionStore,
-    private readonly triggers: ReadonlyMap<string, TriggerRuntime>,
+    /** Definitions by (name, version): a TriggerCatalog, or a plain Map for one topology. */
+    private readonly triggers: TriggerLookup,
     private readonly clock: ClockMode,
     /** Produces stream records; resolves once all are acknowledged. */
     private readonly emit: (records: StreamRecord[]) => Promise<void>,
@@ -44,26 +45,12 @@ export class PartitionProcessor {
     this.onStat?.(trigger, field, by);
   }
 
-  /** Applies matched events; unknown triggers (config changed under a backlog) are returned. */
+  /**
+   * Applies matched events, each checked with the version it was routed under; those whose
+   * trigger no version here knows (configuration changed under a backlog) are returned.
+   */
   async apply(records: MatchedEvent[], now: Micros): Promise<MatchedEvent[]> {
-    const groups = new Map<string, { trigger: TriggerRuntime; batch: KeyBatchEntry[] }>();
-    const unknown: MatchedEvent[] = [];
-    for (const record of records) {
-      const trigger = this.triggers.get(record.trigger);
-      if (!trigger) {
-        unknown.push(record);
-        continue;
-      }
-      const groupKey = `${record.trigger}\u0000${record.key}`;
-      let group = groups.get(groupKey);
-      if (!group) groups.set(groupKey, (group = { trigger, batch: [] }));
-      group.batch.push({ event: record.event, distinguished: record.distinguished, wire: record.wire });
-    }
-    const keyGroups = [...groups.entries()].map(([groupKey, { trigger, batch }]) => ({
-      trigger,
-      key: groupKey.slice(groupKey.indexOf('\u0000') + 1),
-      batch,
-    }));
+    const { keyGroups, unknown } = this.groupByKey(records);
     await forEachConcurrently(chunksFor(keyGroups, this.concurrency), this.concurrency, async (chunk) => {
       const results = await this.store.applyKeys(chunk, this.clock, now);
       chunk.forEach(({ trigger, batch }, i) => {
@@ -75,6 +62,34 @@ export class PartitionProcessor {
       });
     });
     return unknown;
+  }
+
+  /** Matched events by (trigger, stream key), in arrival order, with their trigger's definitions by version. */
+  private groupByKey(records: MatchedEvent[]) {
+    const groups = new Map<string, { trigger: VersionedTrigger; key: string; batch: KeyBatchEntry[] }>();
+    const unknown: MatchedEvent[] = [];
+    for (const record of records) {
+      const version = record.version ?? 0;
+      const routed = this.triggers.get(record.trigger, version);
+      if (!routed) {
+        unknown.push(record);
+        continue;
+      }
+      const groupKey = `${record.trigger}\u0000${record.key}`;
+      let group = groups.get(groupKey);
+      if (!group) {
+        const trigger = this.definitions(record.trigger, routed);
+        groups.set(groupKey, (group = { trigger, key: record.key, batch: [] }));
+      }
+      const { event, distinguished, wire } = record;
+      group.batch.push({ event, distinguished, wire, version });
+    }
+    return { keyGroups: [...groups.values()], unknown };
+  }
+
+  /** A trigger's definitions by version; one this process cannot find stands in for any it lacks. */
+  private definitions(name: string, standIn: TriggerRuntime): VersionedTrigger {
+    return { name, at: (version) => this.triggers.get(name, version) ?? standIn };
   }
 
   /**

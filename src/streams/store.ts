@@ -2,18 +2,21 @@ import { WinchesterEvent } from '../events/event';
 import { Micros } from '../time/micros';
 import { ClockMode, KeyApplyResult } from './engine';
 import { DistinguishedValues, DueTimer, StreamMeta, StreamRecord, StreamState } from './model';
-import { TriggerRuntime } from './trigger-runtime';
+import { TriggerLookup, TriggerRuntime, VersionedTrigger } from './trigger-runtime';
 
 export interface KeyBatchEntry {
   event: WinchesterEvent;
   distinguished: DistinguishedValues;
   /** The event's JSON wire text, when known. */
   wire?: string;
+  /** The topology version whose triggers routed it (absent: 0). */
+  version?: number;
 }
 
 /** One stream key's share of a batch. */
 export interface KeyGroup {
-  trigger: TriggerRuntime;
+  /** The trigger's definitions by version (a plain definition serves every version). */
+  trigger: TriggerRuntime | VersionedTrigger;
   key: string;
   batch: KeyBatchEntry[];
 }
@@ -26,7 +29,7 @@ export interface PartitionStore {
   readonly partition: number;
   /** Applies one stream key's batch atomically (optimistic; retried on conflict). */
   applyKey(
-    trigger: TriggerRuntime,
+    trigger: TriggerRuntime | VersionedTrigger,
     key: string,
     batch: KeyBatchEntry[],
     clock: ClockMode,
@@ -42,18 +45,16 @@ export interface PartitionStore {
   /**
    * Moves a due stream from `active` to `firing`/`expiring` (dropping its active pointer if
    * it still names it, and its timers) and records it as pending emission; returns the
-   * record to produce, or null when the timer was stale.
+   * record to produce, or null when the timer was stale. The record's pipelines are those of
+   * the stream's own version (`triggers.get(name, version)`).
    */
-  takeDue(timer: DueTimer, triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord | null>;
+  takeDue(timer: DueTimer, triggers: TriggerLookup): Promise<StreamRecord | null>;
   /** takeDue for several timers of distinct streams (results in the same order). */
-  takeDueMany(
-    timers: DueTimer[],
-    triggers: ReadonlyMap<string, TriggerRuntime>,
-  ): Promise<Array<StreamRecord | null>>;
+  takeDueMany(timers: DueTimer[], triggers: TriggerLookup): Promise<Array<StreamRecord | null>>;
   /** The records' produce was acknowledged: they are no longer pending. */
   emitted(streamIds: string[]): Promise<void>;
   /** Records taken but not acknowledged (re-emitted on assignment). */
-  pendingEmissions(triggers: ReadonlyMap<string, TriggerRuntime>): Promise<StreamRecord[]>;
+  pendingEmissions(triggers: TriggerLookup): Promise<StreamRecord[]>;
   /** Event clock: source partitions' latest watermarks; returns the partition clock. */
   recordWatermarks(marks: ReadonlyMap<number, Micros>, sourceCount: number): Promise<Micros | null>;
   /** Event clock: `clock advance` floor; returns the partition clock. */

@@ -99,7 +99,7 @@ export class DistillerRole {
   constructor(
     clients: { consumer: Consumer; producer: Producer },
     private readonly settings: TopologySettings,
-    private readonly distill: DistillFunction,
+    private distill: DistillFunction,
     hooks: DistillerHooks = {},
   ) {
     this.consumer = clients.consumer;
@@ -138,6 +138,15 @@ export class DistillerRole {
 
   /** Bound, so callers may pass it around as a function. */
   readonly stop = (): Promise<void> => stopConsuming(this);
+
+  /**
+   * New event definitions (a topology version made current), from the next notification on.
+   * Safe while a batch is in flight: each record is distilled whole, synchronously, with the
+   * function set when it is read, so the batch in hand switches between two records.
+   */
+  setDistill(distill: DistillFunction): void {
+    this.distill = distill;
+  }
 
   /** One consumed batch (kafkajs's `eachBatch`). */
   eachBatch(payload: BatchPayload): Promise<void> {

@@ -28,22 +28,33 @@ export interface RoutedEvent {
   wire?: string;
 }
 
+/** The triggers stage 1 routes with: the current topology version's (a TriggerCatalog is one). */
+export interface RoutingTriggers {
+  readonly current: { version: number; triggers: readonly TriggerRuntime[] };
+}
+
 /**
  * The matcher's stage 1 as batch-loop stages: `events` → one repartition record per (event,
- * matching trigger), keyed by stream key, and under the event clock a watermark marker to
- * every repartition partition after each chunk.
+ * matching trigger), keyed by stream key and naming the topology version it was routed under,
+ * and under the event clock a watermark marker to every repartition partition after each chunk.
+ * Each event is matched with the version current as it is routed: a change takes effect from
+ * the next event.
  */
 export class EventRouter implements BatchStages<RoutedEvent> {
   /** Highest event time sent on from each source partition (event clock). */
   private readonly watermarks = new Map<number, Micros>();
+  private readonly routing: RoutingTriggers;
 
   constructor(
     private readonly events: RoleEvents<EventRouterOutcomes>,
     private readonly settings: Pick<TopologySettings, 'clock'>,
-    private readonly triggers: readonly TriggerRuntime[],
+    /** A fixed list (version 0), or the current version of a changing topology. */
+    triggers: readonly TriggerRuntime[] | RoutingTriggers,
     private readonly serializer: RecordDecoder<WinchesterEvent>,
     private readonly repartitionCount: number,
-  ) {}
+  ) {
+    this.routing = isTriggerList(triggers) ? { current: { version: 0, triggers } } : triggers;
+  }
 
   async decode(source: SourceRecord): Promise<RoutedEvent> {
     this.events.emit('consumed', source);
@@ -59,7 +70,8 @@ export class EventRouter implements BatchStages<RoutedEvent> {
   }
 
   route({ event, wire }: RoutedEvent, source: SourceRecord, out: ChunkOutput): void {
-    const all = matchTriggers(this.triggers, event, wire);
+    const { version, triggers } = this.routing.current;
+    const all = matchTriggers(triggers, event, wire, version);
     for (const matched of all) {
       this.events.emit('matched', { trigger: matched.trigger });
       out.send({ key: matched.key, value: encodeRepartition({ type: 'event', matched }) });
@@ -81,6 +93,12 @@ export class EventRouter implements BatchStages<RoutedEvent> {
       });
     }
   }
+}
+
+function isTriggerList(
+  triggers: readonly TriggerRuntime[] | RoutingTriggers,
+): triggers is readonly TriggerRuntime[] {
+  return Array.isArray(triggers);
 }
 
 /** Stage 1's counters, metrics and log lines, each fed by the outcomes it records. */

@@ -8,6 +8,12 @@ import { createRedisClient } from '../redis/client';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { checkPartitionCount, RedisPartitionStore } from '../redis/partition-store';
 import { PartitionProcessor } from '../streams/processor';
+import {
+  TriggerCatalog,
+  TriggerFallback,
+  TriggerVersionLog,
+  TriggerVersionSource,
+} from '../streams/trigger-catalog';
 import { TriggerRuntime } from '../streams/trigger-runtime';
 import { Logger, roleLogger } from '../util/logger';
 import { BatchLoop, SourceRecord } from './batch-loop';
@@ -29,10 +35,14 @@ export interface MatcherCounters extends PartitionCounters {
   eventsConsumed: number;
   unmatched: number;
   matched: Map<string, number>;
+  /** Definitions of a version this process could not load, stood in for by the current one's. */
+  triggerFallbacks: number;
 }
 
 export interface MatcherRole {
   counters: MatcherCounters;
+  /** The topology version stage 1 routes under (0: the role's own triggers). */
+  readonly version: number;
   /** The task of each repartition partition this process has consumed and still holds. */
   owned: ReadonlyMap<number, PartitionTask>;
   consumer: Consumer;
@@ -46,6 +56,10 @@ export interface MatcherRole {
  *  2. repartition partition p → stream state in Redis (WATCH/MULTI, fenced by p's owner
  *     epoch), timers of p → `streams`: one PartitionTask per partition, driven by its
  *     batches and by the TimerLoop.
+ * With `versions` (a role's topology follower, see triggersFollowing), a new topology version
+ * takes effect without a restart or a rebalance: stage 1 routes with the current version's
+ * triggers, stage 2 applies each event with the version it was routed under and runs each
+ * stream with the version it was opened with. Without it, `triggers` are version 0, for good.
  */
 export async function startMatcher(
   kafka: Kafka,
@@ -54,32 +68,29 @@ export async function startMatcher(
   triggers: TriggerRuntime[],
   metrics?: WinchesterMetrics,
   serializers: TopologySerializers = jsonSerializers,
+  versions: TriggerVersionSource = new TriggerVersionLog(triggers),
 ): Promise<MatcherRole> {
   const log = roleLogger('matcher');
   const counters = newMatcherCounters();
   const recorders = { counters, metrics, log };
+  const catalog = new TriggerCatalog(versions, { onFallback: (f) => recordTriggerFallback(f, recorders) });
   const partitions = await topicPartitions(kafka, settings);
   const redis = await connectRedis(redisUrl, settings, partitions.repartition, metrics);
   const clients = await connectKafka(kafka, settings, metrics);
   const { consumer } = clients;
-  const stage1 = eventRouterLoop(settings, triggers, serializers, partitions.repartition, clients, recorders);
+  const stage1 = eventRouterLoop(settings, catalog, serializers, partitions.repartition, clients, recorders);
 
   const events = new RoleEvents<PartitionOutcomes>();
   recordPartitionOutcomes(events, recorders);
   const sourceCount = partitions.events;
   const assignment = new PartitionAssignment(
-    partitionTasks({ settings, triggers, sourceCount, redis, clients, events, serializers }),
+    partitionTasks({ settings, catalog, sourceCount, redis, clients, events, serializers }),
     events,
   );
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
     assignment.assign(payload.memberAssignment[settings.topics.repartition] ?? []),
   );
-  // debug_level statistics of the checks stage 1 (Match) and the stream engine (Fire) make.
-  const debugReporting = reportTriggerDebugging(triggers, {
-    log,
-    metrics,
-    periodMs: settings.statisticsPeriodMs,
-  });
+  const debugReporting = followTriggerDebugging(versions, catalog, settings, recorders);
 
   await consumer.run({
     eachBatchAutoResolve: false,
@@ -99,7 +110,61 @@ export async function startMatcher(
   timers.start();
 
   const stop = () => stopMatcher({ timers, debugReporting, clients, assignment, redis });
-  return { counters, owned: assignment.tasks, consumer, stop };
+  return {
+    counters,
+    get version() {
+      return catalog.current.version;
+    },
+    owned: assignment.tasks,
+    consumer,
+    stop,
+  };
+}
+
+/**
+ * debug_level statistics of the checks stage 1 (Match) and the stream engine (Fire) make, for
+ * the current version's triggers: reporting moves to the new ones at each change.
+ */
+function followTriggerDebugging(
+  versions: TriggerVersionSource,
+  catalog: TriggerCatalog,
+  settings: TopologySettings,
+  { metrics, log }: { metrics?: WinchesterMetrics; log: Logger },
+): TriggerDebugReporting {
+  const report = () =>
+    reportTriggerDebugging(catalog.current.triggers, { log, metrics, periodMs: settings.statisticsPeriodMs });
+  let reporting = report();
+  let stopped = false;
+  versions.onChange((version) => {
+    log.info(
+      { version, triggers: catalog.current.triggers.map((t) => t.name) },
+      'matching with a new topology version',
+    );
+    if (stopped) return;
+    reporting.stop();
+    reporting = report();
+  });
+  return {
+    get debuggers() {
+      return reporting.debuggers;
+    },
+    stop: () => {
+      stopped = true;
+      reporting.stop();
+    },
+  };
+}
+
+/** A version this process could not load: counted, and logged once per version. */
+function recordTriggerFallback(
+  fallback: TriggerFallback,
+  { counters, metrics, log }: { counters: MatcherCounters; metrics?: WinchesterMetrics; log: Logger },
+): void {
+  counters.triggerFallbacks++;
+  if (!fallback.first) return;
+  if (fallback.reason === 'version unavailable') metrics?.topologyLoadFailures.inc();
+  const { trigger, version, current, reason } = fallback;
+  log.warn({ trigger, version, current, reason }, 'trigger definition of another version used instead');
 }
 
 /**
@@ -133,6 +198,7 @@ function newMatcherCounters(): MatcherCounters {
     lockRetries: new Map(),
     streamsTooLarge: 0,
     reemitted: 0,
+    triggerFallbacks: 0,
   };
 }
 
@@ -199,7 +265,7 @@ async function connectKafka(
 /** Stage 1: `events` → repartition records (and the events DLQ), on the shared batch loop. */
 function eventRouterLoop(
   settings: TopologySettings,
-  triggers: TriggerRuntime[],
+  triggers: TriggerCatalog,
   { events: serializer }: { events: RecordDecoder<WinchesterEvent> },
   repartitionCount: number,
   clients: MatcherKafka,
@@ -216,7 +282,7 @@ function eventRouterLoop(
 
 interface TaskParts {
   settings: TopologySettings;
-  triggers: TriggerRuntime[];
+  catalog: TriggerCatalog;
   sourceCount: number;
   redis: MatcherRedis;
   clients: MatcherKafka;
@@ -226,8 +292,7 @@ interface TaskParts {
 
 /** Makes the task of a repartition partition: its Redis store, stream engine and timer lease. */
 function partitionTasks(parts: TaskParts) {
-  const { settings, triggers, sourceCount, redis, clients, events, serializers } = parts;
-  const triggerMap = new Map(triggers.map((t) => [t.name, t]));
+  const { settings, catalog, sourceCount, redis, clients, events, serializers } = parts;
   const emitter = new StreamEmitter(clients.streamProducer, settings, events, serializers.streams);
   const deadLetterRecord = async (source: SourceRecord, error: unknown) => {
     const record = deadLetter(source, (error as Error).message, {}, settings.maxRecordBytes);
@@ -242,7 +307,7 @@ function partitionTasks(parts: TaskParts) {
     });
     const processor = new PartitionProcessor(
       store,
-      triggerMap,
+      catalog,
       settings.clock,
       emitter.emit,
       8,

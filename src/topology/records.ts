@@ -16,6 +16,8 @@ interface RepartitionWire {
   t?: string;
   k?: string;
   d?: DistinguishedValues;
+  /** The topology version the event was routed under; absent for version 0. */
+  v?: number;
   e?: WireEvent;
   marker?: { source: number; watermark: number };
   advance?: number;
@@ -29,8 +31,9 @@ interface RepartitionWire {
 export function encodeRepartition(record: RepartitionRecord): string {
   switch (record.type) {
     case 'event': {
-      const { trigger, key, distinguished, event, wire } = record.matched;
-      return `${JSON.stringify({ t: trigger, k: key, d: distinguished })}\n${wire ?? encodeEvent(event)}`;
+      const { trigger, key, distinguished, event, wire, version } = record.matched;
+      const header = { t: trigger, k: key, d: distinguished, ...(version ? { v: version } : {}) };
+      return `${JSON.stringify(header)}\n${wire ?? encodeEvent(event)}`;
     }
     case 'marker':
       return JSON.stringify({ marker: { source: record.source, watermark: record.watermark } });
@@ -51,7 +54,14 @@ export function decodeRepartition(value: Buffer | null): RepartitionRecord {
     const wire = text.slice(newline + 1);
     return {
       type: 'event',
-      matched: { trigger: raw.t, key: raw.k, distinguished: raw.d, event: decodeEvent(wire), wire },
+      matched: {
+        trigger: raw.t,
+        key: raw.k,
+        distinguished: raw.d,
+        event: decodeEvent(wire),
+        wire,
+        ...routedVersion(raw.v),
+      },
     };
   }
   if (raw.marker) return { type: 'marker', source: raw.marker.source, watermark: raw.marker.watermark };
@@ -61,8 +71,23 @@ export function decodeRepartition(value: Buffer | null): RepartitionRecord {
   }
   return {
     type: 'event',
-    matched: { trigger: raw.t, key: raw.k, distinguished: raw.d, event: fromWire(raw.e) },
+    matched: {
+      trigger: raw.t,
+      key: raw.k,
+      distinguished: raw.d,
+      event: fromWire(raw.e),
+      ...routedVersion(raw.v),
+    },
   };
+}
+
+/** The routing version of a repartition header, checked: absent (version 0) or a version number. */
+function routedVersion(v: unknown): { version?: number } {
+  if (v === undefined) return {};
+  if (!Number.isSafeInteger(v) || (v as number) < 0) {
+    throw new WireFormatError(`repartition record has topology version ${JSON.stringify(v)}`);
+  }
+  return { version: v as number };
 }
 
 export function encodeStreamRecord(record: StreamRecord): string {

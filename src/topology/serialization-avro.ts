@@ -37,9 +37,13 @@ export interface AvroDistinguishing extends Omit<AvroTrait, 'type'> {
   end: number | null;
 }
 
-export interface AvroStreamRecord extends Omit<StreamRecord, 'events' | 'distinguished_by'> {
+export interface AvroStreamRecord extends Omit<
+  StreamRecord,
+  'events' | 'distinguished_by' | 'pipeline_version'
+> {
   events: AvroEvent[];
   distinguished_by: AvroDistinguishing[];
+  pipeline_version: number | null;
 }
 
 export interface AvroCompletion extends Omit<CompletionRecord, 'error' | 'distinguished_by'> {
@@ -107,6 +111,11 @@ class Fields {
   textOrNull(name: string): string | null {
     const v = this.doc[name];
     return v === null || v === undefined ? null : this.text(name);
+  }
+
+  integerOrNull(name: string): number | null {
+    const v = this.doc[name];
+    return v === null || v === undefined ? null : this.integer(name);
   }
 
   integer(name: string, fallback?: number): number {
@@ -186,6 +195,8 @@ export function toAvroStreamRecord(record: StreamRecord): AvroStreamRecord {
     ...record,
     events: record.events.map(toAvroEvent),
     distinguished_by: toAvroDistinguished(record.distinguished_by),
+    trigger_version: record.trigger_version ?? 0,
+    pipeline_version: record.pipeline_version ?? null,
   };
 }
 
@@ -193,10 +204,12 @@ export function fromAvroStreamRecord(raw: unknown): StreamRecord {
   const avro = new Fields('stream record', raw);
   const streamId = avro.text('stream_id');
   const what = `stream record ${streamId}`;
+  const pipelineVersion = avro.integerOrNull('pipeline_version');
   return {
     stream_id: streamId,
     partition: avro.integer('partition'),
     trigger: avro.text('trigger'),
+    ...optionalVersion(avro.integer('trigger_version', 0)),
     kind: avro.oneOf('kind', KINDS),
     pipeline: avro.textOrNull('pipeline'),
     distinguished_by: fromAvroDistinguished(what, avro.list('distinguished_by')),
@@ -205,8 +218,12 @@ export function fromAvroStreamRecord(raw: unknown): StreamRecord {
     expire: avro.integer('expire'),
     serial: avro.integer('serial'),
     events: avro.list('events').map(fromAvroEvent),
+    ...(pipelineVersion === null ? {} : { pipeline_version: pipelineVersion }),
   };
 }
+
+/** trigger_version as the JSON form has it: absent for version 0. */
+const optionalVersion = (version: number) => (version === 0 ? {} : { trigger_version: version });
 
 export function toAvroCompletion(completion: CompletionRecord): AvroCompletion {
   return {

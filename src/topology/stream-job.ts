@@ -2,12 +2,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Message, Producer } from 'kafkajs';
 import { WinchesterEvent } from '../events/event';
 import { DLQ_REASON } from '../metrics/metrics';
-import { HandlerContext } from '../pipeline/handler';
-import { afterFailedRun, FailedAttempts, retryPolicyOf, streamErrorRecord } from '../pipeline/retry';
+import {
+  PipelineCatalog,
+  pipelinesFor,
+  singleVersionCatalog,
+  undefinedPipeline,
+  VersionedPipelines,
+} from '../pipeline/catalog';
+import { HandlerContext, HandlerDefinition } from '../pipeline/handler';
+import {
+  afterFailedRun,
+  FailedAttempts,
+  RetryPolicy,
+  retryPolicyOf,
+  streamErrorRecord,
+} from '../pipeline/retry';
 import {
   ABANDONED,
   CompletionRecord,
-  runStream,
+  runVersionedStream,
   StreamOutcome,
   StreamRun,
   StreamRunOptions,
@@ -24,6 +37,11 @@ import { TopologySettings } from '../config/topology-settings';
 export interface StreamJobOptions extends StreamRunOptions {
   purgeCompletedStreams: boolean;
   claimTtlMs: number;
+  /**
+   * Pipelines by topology version (the topology follower): each record runs the version it
+   * names. Without one, `pipelines`, `handlers` and `retries` are version 0, the only one.
+   */
+  catalog?: PipelineCatalog;
 }
 
 /** What the worker makes of each stream record, for counters, metrics and logs to record. */
@@ -34,6 +52,8 @@ export type WorkerOutcomes = {
   reannounced: { record: StreamRecord };
   /** A duplicate or stale record: not runnable at its serial, or its stream moved on while it ran. */
   skipped: { record: StreamRecord; why: 'not-runnable' | 'moved-on' };
+  /** Its record names a pipeline its topology version does not define: nothing runs, it completes. */
+  pipelineUndefined: { record: StreamRecord; pipeline: string; version?: number };
   /** Its pipeline ran (completed or failed): handler times and failed commits. */
   ran: { record: StreamRecord; run: StreamRun };
   /** The loop guard held back one of its new events. */
@@ -101,6 +121,9 @@ type JobSettings = Pick<TopologySettings, 'topics' | 'maxRecordBytes' | 'seenRet
  */
 export class StreamJob implements BatchStages<StreamRecord> {
   private readonly sendLimit: { maxBytes: number };
+  private readonly catalog: PipelineCatalog;
+  /** Every handler kind a run may have used, whatever its version: the role closes them at stop. */
+  readonly handlersUsed = new Set<HandlerDefinition>();
 
   constructor(
     private readonly deps: StreamJobDeps,
@@ -110,6 +133,8 @@ export class StreamJob implements BatchStages<StreamRecord> {
   ) {
     // Produce requests stay within the record limit the topics are sized for.
     this.sendLimit = { maxBytes: settings.maxRecordBytes };
+    this.catalog = options.catalog ?? singleVersionCatalog(options);
+    for (const definition of options.handlers.values()) this.handlersUsed.add(definition);
   }
 
   decode({ message }: SourceRecord): Promise<StreamRecord> {
@@ -149,9 +174,24 @@ export class StreamJob implements BatchStages<StreamRecord> {
     }
   }
 
-  /** Runs the pipeline; abandoned before a handler starts if the partition was taken away. */
-  async run(record: StreamRecord, batch: BatchLiveness): Promise<StreamRun | typeof ABANDONED> {
-    const run = await runStream(record, this.options, this.deps.context, {
+  /** The pipelines of the record's topology version, or why they cannot run (its run then fails). */
+  async pipelinesOf(record: StreamRecord): Promise<VersionedPipelines> {
+    const versioned = await pipelinesFor(record, this.catalog);
+    for (const definition of versioned.set?.handlers.values() ?? []) this.handlersUsed.add(definition);
+    const pipeline = undefinedPipeline(record, versioned);
+    if (pipeline)
+      this.deps.events.emit('pipelineUndefined', { record, pipeline, version: versioned.version });
+    return versioned;
+  }
+
+  /** Runs the pipeline of the record's version; abandoned before a handler starts if the partition was taken away. */
+  async run(
+    record: StreamRecord,
+    batch: BatchLiveness,
+    versioned?: VersionedPipelines,
+  ): Promise<StreamRun | typeof ABANDONED> {
+    const pipelines = versioned ?? (await this.pipelinesOf(record));
+    const run = await runVersionedStream(record, pipelines, this.options, this.deps.context, {
       mayContinue: () => !batch.isStale(),
     });
     if (run !== ABANDONED) this.deps.events.emit('ran', { record, run });
@@ -192,9 +232,12 @@ export class StreamJob implements BatchStages<StreamRecord> {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
-      const run = await this.run(record, batch);
+      const versioned = await this.pipelinesOf(record);
+      const run = await this.run(record, batch, versioned);
       if (run === ABANDONED) return ABANDONED;
-      const failure = run.outcome === 'completed' ? undefined : await this.failedAttempts(record, run);
+      const policy = retryPolicyOf(versioned.retries, record.pipeline);
+      const failure =
+        run.outcome === 'completed' ? undefined : await this.failedAttempts(record, run, policy, versioned);
       if (failure && failure.retry_at !== null) {
         const scheduled = await this.deps.lifecycle.scheduleRetry(record, failure);
         if (scheduled === 'stale') this.deps.events.emit('skipped', { record, why: 'moved-on' });
@@ -203,7 +246,7 @@ export class StreamJob implements BatchStages<StreamRecord> {
       }
       const finished = await this.finish(record, run, failure);
       if (finished === 'moved-on') return 'done';
-      if (failure && retryPolicyOf(this.options.retries, record.pipeline).attempts > 1) {
+      if (failure && policy.attempts > 1) {
         this.deps.events.emit('exhausted', { record, failure });
       }
       this.deps.events.emit('finished', { record, run, newEvents: finished.newEvents, seconds: seconds() });
@@ -213,11 +256,19 @@ export class StreamJob implements BatchStages<StreamRecord> {
     }
   }
 
-  /** A failed run counted among the stream's attempts, and its next one scheduled if the policy allows. */
-  private async failedAttempts(record: StreamRecord, run: StreamRun): Promise<FailedAttempts> {
+  /**
+   * A failed run counted among the stream's attempts, and its next one scheduled if the policy
+   * allows; the version it ran is kept, so the retry runs it again.
+   */
+  private async failedAttempts(
+    record: StreamRecord,
+    run: StreamRun,
+    policy: RetryPolicy,
+    { version: pipelineVersion }: VersionedPipelines,
+  ): Promise<FailedAttempts> {
     const previous = await this.deps.lifecycle.readFailedAttempts(record);
-    const policy = retryPolicyOf(this.options.retries, record.pipeline);
-    return afterFailedRun(record, run, { previous, policy, failedAt: this.deps.context.now() });
+    const failedAt = this.deps.context.now();
+    return afterFailedRun(record, run, { previous, policy, failedAt, pipelineVersion });
   }
 
   /** Best effort: a renewal that fails is tried again on the next tick, before the claim lapses. */

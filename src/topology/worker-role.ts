@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { CompressionTypes, Consumer, Kafka, Producer } from 'kafkajs';
 import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
-import { HandlerContext, HandlerDefinition } from '../pipeline/handler';
+import { HandlerContext } from '../pipeline/handler';
 import { FailedAttempts } from '../pipeline/retry';
 import { StreamOutcome, StreamRun } from '../pipeline/stream-run';
 import { createRedisClient } from '../redis/client';
@@ -42,7 +42,10 @@ import { tally } from '../util/tally';
 export type { CompletionRecord } from '../pipeline/stream-run';
 export type { WorkerOutcomes } from './stream-job';
 
-/** The pipelines and handlers to run, the loop guard (`maxHops`), claims and purging. */
+/**
+ * The pipelines and handlers to run (by topology version, with a `catalog`), the loop guard
+ * (`maxHops`), claims and purging.
+ */
 export type WorkerOptions = StreamJobOptions;
 
 export interface WorkerCounters {
@@ -130,7 +133,7 @@ export class WorkerRole {
   readonly producer: Producer;
   private readonly lifecycle: ClosableLifecycle;
   private readonly loop: BatchLoop<StreamRecord>;
-  private readonly handlers: ReadonlyMap<string, HandlerDefinition>;
+  private readonly job: StreamJob;
   /** Produces due retries again; absent when the role is given no retry queue (it then only runs records). */
   private readonly retryEmitter?: RetryEmitter;
 
@@ -147,7 +150,6 @@ export class WorkerRole {
     this.consumer = clients.consumer;
     this.producer = clients.producer;
     this.lifecycle = clients.lifecycle;
-    this.handlers = options.handlers;
     const log = roleLogger('worker');
     const dlqTopic = settings.topics.streamsDlq;
     recordWorkerOutcomes(this.events, { counters: this.counters, metrics: hooks.metrics, log, dlqTopic });
@@ -155,7 +157,7 @@ export class WorkerRole {
     const pollMs = hooks.timing?.retryPollMs ?? RETRY_POLL.intervalMs;
     if (clients.retries)
       this.retryEmitter = this.retryEmitterOf(clients.retries, serializers, options, pollMs);
-    const job = new StreamJob(
+    const job = (this.job = new StreamJob(
       {
         lifecycle: this.lifecycle,
         producer: this.producer,
@@ -166,7 +168,7 @@ export class WorkerRole {
       settings,
       options,
       { holder: randomUUID(), ...CLAIM_TIMING, ...hooks.timing },
-    );
+    ));
     this.loop = new BatchLoop(job, {
       producer: this.producer,
       // The job sends its completion records itself: nothing reaches the loop's output.
@@ -188,8 +190,9 @@ export class WorkerRole {
     await this.retryEmitter?.stop();
     await stopConsuming(this);
     await this.lifecycle.close();
-    // What handler kinds keep between runs (the zookeeper handler's session), once none runs.
-    for (const definition of new Set(this.handlers.values())) await definition.close?.();
+    // What handler kinds keep between runs (the zookeeper handler's session), once none runs:
+    // those of every topology version a stream ran.
+    for (const definition of this.job.handlersUsed) await definition.close?.();
   };
 
   /** One consumed batch (kafkajs's `eachBatch`). */
@@ -416,6 +419,12 @@ export function recordWorkerOutcomes(events: RoleEvents<WorkerOutcomes>, recorde
           : 'stream moved on while its pipeline ran: outcome dropped',
       );
     })
+    .on('pipelineUndefined', ({ record, pipeline, version }) => {
+      log.warn(
+        { ...about(record), pipeline, pipeline_version: version },
+        'the stream names a pipeline its topology version does not define: completed with nothing run',
+      );
+    })
     .on('ran', ({ run }) => recordRun(run, recorders))
     .on('heldBack', ({ record, event, hops }) => {
       counters.loopGuardDropped++;
@@ -462,6 +471,7 @@ function recordRetryScheduled(
       trigger: record.trigger,
       stream_id: record.stream_id,
       pipeline: record.pipeline,
+      pipeline_version: failure.pipeline_version,
       attempt: failure.attempts,
       handler: failure.handler,
       error: failure.error,
@@ -492,6 +502,7 @@ function recordFinished(
     stream_id: record.stream_id,
     kind: record.kind,
     pipeline: record.pipeline,
+    pipeline_version: record.pipeline_version,
     events: record.events.length,
     new_events: newEvents,
     seconds,

@@ -28,6 +28,7 @@ export type {
   MismatchReason,
 } from './criteria';
 export { encodeStreamKey } from './stream-key';
+export { distinguishedByFingerprint } from './fingerprint';
 export { TriggerDebugger, DebugGroup, triggerDebugger } from './debug';
 export type { DebugListener, DebugSnapshot } from './debug';
 export { triggerRuntime } from './runtime';

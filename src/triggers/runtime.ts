@@ -1,6 +1,7 @@
 import { TriggerRuntime } from '../streams/trigger-runtime';
 import { TriggerDebugger } from './debug';
 import { TriggerDefinition } from './definition';
+import { distinguishedByFingerprint } from './fingerprint';
 
 /**
  * A trigger definition as the stream engine sees it (src/streams/trigger-runtime.ts), with its
@@ -16,6 +17,7 @@ export function triggerRuntime(
     expirePipeline: definition.expirePipeline,
     fireDelaySeconds: definition.fireDelaySeconds,
     fireCriteriaCount: definition.fireCriteria.length,
+    distinguishedByFingerprint: distinguishedByFingerprint(definition.distinguishedBy),
     match(event) {
       const found = definition.matchStream(event);
       return found ? { key: found.key, distinguished: found.distinguished } : undefined;

@@ -117,6 +117,8 @@ describe('WorkerRole: automatic retries', () => {
         trigger: 'usage',
         kind: 'fired',
         pipeline: 'audit',
+        // A record without a version runs the worker's current one, version 0 here.
+        pipeline_version: 0,
         serial: 5,
         state: 'error',
         handler: 'handler',
