@@ -137,7 +137,8 @@ export class BridgeRole {
       this.options.metrics?.bridgeRedelivered.inc();
     }
     this.options.metrics?.bridgeBytes.inc(message.content.length);
-    this.batcher.add(pendingDelivery(message, lease, this.maxRecordBytes));
+    const limits = { maxRecordBytes: this.maxRecordBytes, jsonCheck: this.bridge.jsonCheck };
+    this.batcher.add(pendingDelivery(message, lease, limits));
     this.options.metrics?.bridgeUnacked.set(this.batcher.size + this.forwarder.inFlight);
   }
 

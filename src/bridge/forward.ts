@@ -4,7 +4,7 @@ import type { ChannelLease } from '../amqp/feed';
 import { shortReason } from '../topology/records';
 import { Logger } from '../util/logger';
 import { tally } from '../util/tally';
-import { Classified, classifyDelivery, RejectCategory } from './message';
+import { Classified, classifyDelivery, JsonCheck, RejectCategory } from './message';
 
 /** A delivery the bridge holds, with the channel it must be acknowledged on, and what it becomes. */
 export interface Pending {
@@ -20,9 +20,10 @@ export interface Pending {
 export function pendingDelivery(
   message: ConsumeMessage,
   lease: ChannelLease,
-  maxRecordBytes: number,
+  limits: { maxRecordBytes: number; jsonCheck: JsonCheck },
 ): Pending {
-  return { message, lease, outcome: classifyDelivery(deliveryOf(message), maxRecordBytes) };
+  const outcome = classifyDelivery(deliveryOf(message), limits.maxRecordBytes, limits.jsonCheck);
+  return { message, lease, outcome };
 }
 
 export interface ForwardResult {

@@ -1,3 +1,5 @@
+import type { JsonCheck } from './message';
+
 /**
  * The `bridge:` section of winchester.yaml: which RabbitMQ exchanges, topics and priorities
  * `winchester bridge` consumes, declared the way oslo.messaging's `rabbit` driver declares them.
@@ -57,6 +59,8 @@ export interface BridgeSettings {
   batchBytes: number;
   /** How long a partial batch waits for more messages before it is sent. */
   lingerMs: number;
+  /** How much of each body's JSON the bridge checks before producing it (src/bridge/message.ts). */
+  jsonCheck: JsonCheck;
 }
 
 export function defaultBridgeSettings(overrides: Partial<BridgeSettings> = {}): BridgeSettings {
@@ -70,6 +74,7 @@ export function defaultBridgeSettings(overrides: Partial<BridgeSettings> = {}): 
     batchMessages: 500,
     batchBytes: 512 * 1024,
     lingerMs: 5,
+    jsonCheck: 'shape',
     ...overrides,
   };
 }
@@ -107,6 +112,7 @@ const KEYS = [
   'batch_messages',
   'batch_bytes',
   'linger_ms',
+  'json_check',
 ];
 
 /** The `bridge:` mapping (undefined when absent) as settings; warnings name unknown keys. */
@@ -133,6 +139,7 @@ export function parseBridgeSection(
     batchMessages: read.integer('batch_messages', 500, 1, 100000),
     batchBytes: read.integer('batch_bytes', 512 * 1024, 1024, 64 * 1024 * 1024),
     lingerMs: read.integer('linger_ms', 5, 0, 60000),
+    jsonCheck: read.choice('json_check', ['shape', 'full'], 'shape') as JsonCheck,
   });
   return settings;
 }
@@ -166,6 +173,14 @@ class SectionReader {
     if (v === undefined || v === null) return undefined;
     if (typeof v !== 'string' || !isName(v))
       this.fail(['bridge', key], 'expected a name (letters, digits, . _ - :)');
+    return v as string;
+  }
+
+  choice(key: string, choices: string[], dflt: string): string {
+    const v = this.section[key];
+    if (v === undefined || v === null) return dflt;
+    if (typeof v !== 'string' || !choices.includes(v))
+      this.fail(['bridge', key], `expected ${choices.join(' or ')}, got ${JSON.stringify(v)}`);
     return v as string;
   }
 

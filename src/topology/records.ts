@@ -168,3 +168,44 @@ export function notificationKey(line: string): string | null {
     /\\"message_id\\"\s*:\s*\\"([^"\\]+)\\"/.exec(line);
   return found ? found[1] : null;
 }
+
+/** The four spellings notificationKey looks for, in its order: plain, then inside an envelope. */
+const KEY_NEEDLES = [
+  { needle: Buffer.from('"instance_id"'), escaped: false },
+  { needle: Buffer.from('\\"instance_id\\"'), escaped: true },
+  { needle: Buffer.from('"message_id"'), escaped: false },
+  { needle: Buffer.from('\\"message_id\\"'), escaped: true },
+];
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const isJsonSpace = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
+
+/**
+ * notificationKey on the bytes of a notification, without decoding them into a string: the
+ * bridge keys every message it forwards, and the decode would cost as much as the search.
+ */
+export function notificationKeyOfBytes(body: Buffer): string | null {
+  for (const { needle, escaped } of KEY_NEEDLES) {
+    for (let at = body.indexOf(needle); at >= 0; at = body.indexOf(needle, at + 1)) {
+      const value = quotedValueAfter(body, at + needle.length, escaped);
+      if (value !== null) return value;
+    }
+  }
+  return null;
+}
+
+/** After a key: `\s*:\s*"value"` (quotes escaped inside an envelope), the value non-empty. */
+function quotedValueAfter(body: Buffer, from: number, escaped: boolean): string | null {
+  let i = from;
+  while (i < body.length && isJsonSpace(body[i])) i++;
+  if (body[i] !== 0x3a) return null;
+  i++;
+  while (i < body.length && isJsonSpace(body[i])) i++;
+  if (escaped && body[i++] !== BACKSLASH) return null;
+  if (body[i++] !== QUOTE) return null;
+  const start = i;
+  while (i < body.length && body[i] !== QUOTE && !(escaped && body[i] === BACKSLASH)) i++;
+  if (i === start || i >= body.length) return null;
+  if (escaped && (body[i] !== BACKSLASH || body[i + 1] !== QUOTE)) return null;
+  return body.toString('utf8', start, i);
+}

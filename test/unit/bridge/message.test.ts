@@ -1,6 +1,7 @@
 import { brotliCompressSync, deflateSync } from 'node:zlib';
 import { classifyDelivery, Delivery } from '../../../src/bridge/message';
-import { notificationKey } from '../../../src/topology/records';
+import { notificationKey, notificationKeyOfBytes } from '../../../src/topology/records';
+import { sampleCorpus } from '../../support/corpus';
 
 const notification = JSON.stringify({
   message_id: 'm-1',
@@ -66,6 +67,26 @@ describe('classifyDelivery', () => {
   });
 });
 
+describe('classifyDelivery with json_check: shape (the default)', () => {
+  test.each([
+    ['{"a": ', 'it does not end with } (truncated?)'],
+    ['[1]', 'the message is JSON but not an object'],
+    ['hello', 'it starts with "hello"'],
+  ])('%j is refused: %s', (body, reason) => {
+    const outcome = classifyDelivery(delivery(body), 1024, 'shape');
+    expect(outcome).toMatchObject({ kind: 'reject', category: 'invalid-json' });
+    expect(outcome.kind === 'reject' && outcome.reason).toContain(reason);
+  });
+
+  test('an object-shaped body goes through unparsed, even one that would not parse', () => {
+    expect(classifyDelivery(delivery(notification), 1024, 'shape')).toMatchObject({
+      kind: 'record',
+      key: 'i-1',
+    });
+    expect(classifyDelivery(delivery(' {"a": } \n'), 1024, 'shape')).toMatchObject({ kind: 'record' });
+  });
+});
+
 describe('notificationKey', () => {
   test('plain and enveloped notifications get the same key', () => {
     const plain = JSON.stringify({ message_id: 'm-2', payload: { instance_id: 'abc' } });
@@ -78,5 +99,32 @@ describe('notificationKey', () => {
     expect(notificationKey(plain)).toBe('m-3');
     expect(notificationKey(JSON.stringify({ 'oslo.message': plain }))).toBe('m-3');
     expect(notificationKey('{}')).toBeNull();
+  });
+});
+
+describe('notificationKeyOfBytes', () => {
+  const corpus = sampleCorpus();
+  const envelope = (line: string) => JSON.stringify({ 'oslo.version': '2.0', 'oslo.message': line });
+
+  test('gives what notificationKey gives, for every notification of the corpus, plain and enveloped', () => {
+    for (const line of corpus) {
+      expect(notificationKeyOfBytes(Buffer.from(line))).toBe(notificationKey(line));
+      expect(notificationKeyOfBytes(Buffer.from(envelope(line)))).toBe(notificationKey(envelope(line)));
+    }
+  });
+
+  test.each([
+    '{"instance_id": ""}',
+    '{"instance_id" :  "a\\\\b", "message_id": "m"}',
+    '{"instance_id": 7, "message_id": "m"}',
+    '{"instance_id": "unterminated',
+    '{"x": "\\"instance_id\\": \\"inner\\"", "instance_id": "outer"}',
+    '{"oslo.message": "{\\"instance_id\\": \\"a\\\\\\"b\\", \\"message_id\\": \\"m\\"}"}',
+    '{"oslo.message": "{\\"instance_id\\":\\n\\t \\"x\\"}"}',
+    '{"message_id": "m", "instance_id": "i"}',
+    '"instance_id"',
+    '',
+  ])('edge case %j agrees with notificationKey', (text) => {
+    expect(notificationKeyOfBytes(Buffer.from(text))).toBe(notificationKey(text));
   });
 });

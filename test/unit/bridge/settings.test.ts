@@ -28,6 +28,7 @@ describe('the bridge: section of winchester.yaml', () => {
         '  batch_messages: 50',
         '  batch_bytes: 65536',
         '  linger_ms: 0',
+        '  json_check: full',
         '  colour: blue',
       ].join('\n'),
     );
@@ -43,8 +44,9 @@ describe('the bridge: section of winchester.yaml', () => {
       batchMessages: 50,
       batchBytes: 65536,
       lingerMs: 0,
+      jsonCheck: 'full',
     });
-    expect(warnings).toEqual(['winchester.yaml:13: unknown setting bridge.colour ignored']);
+    expect(warnings).toEqual(['winchester.yaml:14: unknown setting bridge.colour ignored']);
   });
 
   test.each([
@@ -58,6 +60,10 @@ describe('the bridge: section of winchester.yaml', () => {
     ],
     ['bridge:\n  durable: "yes"', 'winchester.yaml:2: bridge.durable: expected true or false, got "yes"'],
     ['bridge:\n  pool: 7', 'winchester.yaml:2: bridge.pool: expected a name'],
+    [
+      'bridge:\n  json_check: strict',
+      'winchester.yaml:2: bridge.json_check: expected shape or full, got "strict"',
+    ],
   ])('%j fails at its line', (text, message) => {
     expect(() => parse(text)).toThrow(message);
   });
