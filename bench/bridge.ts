@@ -35,6 +35,7 @@ import { join } from 'node:path';
 import * as amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { Admin, Kafka, Producer } from 'kafkajs';
+import { withChannel } from '../src/amqp/declare';
 import { amqpTarget } from '../src/amqp/errors';
 import { startBridge } from '../src/bridge/bridge-role';
 import { BridgeSettings, defaultBridgeSettings } from '../src/bridge/settings';
@@ -170,17 +171,6 @@ interface Context {
   kafka: Kafka;
   admin: Admin;
   metrics: WinchesterMetrics;
-}
-
-/** Runs `work` on a channel of its own, closed afterwards (a failed operation closes only it). */
-async function withChannel<T>(model: ChannelModel, work: (channel: Channel) => Promise<T>): Promise<T> {
-  const channel = await model.createChannel();
-  channel.on('error', () => undefined);
-  try {
-    return await work(channel);
-  } finally {
-    await channel.close().catch(() => undefined);
-  }
 }
 
 /** The exchange and queue as oslo's driver declares them (durable), bound by `<topic>.info`. */

@@ -47,8 +47,11 @@ export async function declareQueues(
   }
 }
 
-/** Runs `work` on a channel of its own, closed afterwards. */
-async function withChannel<T>(model: ChannelModel, work: (channel: Channel) => Promise<T>): Promise<T> {
+/** Runs `work` on a channel of its own, closed afterwards (a failed operation closes only it). */
+export async function withChannel<T>(
+  model: ChannelModel,
+  work: (channel: Channel) => Promise<T>,
+): Promise<T> {
   const channel = await model.createChannel();
   channel.on('error', () => undefined);
   try {

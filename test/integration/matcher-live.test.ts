@@ -13,7 +13,13 @@ import { triggerRuntime } from '../../src/triggers';
 import { TopologySettings } from '../../src/config/topology-settings';
 import { testNamespace } from '../support/namespace';
 import { testEvent } from '../support/simple-trigger';
-import { advanceClock, collectStreams, produce, topologyFixture, waitFor } from '../support/topology-harness';
+import {
+  advanceClock,
+  collectSettledStreams,
+  produce,
+  topologyFixture,
+  waitFor,
+} from '../support/topology-harness';
 import { trigger } from '../unit/triggers/helpers';
 
 /*
@@ -151,19 +157,7 @@ describe('matcher role with live trigger changes', () => {
     await routed(kafka, settings);
     await advanceClock(kafka, settings, END_OF_TIME);
 
-    const records = await collectStreams(
-      kafka,
-      settings.topics.streams,
-      (r) => r.length >= expected.length,
-      90000,
-    );
-    await new Promise((r) => setTimeout(r, 1500));
-    const all = await collectStreams(
-      kafka,
-      settings.topics.streams,
-      (r) => r.length >= records.length,
-      10000,
-    );
+    const all = await collectSettledStreams(kafka, settings.topics.streams, expected.length);
     const byId = new Map(all.map((r) => [r.stream_id, r]));
     expect([...byId.values()].map((r) => JSON.stringify(streamSummary(r))).sort()).toEqual(expected);
     // Each version's records name the version current when they were taken.

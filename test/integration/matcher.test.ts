@@ -3,7 +3,13 @@ import { END_OF_TIME, Simulation, streamSummary } from '../../src/streams/simula
 import { startMatcher, MatcherRole } from '../../src/topology/matcher-role';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
 import { testNamespace } from '../support/namespace';
-import { advanceClock, collectStreams, produce, topologyFixture, waitFor } from '../support/topology-harness';
+import {
+  advanceClock,
+  collectSettledStreams,
+  produce,
+  topologyFixture,
+  waitFor,
+} from '../support/topology-harness';
 import { WinchesterEvent } from '../../src/events/event';
 import { createKafka } from '../../src/kafka/client';
 
@@ -81,20 +87,7 @@ describe('matcher role on real Kafka and Redis', () => {
     expect(matchers.map((m) => m.owned.size > 0)).toEqual([true, true]);
     await advanceClock(kafka, settings, END_OF_TIME);
 
-    const records = await collectStreams(
-      kafka,
-      settings.topics.streams,
-      (r) => r.length >= expected.length,
-      90000,
-    );
-    // Give any straggler (a double emission) a moment to show up.
-    await new Promise((r) => setTimeout(r, 1500));
-    const all = await collectStreams(
-      kafka,
-      settings.topics.streams,
-      (r) => r.length >= records.length,
-      10000,
-    );
+    const all = await collectSettledStreams(kafka, settings.topics.streams, expected.length);
     const byId = new Map(all.map((r) => [r.stream_id, r]));
     // Re-emission of an unacknowledged record is allowed; a distinct second firing is not.
     expect([...byId.values()].map(streamSummary).map(sortKey).sort()).toEqual(expected);

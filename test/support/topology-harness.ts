@@ -68,6 +68,20 @@ export async function collectStreams(
   return records;
 }
 
+/**
+ * Every stream record once at least `expected` have come, after a moment for stragglers (a
+ * double emission would show up then), read again from the beginning.
+ */
+export async function collectSettledStreams(
+  kafka: Kafka,
+  topic: string,
+  expected: number,
+): Promise<StreamRecord[]> {
+  const first = await collectStreams(kafka, topic, (r) => r.length >= expected, 90000);
+  await new Promise((r) => setTimeout(r, 1500));
+  return collectStreams(kafka, topic, (r) => r.length >= first.length, 10000);
+}
+
 export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 60000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
