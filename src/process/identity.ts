@@ -11,6 +11,8 @@ export interface UserEntry {
   uid: number;
   /** The user's primary group. */
   gid: number;
+  /** The home directory field ('' when the line leaves it empty). */
+  home: string;
 }
 
 export interface GroupEntry {
@@ -39,7 +41,11 @@ export interface Identity {
 }
 
 export class IdentityError extends Error {
-  constructor(message: string) {
+  /** Which part of the request is wrong: the user (uid) or the group (gid). */
+  constructor(
+    message: string,
+    readonly field: 'uid' | 'gid',
+  ) {
     super(message);
     this.name = 'IdentityError';
   }
@@ -51,8 +57,8 @@ const DIGITS = /^[0-9]+$/;
 
 /** name:password:uid:gid:gecos:home:shell lines; comments, blanks and malformed lines skipped. */
 export function parsePasswd(text: string): UserEntry[] {
-  return fieldsOf(text, 7).flatMap(([name, , uid, gid]) =>
-    DIGITS.test(uid) && DIGITS.test(gid) ? [{ name, uid: Number(uid), gid: Number(gid) }] : [],
+  return fieldsOf(text, 7).flatMap(([name, , uid, gid, , home]) =>
+    DIGITS.test(uid) && DIGITS.test(gid) ? [{ name, uid: Number(uid), gid: Number(gid), home }] : [],
   );
 }
 
@@ -86,16 +92,27 @@ export function resolveIdentity(request: IdentityRequest, db: IdentityDatabase):
   if (user.primaryGid === undefined) {
     throw new IdentityError(
       `uid ${user.uid} has no entry in ${db.passwdFile}, so it has no primary group: give a gid as well`,
+      'uid',
     );
   }
   return { uid: user.uid, gid: user.primaryGid };
 }
 
 function findUser(wanted: number | string, db: IdentityDatabase): { uid: number; primaryGid?: number } {
+  const account = accountFor(wanted, db);
+  if (account) return { uid: account.uid, primaryGid: account.gid };
+  return { uid: idOf(wanted, 'uid', 'user', db.passwdFile) };
+}
+
+/**
+ * The passwd entry a user request names, by the same rule as resolveIdentity (a name first,
+ * then a number); undefined for a uid /etc/passwd does not list or a name it does not know.
+ */
+export function accountFor(wanted: number | string, db: IdentityDatabase): UserEntry | undefined {
   const byName = typeof wanted === 'string' ? db.users.find((u) => u.name === wanted) : undefined;
-  if (byName) return { uid: byName.uid, primaryGid: byName.gid };
-  const uid = idOf(wanted, 'uid', 'user', db.passwdFile);
-  return { uid, primaryGid: db.users.find((u) => u.uid === uid)?.gid };
+  if (byName || (typeof wanted === 'string' && !DIGITS.test(wanted))) return byName;
+  const uid = Number(wanted);
+  return db.users.find((u) => u.uid === uid);
 }
 
 function findGroup(wanted: number | string, db: IdentityDatabase): number {
@@ -103,17 +120,18 @@ function findGroup(wanted: number | string, db: IdentityDatabase): number {
   return byName ? byName.gid : idOf(wanted, 'gid', 'group', db.groupFile);
 }
 
-function idOf(wanted: number | string, field: string, kind: string, file: string): number {
+function idOf(wanted: number | string, field: 'uid' | 'gid', kind: string, file: string): number {
   if (typeof wanted === 'string' && !DIGITS.test(wanted)) {
     throw new IdentityError(
       wanted === ''
         ? `${field} is empty: give a ${kind} name or number`
         : `no ${kind} named "${wanted}" in ${file}`,
+      field,
     );
   }
   const id = Number(wanted);
   if (!Number.isInteger(id) || id < 0 || id > MAX_ID) {
-    throw new IdentityError(`${field} ${wanted} is not a ${kind} id (an integer from 0 to ${MAX_ID})`);
+    throw new IdentityError(`${field} ${wanted} is not a ${kind} id (an integer from 0 to ${MAX_ID})`, field);
   }
   return id;
 }
@@ -132,6 +150,45 @@ export function readIdentityDatabase(passwdFile = '/etc/passwd', groupFile = '/e
  * while the daemon runs is then found. Throws IdentityError (or a read error) when it cannot.
  */
 export function lookupIdentity(request: IdentityRequest): Identity {
-  if (request.uid === undefined && request.gid === undefined) return {};
-  return resolveIdentity(request, readIdentityDatabase());
+  const { uid, gid } = request;
+  if (uid === undefined && gid === undefined) return {};
+  // Numbers alone (a uid with its gid) need no lookup: ids resolved earlier are not read again.
+  const needsFiles =
+    typeof uid === 'string' || typeof gid === 'string' || (uid !== undefined && gid === undefined);
+  return resolveIdentity(request, needsFiles ? readIdentityDatabase() : NO_ENTRIES);
+}
+
+const NO_ENTRIES: IdentityDatabase = {
+  users: [],
+  groups: [],
+  passwdFile: '/etc/passwd',
+  groupFile: '/etc/group',
+};
+
+/** The ids this process runs with (effective: the ones the kernel checks). */
+export interface ProcessIds {
+  uid: number;
+  gid: number;
+}
+
+export function ownIds(): ProcessIds {
+  return { uid: process.geteuid!(), gid: process.getegid!() };
+}
+
+/**
+ * Only root may start a child as someone else: for any other process, setuid()/setgid() to an
+ * id not its own fails with EPERM when the child starts. Said at load time instead, by name.
+ */
+export function checkMaySwitchTo(identity: Identity, self: ProcessIds): void {
+  if (self.uid === 0) return;
+  const notRoot = `this process runs as uid ${self.uid}, not as root`;
+  if (identity.uid !== undefined && identity.uid !== self.uid) {
+    throw new IdentityError(`${notRoot}, so it cannot start commands as uid ${identity.uid}`, 'uid');
+  }
+  if (identity.gid !== undefined && identity.gid !== self.gid) {
+    throw new IdentityError(
+      `${notRoot}, so it cannot start commands in group ${identity.gid} (its own is ${self.gid})`,
+      'gid',
+    );
+  }
 }

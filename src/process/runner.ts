@@ -14,8 +14,12 @@ export interface ProcessSpec {
   command: string | string[];
   /** Written to the child's stdin, which is then closed; null/undefined: stdin is empty. */
   stdin?: Buffer | string | null;
-  /** Added to the daemon's own environment. */
-  env?: Record<string, string>;
+  /**
+   * The child's whole environment: nothing of this process's own is added (environment.ts
+   * builds a scrubbed one; a caller that means to pass everything passes process.env).
+   * Undefined values are left out.
+   */
+  env: Readonly<Record<string, string | undefined>>;
   cwd?: string;
   /** Names or numbers, resolved by identity.ts (a uid alone takes the user's primary group). */
   uid?: number | string;
@@ -95,7 +99,8 @@ function prepare(spec: ProcessSpec): [string, string[], SpawnOptions] {
   const identity = lookupIdentity({ uid: spec.uid, gid: spec.gid });
   const options: SpawnOptions = {
     cwd: spec.cwd,
-    env: { ...process.env, ...spec.env },
+    // Never spawn()'s default of inheriting process.env, even for a caller (in JavaScript) that gave none.
+    env: { ...(spec.env ?? {}) },
     stdio: ['pipe', 'pipe', 'pipe'],
     // setsid(): the child leads a new process group (and session) whose id is its pid.
     detached: true,

@@ -87,10 +87,12 @@ export class LiveWatch {
 
   private startAction(content: Buffer | null): RunningProcess {
     const spec = this.spec;
-    const process = startProcess({
+    const run = startProcess({
       command: spec.command,
       stdin: content,
-      env: { WATCH_ZNODE: spec.znode, WATCH_DESCRIPTION: spec.description },
+      // Twitcher's actions inherit the daemon's environment, and watch files rely on it: kept
+      // (unlike the exec handler's scrubbed one, docs/handlers.md#exec).
+      env: { ...process.env, WATCH_ZNODE: spec.znode, WATCH_DESCRIPTION: spec.description },
       cwd: '/',
       uid: spec.uid,
       gid: spec.gid,
@@ -98,7 +100,7 @@ export class LiveWatch {
       killAfterMs: KILL_AFTER_TERM_SECONDS * 1000,
       outputTailBytes: OUTPUT_TAIL_BYTES,
     });
-    this.reporter.track(process.pid, process.done);
-    return process;
+    this.reporter.track(run.pid, run.done);
+    return run;
   }
 }

@@ -82,13 +82,15 @@ async function removeTree(): Promise<void> {
   for (const path of paths) await writer.remove(path).catch(() => undefined);
 }
 
-test('run_on_load runs once at start with the content, in /, with WATCH_ZNODE and WATCH_DESCRIPTION', async () => {
+test('run_on_load runs once at start with the content, in /, with the daemon environment, WATCH_ZNODE and WATCH_DESCRIPTION', async () => {
   await writer.poke(node('config'), 'initial');
   const envOut = out('env');
+  // Unlike the exec handler's commands, actions inherit the daemon's environment (as Twitcher's did).
+  process.env.WATCH_TEST_DAEMON_VARIABLE = 'inherited';
   twc(
     'load.twc',
     `znode=${py(node('config'))}, action=${recordAction(out('load'))}`,
-    `znode=${py(node('config'))}, action=Exec(${py(`echo "$WATCH_ZNODE|$WATCH_DESCRIPTION|$(pwd)" >> ${envOut}`)}), description='env'`,
+    `znode=${py(node('config'))}, action=Exec(${py(`echo "$WATCH_ZNODE|$WATCH_DESCRIPTION|$(pwd)|$WATCH_TEST_DAEMON_VARIABLE" >> ${envOut}`)}), description='env'`,
     `znode=${py(node('config'))}, action=${recordAction(out('quiet'))}, run_on_load=False`,
   );
   await daemon();
@@ -96,7 +98,8 @@ test('run_on_load runs once at start with the content, in /, with WATCH_ZNODE an
   await sleep(QUIET_MS);
   expect(finishedRuns(out('load')).map((run) => run.content)).toEqual(['initial']);
   expect(startedRuns(out('quiet'))).toBe(0);
-  expect(readFileSync(envOut, 'utf8')).toBe(`${node('config')}|env|/\n`);
+  expect(readFileSync(envOut, 'utf8')).toBe(`${node('config')}|env|/|inherited\n`);
+  delete process.env.WATCH_TEST_DAEMON_VARIABLE;
 
   await writer.poke(node('config'), 'second');
   await until('the update runs', () => finishedRuns(out('quiet')).length === 1);

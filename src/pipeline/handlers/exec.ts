@@ -1,6 +1,23 @@
 import { toCanonicalJson, WinchesterEvent } from '../../events/event';
+import { badVariableName, childEnvironment } from '../../process/environment';
+import {
+  accountFor,
+  checkMaySwitchTo,
+  IdentityDatabase,
+  IdentityError,
+  ownIds,
+  ProcessIds,
+  readIdentityDatabase,
+  resolveIdentity,
+} from '../../process/identity';
 import { ProcessResult, startProcess } from '../../process/runner';
-import { HandlerContext, HandlerDefinition, PipelineEnv, PipelineHandler } from '../handler';
+import {
+  HandlerContext,
+  HandlerDefinition,
+  HandlerParamsError,
+  PipelineEnv,
+  PipelineHandler,
+} from '../handler';
 import { EventTypeFilter } from './event-types';
 import { ParamReader } from './params';
 
@@ -8,8 +25,18 @@ import { ParamReader } from './params';
  * Runs an external command in commit() (Twitcher-style) with the stream on stdin as one JSON
  * document: `{"env": {...}, "events": [canonical events]}`. A non-zero exit, a signal or a
  * timeout is a failure (commit throws). The command runs through src/process/runner.ts: its own
- * process group, SIGTERM at the timeout and SIGKILL kill_after later.
+ * process group, SIGTERM at the timeout and SIGKILL kill_after later. It gets a scrubbed
+ * environment (src/process/environment.ts), never the worker's credentials, and runs as the
+ * `user`/`group` given, checked when the configuration loads.
  */
+
+/** Who the command runs as; empty: the worker's own uid and gid. */
+export interface RunAs {
+  uid?: number;
+  gid?: number;
+  /** With `user`: its passwd entry for HOME, USER and LOGNAME (null: a uid passwd does not list). */
+  account?: { name: string; home: string } | null;
+}
 
 export interface ExecOptions {
   /** A string runs through /bin/sh -c; a list is argv. */
@@ -18,32 +45,132 @@ export interface ExecOptions {
   killAfterMs: number;
   /** Undefined: every event. With a filter and no match the command is not run. */
   eventTypes?: EventTypeFilter;
+  /** Set in the command's environment (the `env` param). */
   env: Record<string, string>;
+  /** Passed from the worker's environment beyond the default allow-list (`inherit_env`). */
+  inheritEnv: string[];
+  runAs: RunAs;
   cwd?: string;
 }
 
-const PARAMS = ['command', 'timeout', 'kill_after', 'event_types', 'env', 'cwd'];
+/** What loading the params asks of the host; tests give fakes. */
+export interface ExecHost {
+  identities(): IdentityDatabase;
+  self(): ProcessIds;
+}
 
-export function readExecParams(params: Record<string, unknown>): ExecOptions {
+const THIS_HOST: ExecHost = { identities: () => readIdentityDatabase(), self: ownIds };
+
+const PARAMS = [
+  'command',
+  'timeout',
+  'kill_after',
+  'event_types',
+  'env',
+  'inherit_env',
+  'user',
+  'group',
+  'cwd',
+];
+
+/** Set by the handler for every run: `env` and `inherit_env` may not name them. */
+export const RUN_VARIABLES: readonly string[] = [
+  'WINCHESTER_STREAM_ID',
+  'WINCHESTER_STREAM_NAME',
+  'WINCHESTER_STATE_SERIAL',
+  'WINCHESTER_TRIGGER',
+  'WINCHESTER_STREAM_KIND',
+];
+
+export function readExecParams(params: Record<string, unknown>, host: ExecHost = THIS_HOST): ExecOptions {
   const r = new ParamReader('exec', params, PARAMS);
-  const raw = params.command;
-  let command: string | string[];
-  if (typeof raw === 'string' && raw.trim() !== '') command = raw;
-  else if (Array.isArray(raw) && raw.length > 0 && raw.every((a) => typeof a === 'string') && raw[0] !== '') {
-    command = raw as string[];
-  } else {
-    return r.fail('command', 'a shell command string or a non-empty argv list of strings (it is required)');
-  }
-  const env = r.scalarMap('env');
+  const command = readCommand(r);
+  const env = readEnv(r);
+  const inheritEnv = readInheritEnv(r, env);
   const patterns = r.stringList('event_types', { single: true });
+  const runAs = readRunAs(r, host);
   return {
     command,
     timeoutMs: r.number('timeout', 60, { min: 0.001 }) * 1000,
     killAfterMs: r.number('kill_after', 5) * 1000,
     eventTypes: patterns ? new EventTypeFilter(patterns) : undefined,
-    env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
-    cwd: r.string('cwd'),
+    env,
+    inheritEnv,
+    runAs,
+    // As the watch daemon does: the worker's directory may be closed to the user run as.
+    cwd: r.string('cwd') ?? (runAs.uid !== undefined ? '/' : undefined),
   };
+}
+
+function readCommand(r: ParamReader): string | string[] {
+  const raw = r.params.command;
+  if (typeof raw === 'string' && raw.trim() !== '') return raw;
+  if (Array.isArray(raw) && raw.length > 0 && raw.every((a) => typeof a === 'string') && raw[0] !== '') {
+    return raw as string[];
+  }
+  return r.fail('command', 'a shell command string or a non-empty argv list of strings (it is required)');
+}
+
+function readEnv(r: ParamReader): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(r.scalarMap('env'))) {
+    checkVariableName(r, 'env', name);
+    const text = String(value);
+    if (text.includes('\0')) {
+      throw new HandlerParamsError(r.handler, `param env: the value of ${name} contains a NUL character`);
+    }
+    env[name] = text;
+  }
+  return env;
+}
+
+function readInheritEnv(r: ParamReader, env: Record<string, string>): string[] {
+  const names = r.stringList('inherit_env', { single: true }) ?? [];
+  for (const name of names) {
+    checkVariableName(r, 'inherit_env', name);
+    if (name in env) {
+      throw new HandlerParamsError(
+        r.handler,
+        `param inherit_env: ${name} is also set by env: keep one of them`,
+      );
+    }
+  }
+  return names;
+}
+
+function checkVariableName(r: ParamReader, param: string, name: string): void {
+  const bad = badVariableName(name);
+  if (bad) throw new HandlerParamsError(r.handler, `param ${param}: ${bad} is not a variable name`);
+  if (RUN_VARIABLES.includes(name)) {
+    throw new HandlerParamsError(r.handler, `param ${param}: ${name} is set by the handler for every run`);
+  }
+}
+
+/** `user` and `group`, resolved now so that a name this host does not know fails at load. */
+function readRunAs(r: ParamReader, host: ExecHost): RunAs {
+  const user = readIdParam(r, 'user', 'a user name or a uid (an integer >= 0)');
+  const group = readIdParam(r, 'group', 'a group name or a gid (an integer >= 0)');
+  if (user === undefined && group === undefined) return {};
+  try {
+    const db = host.identities();
+    const identity = resolveIdentity({ uid: user, gid: group }, db);
+    checkMaySwitchTo(identity, host.self());
+    if (user === undefined) return identity;
+    const entry = accountFor(user, db);
+    return { ...identity, account: entry ? { name: entry.name, home: entry.home } : null };
+  } catch (error) {
+    const aboutUser = error instanceof IdentityError ? error.field === 'uid' : user !== undefined;
+    const param = aboutUser ? 'user' : 'group';
+    throw new HandlerParamsError(r.handler, `param ${param}: ${(error as Error).message}`);
+  }
+}
+
+function readIdParam(r: ParamReader, name: string, expected: string): string | number | undefined {
+  const value = r.params[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string' && value !== '') return value;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  return r.fail(name, expected);
 }
 
 export class ExecFailure extends Error {
@@ -114,10 +241,17 @@ export class ExecHandler implements PipelineHandler {
       );
       return;
     }
+    const { runAs } = this.options;
     const result = await startProcess({
       command: this.options.command,
       stdin: pending.input,
-      env: pending.env,
+      env: childEnvironment(process.env, {
+        inherit: this.options.inheritEnv,
+        set: pending.env,
+        account: runAs.account,
+      }),
+      uid: runAs.uid,
+      gid: runAs.gid,
       cwd: this.options.cwd,
       timeoutMs: this.options.timeoutMs,
       killAfterMs: this.options.killAfterMs,
@@ -163,7 +297,23 @@ export class ExecHandler implements PipelineHandler {
   }
 }
 
+/**
+ * Options by params object: a pipeline's params are read once per loaded topology, not per stream
+ * run, so the user and group resolved at load are the ones every run uses (no /etc/passwd read
+ * per run). A new topology version brings new params objects, read afresh.
+ */
+const optionsByParams = new WeakMap<Record<string, unknown>, ExecOptions>();
+
+function optionsFor(params: Record<string, unknown>): ExecOptions {
+  let options = optionsByParams.get(params);
+  if (!options) {
+    options = readExecParams(params);
+    optionsByParams.set(params, options);
+  }
+  return options;
+}
+
 export const execHandler: HandlerDefinition = {
   validateParams: (params) => void readExecParams(params),
-  create: (params, context) => new ExecHandler(readExecParams(params), context),
+  create: (params, context) => new ExecHandler(optionsFor(params), context),
 };

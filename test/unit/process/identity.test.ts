@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  accountFor,
+  checkMaySwitchTo,
   IdentityDatabase,
   IdentityError,
   lookupIdentity,
@@ -37,12 +39,12 @@ const db: IdentityDatabase = {
 describe('parsing /etc/passwd and /etc/group', () => {
   test('entries are read; comments, blanks and malformed lines are skipped', () => {
     expect(db.users).toEqual([
-      { name: 'root', uid: 0, gid: 0 },
-      { name: 'daemon', uid: 1, gid: 1 },
-      { name: 'nobody', uid: 65534, gid: 65534 },
-      { name: 'deploy', uid: 1000, gid: 2000 },
-      { name: '4321', uid: 77, gid: 78 },
-      { name: 'nobody', uid: 99, gid: 99 },
+      { name: 'root', uid: 0, gid: 0, home: '/root' },
+      { name: 'daemon', uid: 1, gid: 1, home: '/usr/sbin' },
+      { name: 'nobody', uid: 65534, gid: 65534, home: '/nonexistent' },
+      { name: 'deploy', uid: 1000, gid: 2000, home: '/home/deploy' },
+      { name: '4321', uid: 77, gid: 78, home: '/' },
+      { name: 'nobody', uid: 99, gid: 99, home: '/' },
     ]);
     expect(db.groups).toEqual([
       { name: 'root', gid: 0 },
@@ -82,6 +84,7 @@ describe('resolving names and numbers', () => {
     expect(() => resolveIdentity({ uid: 4242 }, db)).toThrow(
       new IdentityError(
         'uid 4242 has no entry in /etc/passwd, so it has no primary group: give a gid as well',
+        'uid',
       ),
     );
   });
@@ -127,5 +130,48 @@ describe('reading the files', () => {
     expect(lookupIdentity({ uid: 'root', gid: 'nogroup' })).toEqual({ uid: 0, gid: 65534 });
     expect(lookupIdentity({})).toEqual({});
     expect(() => lookupIdentity({ uid: 'no-such-user-here' })).toThrow(IdentityError);
+  });
+});
+
+describe('the account of a user request', () => {
+  test('by name first, then by number; undefined when passwd does not list it', () => {
+    expect(accountFor('deploy', db)).toEqual({ name: 'deploy', uid: 1000, gid: 2000, home: '/home/deploy' });
+    expect(accountFor(65534, db)?.name).toBe('nobody');
+    expect(accountFor('65534', db)?.home).toBe('/nonexistent');
+    expect(accountFor('4321', db)?.uid).toBe(77);
+    expect(accountFor(4242, db)).toBeUndefined();
+    expect(accountFor('bob', db)).toBeUndefined();
+  });
+});
+
+describe('who may start a child as whom', () => {
+  const failure = (identity: Parameters<typeof checkMaySwitchTo>[0], self: { uid: number; gid: number }) => {
+    try {
+      checkMaySwitchTo(identity, self);
+    } catch (e) {
+      expect(e).toBeInstanceOf(IdentityError);
+      return { field: (e as IdentityError).field, message: (e as Error).message };
+    }
+    return undefined;
+  };
+
+  test('root may switch to anyone', () => {
+    expect(failure({ uid: 65534, gid: 65534 }, { uid: 0, gid: 0 })).toBeUndefined();
+    expect(failure({ gid: 5 }, { uid: 0, gid: 1 })).toBeUndefined();
+  });
+
+  test('another process only to its own ids', () => {
+    const self = { uid: 1000, gid: 2000 };
+    expect(failure({}, self)).toBeUndefined();
+    expect(failure({ uid: 1000, gid: 2000 }, self)).toBeUndefined();
+    expect(failure({ uid: 65534, gid: 65534 }, self)).toEqual({
+      field: 'uid',
+      message: 'this process runs as uid 1000, not as root, so it cannot start commands as uid 65534',
+    });
+    expect(failure({ uid: 1000, gid: 0 }, self)).toEqual({
+      field: 'gid',
+      message:
+        'this process runs as uid 1000, not as root, so it cannot start commands in group 0 (its own is 2000)',
+    });
   });
 });

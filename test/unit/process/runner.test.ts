@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProcessResult, startProcess, succeeded } from '../../../src/process/runner';
+import { ProcessResult, ProcessSpec, startProcess, succeeded } from '../../../src/process/runner';
 
 let dir: string;
 beforeEach(() => {
@@ -27,7 +27,10 @@ async function waitForFile(path: string): Promise<void> {
   expect(existsSync(path)).toBe(true);
 }
 
-const run = (spec: Parameters<typeof startProcess>[0]): Promise<ProcessResult> => startProcess(spec).done;
+/** The runner passes no environment of its own: these tests give the child a PATH and nothing else. */
+const start = (spec: Omit<ProcessSpec, 'env'> & { env?: ProcessSpec['env'] }) =>
+  startProcess({ env: { PATH: process.env.PATH }, ...spec });
+const run = (spec: Parameters<typeof start>[0]): Promise<ProcessResult> => start(spec).done;
 
 describe('stdin, exit status and the command forms', () => {
   test('stdin is written and then closed', async () => {
@@ -79,8 +82,24 @@ describe('stdin, exit status and the command forms', () => {
   });
 
   test('cwd and env', async () => {
-    const result = await run({ command: 'pwd; echo "$A-$PATH"', cwd: dir, env: { A: 'x' } });
-    expect(result.stdoutTail).toBe(`${dir}\nx-${process.env.PATH}\n`);
+    const result = await run({ command: 'pwd; echo "$A-$PATH"', cwd: dir, env: { A: 'x', PATH: '/bin' } });
+    expect(result.stdoutTail).toBe(`${dir}\nx-/bin\n`);
+  });
+
+  test('the environment given is the whole environment: nothing of this process is inherited', async () => {
+    process.env.RUNNER_TEST_SECRET = 'not for children';
+    try {
+      const given = await startProcess({
+        command: ['/usr/bin/env'],
+        env: { ONLY: 'this', SKIPPED: undefined },
+      }).done;
+      expect(given.stdoutTail).toBe('ONLY=this\n');
+      // A JavaScript caller that gives no environment still passes nothing on.
+      const none = await startProcess({ command: ['/usr/bin/env'] } as ProcessSpec).done;
+      expect(none).toMatchObject({ exitCode: 0, stdoutTail: '' });
+    } finally {
+      delete process.env.RUNNER_TEST_SECRET;
+    }
   });
 });
 
@@ -151,7 +170,7 @@ describe('timeout, escalation and signals reach the whole process group', () => 
   test('signal() reaches the child and its children', async () => {
     const ready = join(dir, 'ready');
     const log = join(dir, 'log');
-    const child = startProcess({
+    const child = start({
       // Each one installs its trap before the ready file exists; the child then waits for both.
       command:
         `trap 'echo child >> ${log}; wait; exit 0' USR1; ` +
@@ -169,7 +188,7 @@ describe('timeout, escalation and signals reach the whole process group', () => 
 
   test('an abort signal stops the child like a timeout', async () => {
     const abort = new AbortController();
-    const child = startProcess({ command: ['sleep', '30'], abortSignal: abort.signal, killAfterMs: 1000 });
+    const child = start({ command: ['sleep', '30'], abortSignal: abort.signal, killAfterMs: 1000 });
     setTimeout(() => abort.abort(), 100);
     const result = await child.done;
     expect(result).toMatchObject({ aborted: true, timedOut: false, killed: false, signal: 'SIGTERM' });
@@ -193,7 +212,7 @@ describe('identity', () => {
   });
 
   test('an unknown user or group, or an unlisted uid without a gid, is an error, not a throw', async () => {
-    const user = startProcess({ command: 'true', uid: 'no-such-user-here' });
+    const user = start({ command: 'true', uid: 'no-such-user-here' });
     expect(user.pid).toBeUndefined();
     expect((await user.done).error).toBe('no user named "no-such-user-here" in /etc/passwd');
     expect((await run({ command: 'true', gid: 'no-such-group' })).error).toBe(
@@ -238,7 +257,7 @@ describe('output and pipes', () => {
 
 describe('commands that cannot start', () => {
   test('ENOENT and EACCES are errors in the result', async () => {
-    const missing = startProcess({ command: [join(dir, 'missing')], stdin: 'ignored' });
+    const missing = start({ command: [join(dir, 'missing')], stdin: 'ignored' });
     const result = await missing.done;
     expect(result).toMatchObject({ exitCode: null, signal: null, timedOut: false });
     expect(result.error).toContain('ENOENT');
