@@ -13,6 +13,10 @@ import { CompletedStream, CompletedStreamArchive } from '../store/completed-stre
 import { EventStore } from '../store/model';
 import { registerPankoApi } from './panko/routes';
 import { formatMicros, parseIso8601 } from '../time/micros';
+import { ApiTokens, routeAccess, tokenCheck } from './access';
+import { answerFrameworkError, answerInternalError, clientErrorName, clientStatusOf } from './error-answers';
+import { ApiLimits, DEFAULT_API_LIMITS, queryLengthCheck, serverLimitOptions } from './limits';
+import { RateLimiter, RateLimitSettings } from './token-bucket';
 
 export interface ApiOptions {
   metrics: WinchesterMetrics;
@@ -23,7 +27,16 @@ export interface ApiOptions {
   redis?: Redis;
   kafka?: Kafka;
   namespace: string;
+  /** The main token: every route but /healthz…, /healthcheck and /metrics wants it. */
   bearerToken?: string;
+  /** The token of stream retries and resets, instead of the main one. */
+  adminToken?: string;
+  /** The token of /metrics; without one, /metrics is open (as Prometheus scrapes usually are). */
+  metricsToken?: string;
+  /** Size limits and timeouts; each one not given is DEFAULT_API_LIMITS'. */
+  limits?: Partial<ApiLimits>;
+  /** Stream retries and resets per client and overall; none without it. */
+  adminRateLimit?: RateLimitSettings;
   /** Whether the role behind this server has started (its server listens before it joins its group). */
   started?: () => boolean;
   /** With an event store, Panko's /v2 query API (and its versions document at /) is served from it. */
@@ -90,6 +103,14 @@ function failureView(failure: FailedAttempts) {
   };
 }
 
+/** Every parameter once: a repeated one (an array to fastify) is refused, not half-read. */
+function singleValues(q: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+  for (const [key, value] of Object.entries(q)) {
+    if (Array.isArray(value)) throw new BadRequest(`${key} is given ${value.length} times: give it once`);
+  }
+  return q as Record<string, string | undefined>;
+}
+
 function parseQuery(q: Record<string, string | undefined>): StreamQuery {
   const query: StreamQuery = { count: 20 };
   const known = new Set([
@@ -131,7 +152,8 @@ function parseQuery(q: Record<string, string | undefined>): StreamQuery {
     query.includeEvents = q.include_events === 'true' || q.include_events === '1';
   }
   // Distinguishing traits: `traits=instance_id:abc,tenant_id:t1` or any other key=value.
-  const distinguished: Record<string, string> = {};
+  // No prototype: a trait may be called `__proto__`.
+  const distinguished: Record<string, string> = Object.create(null) as Record<string, string>;
   if (q.traits) {
     for (const pair of q.traits.split(',')) {
       const at = pair.indexOf(':');
@@ -146,13 +168,23 @@ function parseQuery(q: Record<string, string | undefined>): StreamQuery {
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
-  // Event types and message ids in /v2 paths may be long (Panko stores up to 255 characters).
-  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 4096 } });
+  const limits = { ...DEFAULT_API_LIMITS, ...options.limits };
+  const app = Fastify({
+    logger: false,
+    // Event types and message ids in /v2 paths may be long (Panko stores up to 255 characters).
+    routerOptions: { maxParamLength: 4096 },
+    frameworkErrors: answerFrameworkError,
+    ...serverLimitOptions(limits),
+  });
   answerErrorsAsJson(app);
-  if (options.bearerToken) requireBearerToken(app, options.bearerToken);
+  app.addHook('onRequest', queryLengthCheck(limits));
+  app.addHook('onRequest', tokenCheck(tokensOf(options)));
   registerMetricsRoute(app, options.metrics);
   registerHealthRoutes(app, options);
-  if (options.redis) registerStreamRoutes(app, options.redis, options.namespace, options.completedStreams);
+  if (options.redis) {
+    const limiter = options.adminRateLimit ? new RateLimiter(options.adminRateLimit) : undefined;
+    registerStreamRoutes(app, { ...options, redis: options.redis, limiter });
+  }
   if (options.eventStore) {
     registerPankoApi(app, {
       store: options.eventStore,
@@ -162,42 +194,40 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   return app;
 }
 
-/** Errors and unknown routes answer `{error, message}` like every other refusal. */
+const tokensOf = (options: ApiOptions): ApiTokens => ({
+  query: options.bearerToken,
+  admin: options.adminToken,
+  metrics: options.metricsToken,
+});
+
+/**
+ * Refusals answer `{error, message}`; anything else is a 500 with an id only (the error, with
+ * its stack, goes to the log under that id).
+ */
 function answerErrorsAsJson(app: FastifyInstance): void {
-  app.setErrorHandler((error: Error, _request, reply) => {
+  app.setErrorHandler((error: Error, request, reply) => {
     if (error instanceof BadRequest)
       return reply.code(400).send({ error: 'bad_request', message: error.message });
-    const status = (error as { statusCode?: number }).statusCode ?? 500;
-    return reply
-      .code(status)
-      .send({ error: status >= 500 ? 'internal' : 'bad_request', message: error.message });
+    const status = clientStatusOf(error);
+    if (status === undefined) return answerInternalError(error, request, reply);
+    return reply.code(status).send({ error: clientErrorName(status), message: error.message });
   });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ error: 'not_found', message: `${request.method} ${request.url}` }),
   );
 }
 
-/** Every route but the health checks (probes carry no token; /healthcheck is Panko's). */
-function requireBearerToken(app: FastifyInstance, token: string): void {
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.url.startsWith('/healthz') || request.url.split('?')[0] === '/healthcheck') return;
-    if (request.headers.authorization !== `Bearer ${token}`) {
-      await reply.code(401).send({ error: 'unauthorized', message: 'a valid bearer token is required' });
-    }
-  });
-}
-
 function registerMetricsRoute(app: FastifyInstance, metrics: WinchesterMetrics): void {
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', routeAccess('metrics'), async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
 }
 
 function registerHealthRoutes(app: FastifyInstance, options: ApiOptions): void {
-  app.get('/healthz/live', async () => ({ status: 'ok' }));
+  app.get('/healthz/live', routeAccess('open'), async () => ({ status: 'ok' }));
   for (const path of ['/healthz', '/healthz/ready']) {
-    app.get(path, async (_request, reply) => {
+    app.get(path, routeAccess('open'), async (_request, reply) => {
       const checks = await readiness(options);
       const ok = Object.values(checks).every((c) => c === 'ok');
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
@@ -272,14 +302,34 @@ async function findCompleted(archive: CompletedStreamArchive, namespace: string,
   };
 }
 
-function registerStreamRoutes(
-  app: FastifyInstance,
-  redis: Redis,
-  namespace: string,
-  archive?: CompletedStreamArchive,
-): void {
+/** Refuses (429, Retry-After) what goes beyond the limiter's rates. */
+function rateLimited(limiter: RateLimiter) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const decision = limiter.take(request.ip);
+    if (decision.allowed) return;
+    const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+    const whose = decision.limit === 'client' ? 'from this client' : 'from all clients together';
+    await reply
+      .code(429)
+      .header('retry-after', String(seconds))
+      .send({
+        error: 'too_many_requests',
+        message: `too many stream retries ${whose}: retry in ${seconds} s`,
+      });
+  };
+}
+
+interface StreamRoutesOptions {
+  redis: Redis;
+  namespace: string;
+  completedStreams?: CompletedStreamArchive;
+  limiter?: RateLimiter;
+}
+
+function registerStreamRoutes(app: FastifyInstance, options: StreamRoutesOptions): void {
+  const { redis, namespace, completedStreams: archive, limiter } = options;
   app.get('/v1/streams', async (request) => {
-    const query = parseQuery(request.query as Record<string, string | undefined>);
+    const query = parseQuery(singleValues(request.query as Record<string, string | string[] | undefined>));
     // Completed streams are purged from Redis; the archiver keeps them in the event store.
     if (query.state === 'completed' && archive) return findCompleted(archive, namespace, query);
     const streams = await findStreams(redis, namespace, query);
@@ -305,6 +355,7 @@ function registerStreamRoutes(
       return reply.code(status).send({ error: kind, code: error.code, message: error.message });
     }
   };
-  app.post('/v1/streams/:id/reset', retry);
-  app.post('/v1/streams/:id/retry', retry);
+  const admin = { ...routeAccess('admin'), ...(limiter ? { onRequest: rateLimited(limiter) } : {}) };
+  app.post('/v1/streams/:id/reset', admin, retry);
+  app.post('/v1/streams/:id/retry', admin, retry);
 }

@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { isLoopback } from '../api/access';
 import { buildApi } from '../api/server';
+import { DEFAULT_ADMIN_RATE_LIMIT } from '../api/token-bucket';
 import { PgCompletedStreams } from '../postgres/completed-streams';
 import { createRedisClient } from '../redis/client';
 import { EventStore } from '../store/model';
@@ -9,9 +11,11 @@ import { eventStoreUrl, openEventStore } from './event-store';
 import { listenOrExplain, RoleOptions, setUpRole, withRoleOptions } from './roles';
 
 interface ApiCommandOptions extends RoleOptions {
-  host: string;
+  host?: string;
   port: string;
   token?: string;
+  adminToken?: string;
+  metricsToken?: string;
   events: boolean;
   trustIdentityHeaders: boolean;
 }
@@ -26,12 +30,45 @@ const TRUST_HELP =
   "Keystone's auth_token middleware or a proxy that sets these headers. Without it, the headers " +
   'are ignored and a request that passes --token sees every project, as an admin';
 
+const HOST_HELP =
+  'address to bind (default: API_HOST, else 127.0.0.1); an address other hosts can reach needs --token';
+
+const ADMIN_TOKEN_HELP =
+  'the bearer token of stream retries and resets (POST /v1/streams/{id}/retry|reset) ' +
+  '(default: WINCHESTER_ADMIN_TOKEN, else --token)';
+
+const METRICS_TOKEN_HELP =
+  'the bearer token of /metrics (default: WINCHESTER_METRICS_TOKEN, else none: /metrics is open)';
+
+/**
+ * Reachable from other hosts, the API must want a token: without one, anyone who reaches the
+ * port could read every stream and event, and reset streams.
+ */
+function checkExposure(host: string, source: string, token: string | undefined): void {
+  if (token || isLoopback(host)) return;
+  throw new UsageError(
+    `${source} ${host} is not a loopback address: set --token (or WINCHESTER_API_TOKEN) to serve the API beyond this host`,
+  );
+}
+
+/** The three tokens, each from its option, else its variable (an empty one is none). */
+function tokensFrom(opts: ApiCommandOptions) {
+  return {
+    bearerToken: opts.token ?? process.env.WINCHESTER_API_TOKEN,
+    adminToken: opts.adminToken ?? process.env.WINCHESTER_ADMIN_TOKEN,
+    metricsToken: opts.metricsToken ?? process.env.WINCHESTER_METRICS_TOKEN,
+  };
+}
+
 /** `winchester api`: the query/admin HTTP API, /metrics and /healthz on one port. */
 export function registerApi(program: Command): void {
   withRoleOptions(program.command('api').description('serve the query/admin HTTP API, /metrics and /healthz'))
-    .option('--host <host>', 'address to bind', '127.0.0.1')
+    // Defaults from the environment are read in the action: --help must not print a token.
+    .option('--host <host>', HOST_HELP)
     .option('--port <port>', 'port (0: any free port)', '8080')
-    .option('--token <token>', 'require this bearer token', process.env.WINCHESTER_API_TOKEN)
+    .option('--token <token>', 'require this bearer token (default: WINCHESTER_API_TOKEN, else none)')
+    .option('--admin-token <token>', ADMIN_TOKEN_HELP)
+    .option('--metrics-token <token>', METRICS_TOKEN_HELP)
     .option('--events', EVENTS_HELP, false)
     .option('--trust-identity-headers', TRUST_HELP, false)
     .action(async (opts: ApiCommandOptions) => {
@@ -39,6 +76,9 @@ export function registerApi(program: Command): void {
       if (opts.trustIdentityHeaders && !opts.events) {
         throw new UsageError('--trust-identity-headers applies to /v2, which only --events serves');
       }
+      const host = opts.host ?? (process.env.API_HOST || '127.0.0.1');
+      const tokens = tokensFrom(opts);
+      checkExposure(host, opts.host === undefined ? 'API_HOST' : '--host', tokens.bearerToken);
       const storeUrl = opts.events ? eventStoreUrl() : undefined;
       const setup = await setUpRole('api', opts, true);
       const eventStore = storeUrl === undefined ? undefined : await openApiEventStore(storeUrl);
@@ -50,12 +90,13 @@ export function registerApi(program: Command): void {
         redis,
         kafka: setup.connected.kafka,
         namespace: setup.connected.settings.namespace,
-        bearerToken: opts.token,
+        ...tokens,
+        adminRateLimit: DEFAULT_ADMIN_RATE_LIMIT,
         eventStore,
         completedStreams,
         trustIdentityHeaders: opts.trustIdentityHeaders,
       });
-      const address = await listenOrExplain(app, opts.host, port, '--port');
+      const address = await listenOrExplain(app, host, port, '--port');
       process.stdout.write(`winchester api on ${address}\n`);
       stopOnSignals(async () => {
         await app.close();

@@ -141,6 +141,8 @@ export async function serveMetrics(setup: MetricsSource, choice: number | 'off' 
     kafka: setup.connected.kafka,
     namespace: setup.connected.settings.namespace,
     started: () => started,
+    // As on `winchester api`: /metrics wants this token when it is set; /healthz never does.
+    metricsToken: process.env.WINCHESTER_METRICS_TOKEN,
   });
   // METRICS_HOST=0.0.0.0 lets a Prometheus in another container scrape it.
   const host = process.env.METRICS_HOST ?? '127.0.0.1';

@@ -7,6 +7,7 @@ import { PartitionProcessor } from '../../src/streams/processor';
 import { checkPartitionCount, RedisPartitionStore } from '../../src/redis/partition-store';
 import { StreamRecord } from '../../src/streams/model';
 import { CompletedStream, MemoryCompletedStreams } from '../../src/store/completed-streams';
+import { logger } from '../../src/util/logger';
 import { testNamespace } from '../support/namespace';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
 
@@ -204,5 +205,103 @@ describe('admin API against real Redis', () => {
       message_ids: ['s1-a', 's1-b'],
     });
     await archived.close();
+  });
+});
+
+describe('the API hardened, against real Redis', () => {
+  const redis = new Redis(ns.settings.redisUrl);
+  afterAll(() => redis.disconnect());
+
+  test('a parameter given twice is refused, not half-read; /metrics needs no token unless it has one', async () => {
+    const app = buildApi({
+      metrics: new WinchesterMetrics('api'),
+      redis,
+      namespace: ns.prefix,
+      bearerToken: 's3cret',
+    });
+    const get = (url: string, token?: string) =>
+      app.inject({ url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    for (const repeated of [
+      'state=error&state=active',
+      'older_than=x&older_than=y',
+      'traits=a:1&traits=b:2',
+      'instance_id=a&instance_id=b',
+    ]) {
+      const response = await get(`/v1/streams?${repeated}`, 's3cret');
+      expect([repeated, response.statusCode, response.json().error]).toEqual([repeated, 400, 'bad_request']);
+    }
+    expect((await get('/v1/streams?count=1&count=2', 's3cret')).json().message).toBe(
+      'count is given 2 times: give it once',
+    );
+    expect((await get('/metrics')).statusCode).toBe(200);
+    await app.close();
+  });
+
+  test('stream retries: their own token when one is given, and a rate per client (429, Retry-After)', async () => {
+    const admin = buildApi({
+      metrics: new WinchesterMetrics('api'),
+      redis,
+      namespace: ns.prefix,
+      bearerToken: 'reader',
+      adminToken: 'operator',
+      adminRateLimit: {
+        perClient: { ratePerSecond: 0.01, burst: 2 },
+        global: { ratePerSecond: 100, burst: 100 },
+        maxClients: 10,
+      },
+    });
+    const as = (token: string) => ({ authorization: `Bearer ${token}` });
+    const retry = (token: string) =>
+      admin.inject({
+        method: 'POST',
+        url: '/v1/streams/0.00000000-0000-0000-0000-000000000000/retry',
+        headers: as(token),
+      });
+    expect((await admin.inject({ url: '/v1/streams', headers: as('reader') })).statusCode).toBe(200);
+    expect((await admin.inject({ url: '/v1/streams', headers: as('operator') })).statusCode).toBe(401);
+    const refused = await retry('reader');
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers['www-authenticate']).toBe('Bearer');
+    // A refused token costs no retry: both of the burst are left for the operator.
+    expect((await retry('operator')).statusCode).toBe(404);
+    expect((await retry('operator')).statusCode).toBe(404);
+    const limited = await retry('operator');
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(limited.json()).toEqual({
+      error: 'too_many_requests',
+      message: `too many stream retries from this client: retry in ${limited.headers['retry-after']} s`,
+    });
+    // Reads are not limited.
+    expect((await admin.inject({ url: '/v1/streams', headers: as('reader') })).statusCode).toBe(200);
+    await admin.close();
+  });
+});
+
+describe('failures, against real Redis', () => {
+  const redis = new Redis(ns.settings.redisUrl);
+  afterAll(() => redis.disconnect());
+
+  test('a failure behind a route answers 500 with an id only', async () => {
+    const failing = new MemoryCompletedStreams();
+    failing.findCompletedStreams = () =>
+      Promise.reject(new Error('archive at 10.0.0.9 refused user "winchester"'));
+    const archived = buildApi({
+      metrics: new WinchesterMetrics('api'),
+      redis,
+      namespace: ns.prefix,
+      completedStreams: failing,
+    });
+    const logged = jest.spyOn(logger, 'error').mockImplementation(() => undefined);
+    try {
+      const response = await archived.inject({ url: '/v1/streams?state=completed' });
+      expect(response.statusCode).toBe(500);
+      expect(response.json()).toEqual({ error: 'internal', id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+      expect(response.body).not.toContain('10.0.0.9');
+      expect(logged.mock.calls[0][0]).toMatchObject({ errorId: response.json().id, err: expect.any(Error) });
+    } finally {
+      logged.mockRestore();
+      await archived.close();
+    }
   });
 });

@@ -348,6 +348,7 @@ function mistakes(busyPort: number): Mistake[] {
       args: ['api', '-t', topology, '--host', '999.1.1.1', '--port', '0'],
       exit: 1,
       says: /cannot listen on 999\.1\.1\.1/,
+      env: { WINCHESTER_API_TOKEN: 't' },
     },
     {
       name: 'metrics port in use',

@@ -1,15 +1,12 @@
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidMarkerError } from '../../store/model';
 import { PankoQueryError } from '../../store/panko-query';
-import { logger } from '../../util/logger';
+import { answerInternalError } from '../error-answers';
 import { EventArguments, parseQueryString, RawQuery } from './arguments';
 import { clientFault, notAcceptablePage, PankoFault, PankoPage } from './errors';
 import { pythonJson } from './python-json';
 
 /** How the /v2 routes read requests and write answers. */
-
-/** Panko reads request bodies on GET; larger ones are refused (Panko has no limit). */
-export const BODY_LIMIT = 1024 * 1024;
 
 /** JSON as Panko writes it, `Content-Type: application/json` exactly (no charset: clients compare it). */
 export function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
@@ -30,7 +27,10 @@ export function sendError(reply: FastifyReply, error: PankoFault | PankoPage): F
   });
 }
 
-/** Errors of the /v2 routes in Panko's forms; anything unexpected is a Server fault, as in Panko. */
+/**
+ * Errors of the /v2 routes in Panko's forms. Anything unexpected is a 500 with an id only, as
+ * on every route (where Panko sends a Server fault with the exception's text).
+ */
 export function answerError(error: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof PankoFault || error instanceof PankoPage) return sendError(reply, error);
   if (error instanceof PankoQueryError) return sendError(reply, clientFault(error.message));
@@ -40,8 +40,7 @@ export function answerError(error: Error, request: FastifyRequest, reply: Fastif
   if (status !== undefined && status >= 400 && status < 500) {
     return sendError(reply, new PankoFault(status, error.message));
   }
-  logger.error({ err: error, method: request.method, url: request.url }, 'Panko API request failed');
-  return sendError(reply, new PankoFault(500, error.message));
+  return answerInternalError(error, request, reply);
 }
 
 /**
@@ -73,13 +72,17 @@ function acceptsJson(accept: string): boolean {
   return specificity >= 0 && quality > 0;
 }
 
-/** The request body, which fastify leaves unread on GET. */
+/**
+ * The request body, which fastify leaves unread on GET (Panko reads one there). Larger than the
+ * server's body limit, it is refused (Panko has no limit).
+ */
 export async function readBody(request: FastifyRequest): Promise<Buffer> {
+  const limit = request.routeOptions.bodyLimit;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request.raw) {
     size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) throw clientFault(`Request body is larger than ${BODY_LIMIT} bytes`, 413);
+    if (size > limit) throw clientFault(`Request body is larger than ${limit} bytes`, 413);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);

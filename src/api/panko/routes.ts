@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EventStore } from '../../store/model';
+import { routeAccess } from '../access';
 import { pankoEvent, pankoTrait, pankoTraitDescription } from '../../store/panko-format';
 import { PANKO_DEFAULT_LIMIT } from '../../store/panko-query';
 import {
@@ -78,7 +79,9 @@ export function registerPankoApi(app: FastifyInstance, options: PankoApiOptions)
         return sendJson(reply, 200, versionsView(`${request.protocol}://${request.host}`));
       },
     });
-    root.get('/healthcheck', async (_request, reply) => reply.type('text/plain; charset=UTF-8').send('OK'));
+    root.get('/healthcheck', routeAccess('open'), async (_request, reply) =>
+      reply.type('text/plain; charset=UTF-8').send('OK'),
+    );
   });
   app.register(async (v2) => registerV2(v2, options), { prefix: '/v2' });
 }
