@@ -1,6 +1,5 @@
 import { formatMicros, Micros, MICROS_PER_SECOND } from '../time/micros';
 import { StreamRecord } from '../streams/model';
-import type { StreamRun } from './stream-run';
 
 /*
  * Automatic retries of a failed pipeline run: the policy pipelines.yaml gives a pipeline, the
@@ -82,7 +81,8 @@ export interface FailedAttempts {
  */
 export function afterFailedRun(
   record: StreamRecord,
-  run: Pick<StreamRun, 'errorMessage' | 'failedHandler'>,
+  /** What a failed run tells (StreamRun has these): which handler failed, and its message. */
+  run: { errorMessage?: string; failedHandler?: string },
   context: {
     previous: FailedAttempts | null;
     policy: RetryPolicy;
