@@ -38,7 +38,7 @@ import { Admin, Kafka, Producer } from 'kafkajs';
 import { withChannel } from '../src/amqp/declare';
 import { amqpTarget } from '../src/amqp/errors';
 import { startBridge } from '../src/bridge/bridge-role';
-import { BridgeSettings, defaultBridgeSettings } from '../src/bridge/settings';
+import { BridgeSettings, defaultBridgeSettings } from '../src/config/bridge-settings';
 import { connectionSettings } from '../src/config/environment';
 import { localStackDir, readStackEnvFile } from '../src/config/stack-env';
 import { defaultTopologySettings } from '../src/config/topology-settings';

@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { QueuePlan } from '../bridge/settings';
+import { QueuePlan } from '../config/bridge-settings';
 import { Logger } from '../util/logger';
 
 export interface QueueOptions {

@@ -1,6 +1,6 @@
 import * as amqp from 'amqplib';
 import type { Channel, ChannelModel, ConsumeMessage, RecoveringChannelModel } from 'amqplib';
-import { QueuePlan } from '../bridge/settings';
+import { QueuePlan } from '../config/bridge-settings';
 import { Logger } from '../util/logger';
 import { declareQueues, QueueOptions } from './declare';
 import { amqpTarget, explainAmqpError } from './errors';

@@ -1,4 +1,4 @@
-import { BridgeSettings } from './settings';
+import { BridgeSettings } from '../config/bridge-settings';
 
 /**
  * Groups deliveries into Kafka batches: `onReady` is called when a batch is full, or when the

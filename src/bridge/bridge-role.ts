@@ -7,7 +7,7 @@ import { createProducer } from '../topology/role-runner';
 import { Logger, roleLogger } from '../util/logger';
 import { DeliveryBatcher } from './batcher';
 import { BridgeForwarder, ForwardResult, Pending, pendingDelivery } from './forward';
-import { BridgeSettings, queuePlan } from './settings';
+import { BridgeSettings, queuePlan } from '../config/bridge-settings';
 
 export interface BridgeCounters {
   received: number;

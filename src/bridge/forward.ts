@@ -4,7 +4,8 @@ import type { ChannelLease } from '../amqp/feed';
 import { shortReason } from '../topology/records';
 import { Logger } from '../util/logger';
 import { tally } from '../util/tally';
-import { Classified, classifyDelivery, JsonCheck, RejectCategory } from './message';
+import type { JsonCheck } from '../config/bridge-settings';
+import { Classified, classifyDelivery, RejectCategory } from './message';
 
 /** A delivery the bridge holds, with the channel it must be acknowledged on, and what it becomes. */
 export interface Pending {

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { brotliDecompressSync, inflateSync } from 'node:zlib';
 import { notificationKeyOfBytes } from '../topology/records';
+import type { JsonCheck } from '../config/bridge-settings';
 
 /** What the bridge reads of one AMQP delivery (amqplib's ConsumeMessage, without the client). */
 export interface Delivery {
@@ -30,14 +31,6 @@ const reject = (category: RejectCategory, reason: string): Classified => ({
   category,
   reason,
 });
-
-/**
- * How much of a body's JSON the bridge checks. `shape`: UTF-8 with `{` first and `}` last
- * (whitespace aside), which catches binary, plain text, arrays and truncation; a body of that
- * shape that still does not parse reaches the distiller, which dead-letters it with the parser's
- * message. `full`: JSON.parse here, at about a third of the bridge's CPU per message.
- */
-export type JsonCheck = 'shape' | 'full';
 
 /**
  * A delivery → the record for the input topic (its bytes unchanged, or decompressed when kombu

@@ -2,7 +2,7 @@ import { Kafka } from 'kafkajs';
 import { amqpUrlProblem } from '../amqp/errors';
 import { deleteQueue, publishNotifications } from '../amqp/publish';
 import { BridgeRole, startBridge } from '../bridge/bridge-role';
-import { BridgeSettings } from '../bridge/settings';
+import { BridgeSettings } from '../config/bridge-settings';
 import { TopologySettings } from '../config/topology-settings';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { CommandFailure } from './errors';

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { ConfigurationError } from './errors';
 import { loadYaml11, plainFromYaml, YamlDocument } from './yaml11';
 import { defaultTopologySettings, TopologySettings } from './topology-settings';
-import { BridgeSettings, parseBridgeSection } from '../bridge/settings';
+import { BridgeSettings, parseBridgeSection } from './bridge-settings';
 
 /**
  * One `pipeline_handlers` entry: what it names (a module path `./file.js#Export`, or upstream's

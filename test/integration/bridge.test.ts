@@ -2,7 +2,7 @@ import { deflateSync } from 'node:zlib';
 import * as amqp from 'amqplib';
 import { KafkaMessage } from 'kafkajs';
 import { startBridge, BridgeRole } from '../../src/bridge/bridge-role';
-import { BridgeSettings, defaultBridgeSettings } from '../../src/bridge/settings';
+import { BridgeSettings, defaultBridgeSettings } from '../../src/config/bridge-settings';
 import { WinchesterMetrics } from '../../src/metrics/metrics';
 import { headerString, notificationKey } from '../../src/topology/records';
 import { sampleCorpus } from '../support/corpus';

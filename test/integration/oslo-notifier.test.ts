@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Kafka, KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { BridgeRole, startBridge } from '../../src/bridge/bridge-role';
-import { defaultBridgeSettings, queuePlan } from '../../src/bridge/settings';
+import { defaultBridgeSettings, queuePlan } from '../../src/config/bridge-settings';
 import { openEventStore } from '../../src/cli/event-store';
 import { TopologySettings } from '../../src/config/topology-settings';
 import { Distiller, loadEventDefinitions } from '../../src/distiller';

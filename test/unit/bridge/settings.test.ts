@@ -1,5 +1,5 @@
 import { parseWinchesterConfig } from '../../../src/config/winchester-config';
-import { defaultBridgeSettings, OPENSTACK_EXCHANGES, queuePlan } from '../../../src/bridge/settings';
+import { defaultBridgeSettings, OPENSTACK_EXCHANGES, queuePlan } from '../../../src/config/bridge-settings';
 
 const parse = (text: string) => parseWinchesterConfig(text, 'winchester.yaml', {});
 

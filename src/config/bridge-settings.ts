@@ -1,5 +1,3 @@
-import type { JsonCheck } from './message';
-
 /**
  * The `bridge:` section of winchester.yaml: which RabbitMQ exchanges, topics and priorities
  * `winchester bridge` consumes, declared the way oslo.messaging's `rabbit` driver declares them.
@@ -30,6 +28,12 @@ export const OPENSTACK_EXCHANGES = [
   'aodh',
   'zaqar',
 ];
+
+/**
+ * How much of a body's JSON the bridge checks (src/bridge/message.ts): `shape`, UTF-8 with `{`
+ * first and `}` last, or `full`, JSON.parse.
+ */
+export type JsonCheck = 'shape' | 'full';
 
 export interface BridgeSettings {
   /** Topic exchanges the services publish to (their control_exchange). */
