@@ -55,7 +55,7 @@ function seriesOf(text: string, name: string): Array<Record<string, string>> {
 
 type RoleProcess = ReturnType<typeof startRole>;
 
-/** Every role as a CLI process serving /metrics on a free port, the api role behind the token. */
+/** Every role as a CLI process serving /metrics on a free port, the api role's behind a metrics token. */
 async function startRoles(
   env: NodeJS.ProcessEnv,
 ): Promise<{ processes: RoleProcess[]; urls: Record<Role, string> }> {
@@ -65,7 +65,7 @@ async function startRoles(
     const port = await freePort();
     const args =
       role === 'api'
-        ? ['-t', topologyDir, '--port', String(port), '--token', token]
+        ? ['-t', topologyDir, '--port', String(port), '--token', token, '--metrics-token', token]
         : ['-t', topologyDir, '--metrics-port', String(port)];
     processes.push(startRole(role, args, env));
     urls[role] = `http://127.0.0.1:${port}/metrics`;
@@ -164,7 +164,7 @@ describe('every role seen by promtool and by a real Prometheus', () => {
     }
   });
 
-  test('the api role wants its bearer token on /metrics', async () => {
+  test('the api role given a metrics token wants it on /metrics', async () => {
     expect((await fetch(urls.api)).status).toBe(401);
     expect((await fetch(urls.api, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     expect((await fetch(urls.api, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
