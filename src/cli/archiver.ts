@@ -5,7 +5,7 @@ import { PgCompletedStreams } from '../postgres/completed-streams';
 import { startArchiver } from '../topology/archiver-role';
 import { stopOnSignals } from '../topology/role-runner';
 import { connectedDecoders } from '../topology/serialization';
-import { ensureTopics } from '../topology/topics';
+import { ensureTopicsOnce } from '../topology/topics';
 import { applyConfiguredLevel, logger } from '../util/logger';
 import { connect } from './connect';
 import { eventStoreUrl, openEventStore } from './event-store';
@@ -31,10 +31,7 @@ async function setUpArchiver(opts: ArchiverOptions) {
   // The schema openEventStore checked holds the completed streams too.
   const completedStreams = PgCompletedStreams.open(url, { applicationName: APPLICATION_NAME });
   const connected = await connect(config.topology);
-  const admin = connected.kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, connected.settings);
-  await admin.disconnect();
+  await ensureTopicsOnce(connected.kafka, connected.settings);
   const { settings, connection } = connected;
   // A reader: it registers no schema, but a registry that does not answer stops it here.
   const decoders = await connectedDecoders(connection.schemaRegistryUrl);

@@ -272,7 +272,7 @@ async function startRoles({
   const metrics = new WinchesterMetrics('all');
   const follower = await TopologyFollower.start({
     ...{ kafka, namespace: settings.namespace, config, role: 'dev', base, metrics },
-    maxRecordBytes: settings.maxRecordBytes,
+    ...{ maxRecordBytes: settings.maxRecordBytes, settings },
   });
   const topology = follower.current.topology;
   metrics.initialiseLabels(topology, settings);

@@ -23,6 +23,7 @@ import { registerStore } from './store';
 import { registerWatch } from './watch';
 import { registerBridge } from './bridge';
 import { registerTopology } from './topology';
+import { registerTopics } from './topics';
 import { reportFor, UsageError } from './errors';
 import {
   configureLogging,
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
   registerWatch(program);
   registerBridge(program);
   registerTopology(program);
+  registerTopics(program);
   return program;
 }
 

@@ -8,7 +8,7 @@ import { loadTopology, LoadedTopology } from '../topology/bundle';
 import { startDistiller } from '../topology/distiller-role';
 import { startMatcher } from '../topology/matcher-role';
 import { stopOnSignals } from '../topology/role-runner';
-import { ensureTopics } from '../topology/topics';
+import { ensureTopicsOnce } from '../topology/topics';
 import { startWorker } from '../topology/worker-role';
 import { TopologyFollower } from '../topology/versions/follower';
 import { triggersFollowing } from '../streams/trigger-catalog';
@@ -68,10 +68,7 @@ export async function setUpRole(role: string, opts: RoleOptions, needsRedis = fa
   const { config, topology: base } = loadRoleFiles(role, opts);
   const connected = await connect(config.topology);
   if (needsRedis) await requireRedis(connected.connection.redisUrl);
-  const admin = connected.kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, connected.settings);
-  await admin.disconnect();
+  await ensureTopicsOnce(connected.kafka, connected.settings);
   // Registers the topology's schemas: one its subject refuses stops the role here.
   const serializers = await topologySerializers(
     connected.connection.schemaRegistryUrl,
@@ -81,7 +78,7 @@ export async function setUpRole(role: string, opts: RoleOptions, needsRedis = fa
   const { kafka, settings } = connected;
   const follower = await TopologyFollower.start({
     ...{ kafka, namespace: settings.namespace, config, role, base, metrics },
-    maxRecordBytes: settings.maxRecordBytes,
+    ...{ maxRecordBytes: settings.maxRecordBytes, settings },
   });
   // An applied version wins over -t: every instance of every role runs the same one.
   const topology = follower.current.topology;

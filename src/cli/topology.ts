@@ -74,11 +74,7 @@ async function versionsSetup(opts: OpsOptions) {
   const setup = await opsSetup(opts);
   const admin = setup.connected.kafka.admin();
   await admin.connect();
-  await ensureTopologyTopic(
-    admin,
-    setup.connected.settings.namespace,
-    setup.connected.settings.maxRecordBytes,
-  );
+  await ensureTopologyTopic(admin, setup.connected.settings);
   await admin.disconnect();
   return setup;
 }

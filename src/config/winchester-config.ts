@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigurationError } from './errors';
 import { loadYaml11, plainFromYaml, YamlDocument } from './yaml11';
-import { defaultTopologySettings, TopologySettings } from './topology-settings';
+import { defaultTopologySettings, parseTopicSection, TopologySettings } from './topology-settings';
 import { BridgeSettings, parseBridgeSection } from './bridge-settings';
 
 /**
@@ -72,6 +72,8 @@ const KAFKA_KEYS = new Set([
   'seen_retention_seconds',
   'redis_pool_size',
   'session_timeout_ms',
+  'create_topics',
+  'topics',
 ]);
 
 /** log_level as upstream (Python's names, any case) or pino spells it → pino's level. */
@@ -95,7 +97,7 @@ export function parseWinchesterConfig(
   const settings = new Settings(loadYaml11(text, file), file);
   const warnings = settings.unknownKeyWarnings();
   const kafka = kafkaSection(settings, warnings);
-  const topology = topologySettings(settings, kafka, env);
+  const topology = topologySettings(settings, kafka, env, warnings);
   // The order of the reads below is the order errors are found in: keep it.
   const statisticsPeriodSeconds = settings.number('statistics_period', 10, 1);
   topology.statisticsPeriodMs = statisticsPeriodSeconds * 1000;
@@ -246,6 +248,7 @@ function topologySettings(
   settings: Settings,
   kafka: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
+  warnings: string[],
 ): TopologySettings {
   // namespace and clock first: the default topic names derive from the namespace.
   const topology = defaultTopologySettings(namespaceAndClock(settings, kafka, env));
@@ -255,7 +258,12 @@ function topologySettings(
   readKafkaNumber(settings, kafka, 'seen_retention_seconds', topology, 'seenRetentionSeconds');
   readKafkaNumber(settings, kafka, 'redis_pool_size', topology, 'redisPoolSize');
   readKafkaNumber(settings, kafka, 'session_timeout_ms', topology, 'sessionTimeoutMs');
-  return topology;
+  const topics = parseTopicSection(kafka, {
+    fail: (path, message) => settings.fail(['kafka', ...path], message),
+    warn: (path, message) =>
+      warnings.push(`${settings.file}:${settings.line(['kafka', ...path])}: ${message}`),
+  });
+  return { ...topology, ...topics };
 }
 
 /** WINCHESTER_NAMESPACE and WINCHESTER_CLOCK, or kafka.namespace and kafka.clock. */

@@ -26,7 +26,8 @@ export function checkedNamespace(namespace: string | undefined): string {
 /** Topic names of a topology without its namespace (`events`, `streams.completed`, …), longest first. */
 function topologyTopicSuffixes(): string[] {
   const { inputTopics, topics } = defaultTopologySettings({ namespace: '' });
-  return [...inputTopics, ...Object.values(topics)].sort((a, b) => b.length - a.length);
+  const versions = ['topology', 'topology.instances'];
+  return [...inputTopics, ...Object.values(topics), ...versions].sort((a, b) => b.length - a.length);
 }
 
 /** The namespace a topology topic or a role's consumer group belongs to, judged by its name; null for others. */

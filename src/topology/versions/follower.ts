@@ -1,5 +1,6 @@
 import { Consumer, Kafka } from 'kafkajs';
 import { WinchesterConfig } from '../../config/winchester-config';
+import { defaultTopologySettings, TopologySettings } from '../../config/topology-settings';
 import { WinchesterMetrics } from '../../metrics/metrics';
 import { Logger, roleLogger } from '../../util/logger';
 import { LoadedTopology, loadTopology } from '../bundle';
@@ -26,6 +27,8 @@ export interface FollowerOptions {
   base: LoadedTopology;
   metrics?: WinchesterMetrics;
   maxRecordBytes: number;
+  /** The topology's settings, for the topics' configured settings; default: the defaults. */
+  settings?: TopologySettings;
 }
 
 /**
@@ -94,10 +97,11 @@ export class TopologyFollower {
   /** Subscribes, and resolves once the records present at start are read (and their current applied). */
   private async catchUp(): Promise<void> {
     const { kafka, namespace, maxRecordBytes } = this.options;
+    const settings = this.options.settings ?? defaultTopologySettings({ namespace, maxRecordBytes });
     const admin = kafka.admin();
     await admin.connect();
     const end = await (async () => {
-      await ensureTopologyTopic(admin, namespace, maxRecordBytes);
+      await ensureTopologyTopic(admin, settings);
       return Number((await admin.fetchTopicOffsets(topologyTopic(namespace)))[0]?.high ?? 0);
     })().finally(() => admin.disconnect());
     await this.subscribe(end);

@@ -2,9 +2,10 @@ import { hostname } from 'node:os';
 import { Kafka, Producer } from 'kafkajs';
 import { formatMicros } from '../../time/micros';
 import { createProducer } from '../role-runner';
+import { topologyLogTopics } from '../topic-plan';
 
 /** `<namespace>.topology.instances`: each role instance's running version, refreshed while it runs. */
-export const instancesTopic = (namespace: string) => `${namespace}.topology.instances`;
+export const instancesTopic = (namespace: string) => topologyLogTopics(namespace)[1];
 
 /** How often an instance says it is alive; `topology status` calls one silent for 3 periods gone. */
 export const HEARTBEAT_MS = 10_000;

@@ -3,7 +3,9 @@ import { hostname } from 'node:os';
 import { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { formatMicros } from '../../time/micros';
 import { createProducer } from '../role-runner';
-import { instancesTopic } from './instances';
+import { TopologySettings } from '../../config/topology-settings';
+import { topologyLogTopics, wantedTopics } from '../topic-plan';
+import { MissingTopicsError, topicCreation } from '../topics';
 import {
   BundleVersion,
   bundleDigest,
@@ -14,7 +16,7 @@ import {
 } from './bundle-record';
 
 /** `<namespace>.topology`: every applied bundle version, and which one is current. */
-export const topologyTopic = (namespace: string) => `${namespace}.topology`;
+export const topologyTopic = (namespace: string) => topologyLogTopics(namespace)[0];
 
 /** What the topic holds once read to its end. */
 export interface VersionState {
@@ -33,24 +35,15 @@ export function applyRecord(state: VersionState, message: Pick<KafkaMessage, 'ke
 }
 
 /**
- * Creates the topic when missing: compacted (one record per key lives on: every version and the
- * latest `current`), one partition (one order), and room for large bundles.
+ * Creates the version log and the instances topic when missing, with the configured topic
+ * settings (always compacted, one partition: wantedTopics), or refuses when
+ * kafka.create_topics is false.
  */
-export async function ensureTopologyTopic(admin: Admin, namespace: string, maxRecordBytes: number) {
+export async function ensureTopologyTopic(admin: Admin, settings: TopologySettings): Promise<void> {
   const existing = new Set(await admin.listTopics());
-  const compacted = (topic: string, maxBytes: number) => ({
-    topic,
-    numPartitions: 1,
-    configEntries: [
-      { name: 'cleanup.policy', value: 'compact' },
-      { name: 'max.message.bytes', value: String(maxBytes) },
-    ],
-  });
-  const wanted = [
-    compacted(topologyTopic(namespace), maxRecordBytes + 64 * 1024),
-    compacted(instancesTopic(namespace), 1024 * 1024),
-  ].filter((t) => !existing.has(t.topic));
-  if (wanted.length) await admin.createTopics({ waitForLeaders: true, topics: wanted });
+  const missing = wantedTopics(settings).filter((t) => t.role === 'topology' && !existing.has(t.name));
+  if (missing.length && !settings.createTopics) throw new MissingTopicsError(missing.map((t) => t.name));
+  if (missing.length) await admin.createTopics({ waitForLeaders: true, topics: missing.map(topicCreation) });
 }
 
 /** Reads the whole topic once, up to the end it had when called. */
