@@ -111,19 +111,22 @@ function singleValues(q: Record<string, string | string[] | undefined>): Record<
   return q as Record<string, string | undefined>;
 }
 
+/** The query parameters GET /v1/streams reads (the fuzz test sends each of them). */
+export const STREAM_LIST_PARAMETERS = [
+  'state',
+  'name',
+  'trigger',
+  'older_than',
+  'younger_than',
+  'count',
+  'marker',
+  'include_events',
+  'traits',
+] as const;
+
 function parseQuery(q: Record<string, string | undefined>): StreamQuery {
   const query: StreamQuery = { count: 20 };
-  const known = new Set([
-    'state',
-    'name',
-    'trigger',
-    'older_than',
-    'younger_than',
-    'count',
-    'marker',
-    'include_events',
-    'traits',
-  ]);
+  const known = new Set<string>(STREAM_LIST_PARAMETERS);
   if (q.state !== undefined) {
     if (!STATES.has(q.state as StreamState))
       throw new BadRequest(`state must be one of ${[...STATES].join(', ')}`);

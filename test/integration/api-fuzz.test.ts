@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FastifyInstance } from 'fastify';
 import Redis from 'ioredis';
-import { ApiOptions, buildApi } from '../../src/api/server';
+import { ApiOptions, buildApi, STREAM_LIST_PARAMETERS } from '../../src/api/server';
 import { DEFAULT_ADMIN_RATE_LIMIT } from '../../src/api/token-bucket';
 import { fromWire } from '../../src/events/wire';
 import { WinchesterMetrics } from '../../src/metrics/metrics';
@@ -209,18 +209,8 @@ const MEANINGFUL = [
   '2.0',
 ] as const;
 
-const V1_PARAMS = [
-  'state',
-  'name',
-  'trigger',
-  'older_than',
-  'younger_than',
-  'count',
-  'marker',
-  'include_events',
-  'traits',
-  'instance_id',
-];
+/** Every parameter /v1/streams reads, and one it does not. */
+const V1_PARAMS = [...STREAM_LIST_PARAMETERS, 'instance_id'];
 const V2_EVENT_PARAMS = [
   'q.field',
   'q.op',
