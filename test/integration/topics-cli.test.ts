@@ -12,6 +12,7 @@ import { ensureTopicsOnce } from '../../src/topology/topics';
 import { runInProcess } from '../support/in-process-cli';
 import { testNamespace } from '../support/namespace';
 import { repoRoot } from '../support/stack';
+import { waitFor } from '../support/topology-harness';
 
 const ns = testNamespace();
 const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
@@ -150,6 +151,9 @@ describe('winchester topics plan / apply on the real broker', () => {
         ],
       }),
     );
+    // The broker answers describeConfigs from its metadata, which follows an alteration a moment
+    // later on a busy machine: the hand-set value must be there to be kept.
+    await waitFor(async () => (await topicConfig(events, 'segment.ms')) === '3600000', 10000);
     const changed = configFile(namespace, ['topics:', '  retention: 2d', '  events: {retention: 5d}']);
 
     const plan = await runTopics(['plan', '-c', changed]);
