@@ -91,6 +91,7 @@ status() {
 }
 
 case "${1:-}" in
+  env) ;; # nothing beyond the URL `start` prints
   install) install ;;
   start) start ;;
   stop) stop ;;
