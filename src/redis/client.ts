@@ -1,7 +1,10 @@
-import Redis, { RedisOptions } from 'ioredis';
+import Redis, { Cluster, RedisOptions } from 'ioredis';
 import { logger } from '../util/logger';
 
 const REPEAT_QUIET_MS = 10000;
+
+/** One Redis or a Redis Cluster: the stream state's commands are the same on both. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * A Redis client whose connection errors are logged (once per message every 10 s) instead
