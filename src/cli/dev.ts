@@ -31,7 +31,7 @@ import { TopologyFollower } from '../topology/versions/follower';
 import { triggersFollowing } from '../streams/trigger-catalog';
 import { PgCompletedStreams } from '../postgres/completed-streams';
 import { eventStoreUrl, openEventStore } from './event-store';
-import { localStackDir, localStackRegistryUrl } from '../config/stack-env';
+import { localStackDir, localStackRegistryEnv } from '../config/stack-env';
 import { TopologyDecoders, TopologySerializers, topologySerializers } from '../topology/serialization';
 
 const repoRoot = join(__dirname, '..', '..', '..');
@@ -60,8 +60,7 @@ function ensureLocalStack(): boolean {
 
 /** The stack's registry unless SCHEMA_REGISTRY_URL says otherwise: the demo runs the Avro path end to end. */
 function useStackRegistry(): void {
-  const registryUrl = localStackRegistryUrl(join(localStackDir(), 'env'));
-  if (registryUrl) process.env.SCHEMA_REGISTRY_URL = registryUrl;
+  Object.assign(process.env, localStackRegistryEnv(join(localStackDir(), 'env')));
 }
 
 async function readLines(file: string): Promise<string[]> {

@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import Fastify from 'fastify';
 import { localStackDir, readStackEnvFile } from '../config/stack-env';
 import { stopOnSignals } from '../topology/role-runner';
 import { logger } from '../util/logger';
@@ -9,6 +8,7 @@ import { DEFAULT_SHUTDOWN_GRACE_MS, startWatchDaemon, WatchDaemon } from '../wat
 import { checkWatchDirectory } from '../watch/config-dir';
 import { RedisUnreachableError } from '../watch/lease-gates';
 import { WatchMetrics } from '../watch/watch-metrics';
+import { buildWatchMetricsServer } from '../watch/metrics-server';
 import { KILL_AFTER_TERM_SECONDS } from '../watch/spec';
 import { ZkConnectStringError } from '../zookeeper/connect-string';
 import { checkZnodePath, ZnodePathError } from '../zookeeper/paths';
@@ -68,19 +68,9 @@ function metricsPort(option: string | undefined): number | 'off' {
 /** /metrics and /healthz of the daemon; ready once started with ZooKeeper connected. */
 async function serveWatchMetrics(metrics: WatchMetrics, port: number | 'off', ready: () => boolean) {
   if (port === 'off') return { close: async () => undefined };
-  const app = Fastify({ logger: false });
-  app.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
-  app.get('/healthz/live', async () => ({ status: 'ok' }));
-  for (const path of ['/healthz', '/healthz/ready']) {
-    app.get(path, async (_request, reply) =>
-      ready()
-        ? { status: 'ok' }
-        : reply.code(503).send({ status: 'unavailable', checks: { zookeeper: 'not connected' } }),
-    );
-  }
+  // As on every role: /metrics wants this token when it is set; /healthz never does.
+  const metricsToken = process.env.WINCHESTER_METRICS_TOKEN;
+  const app = buildWatchMetricsServer({ metrics, ready, metricsToken });
   const host = process.env.METRICS_HOST ?? '127.0.0.1';
   const label = '--metrics-port (METRICS_PORT)';
   const address = await listenOrExplain(app, host, port, label);
@@ -176,7 +166,8 @@ export function registerWatch(program: Command): void {
   watch
     .option(
       '--metrics-port <port>',
-      `serve /metrics and /healthz here (default: METRICS_PORT, else ${DEFAULT_METRICS_PORT}; 0: any free port; off: none)`,
+      `serve /metrics and /healthz here (default: METRICS_PORT, else ${DEFAULT_METRICS_PORT}; 0: any free port; off: none); ` +
+        '/metrics wants the bearer token WINCHESTER_METRICS_TOKEN when it is set',
     )
     .action((opts: WatchOptions) => runDaemon(opts));
   watch

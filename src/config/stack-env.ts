@@ -3,7 +3,8 @@ import { join } from 'node:path';
 
 /**
  * The KEY=value lines scripts/stack.sh writes to `.stack/env` (KAFKA_BROKERS, REDIS_URL,
- * EVENT_STORE_URL, ZOOKEEPER_CONNECT, SCHEMA_REGISTRY_URL).
+ * EVENT_STORE_URL, ZOOKEEPER_CONNECT, SCHEMA_REGISTRY_URL; in secure mode also the
+ * credential and certificate variables, such as SCHEMA_REGISTRY_PASSWORD_FILE).
  */
 export function readStackEnvFile(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
@@ -44,4 +45,19 @@ export function localStackRegistryUrl(
   if (env.SCHEMA_REGISTRY_URL !== undefined) return env.SCHEMA_REGISTRY_URL || undefined;
   const stack = readStackEnvFile(file);
   return env.KAFKA_BROKERS === stack.KAFKA_BROKERS ? stack.SCHEMA_REGISTRY_URL || undefined : undefined;
+}
+
+/**
+ * The SCHEMA_REGISTRY_* variables to set for localStackRegistryUrl's choice: none when the
+ * environment names its own registry (or none), else the stack's URL together with its
+ * credentials and CA (a `--secure` stack's registry wants them).
+ */
+export function localStackRegistryEnv(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  if (env.SCHEMA_REGISTRY_URL !== undefined) return {};
+  const stack = readStackEnvFile(file);
+  if (env.KAFKA_BROKERS !== stack.KAFKA_BROKERS || !stack.SCHEMA_REGISTRY_URL) return {};
+  return Object.fromEntries(Object.entries(stack).filter(([name]) => name.startsWith('SCHEMA_REGISTRY_')));
 }

@@ -3,6 +3,15 @@ import { basename } from 'node:path';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { ConfigurationError } from '../config/errors';
 import { WireFormatError } from '../events/wire';
+import {
+  refusal,
+  registryRequest,
+  registryUrlOf,
+  SchemaRegistryError,
+  transportFailure,
+} from '../kafka/registry-client';
+
+export { SchemaRegistryError } from '../kafka/registry-client';
 
 /*
  * What Winchester asks of a Confluent-compatible schema registry: a subject per kind of
@@ -19,14 +28,6 @@ const KEEPS_OLD_RECORDS_READABLE: ReadonlySet<string> = new Set([
 ]);
 
 const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
-
-/** The registry could not be reached, or answered something this client cannot use. */
-export class SchemaRegistryError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SchemaRegistryError';
-  }
-}
 
 /** Confluent's wire format: magic byte 0, a 4-byte schema id, then the body. JSON never starts with a 0 byte. */
 export function isAvroRecord(value: Buffer): boolean {
@@ -45,25 +46,22 @@ const oneLine = (text: string) =>
     .trim()
     .slice(0, 500);
 
-async function call(registryUrl: string, path: string, init?: RequestInit): Promise<Response> {
-  try {
-    return await fetch(`${registryUrl}${path}`, { ...init, signal: AbortSignal.timeout(15_000) });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (error as Error).message;
-    throw new SchemaRegistryError(`cannot reach the schema registry at ${registryUrl} (${why})`, {
-      cause: error,
-    });
-  }
+/** A request of ours, refused for its credentials (401, 403): one line naming what to fix. */
+function refusedFor(registryUrl: string, status: number): SchemaRegistryError | undefined {
+  const line = refusal(registryUrl, status);
+  return line === undefined ? undefined : new SchemaRegistryError(line);
 }
 
 /** Fails unless the registry answers its global configuration, as every Confluent-compatible one does. */
 export async function requireRegistry(registryUrl: string): Promise<void> {
-  const answer = await call(registryUrl, '/config', { headers: { Accept: CONTENT_TYPE } });
+  const answer = await registryRequest(registryUrl, '/config', { headers: { Accept: CONTENT_TYPE } });
   if (!answer.ok) {
-    throw new SchemaRegistryError(
-      `schema registry ${registryUrl}: GET /config answered HTTP ${answer.status}; is this the ` +
-        `Confluent-compatible API (for Apicurio Registry: http://host:port/apis/ccompat/v7)?`,
+    throw (
+      refusedFor(registryUrl, answer.status) ??
+      new SchemaRegistryError(
+        `schema registry ${registryUrl}: GET /config answered HTTP ${answer.status}; is this the ` +
+          `Confluent-compatible API (for Apicurio Registry: http://host:port/apis/ccompat/v7)?`,
+      )
     );
   }
 }
@@ -79,15 +77,18 @@ export async function ensureCompatibility(registryUrl: string, subject: string):
   for (let attempt = 1; ; attempt++) {
     const level = await currentCompatibility(registryUrl, subject);
     if (level !== undefined && KEEPS_OLD_RECORDS_READABLE.has(level)) return level as COMPATIBILITY;
-    const set = await call(registryUrl, `/config/${encodeURIComponent(subject)}`, {
+    const set = await registryRequest(registryUrl, `/config/${encodeURIComponent(subject)}`, {
       method: 'PUT',
       headers: { 'Content-Type': CONTENT_TYPE, Accept: CONTENT_TYPE },
       body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
     });
     if (set.ok) return COMPATIBILITY.BACKWARD;
     if (set.status !== 409 || attempt === 3) {
-      throw new SchemaRegistryError(
-        `schema registry ${registryUrl}: setting subject ${subject} to BACKWARD compatibility failed (HTTP ${set.status}: ${oneLine(await set.text())})`,
+      throw (
+        refusedFor(registryUrl, set.status) ??
+        new SchemaRegistryError(
+          `schema registry ${registryUrl}: setting subject ${subject} to BACKWARD compatibility failed (HTTP ${set.status}: ${oneLine(set.text)})`,
+        )
       );
     }
   }
@@ -95,16 +96,19 @@ export async function ensureCompatibility(registryUrl: string, subject: string):
 
 /** The subject's own compatibility level, upper-case; undefined when it has none. */
 async function currentCompatibility(registryUrl: string, subject: string): Promise<string | undefined> {
-  const current = await call(registryUrl, `/config/${encodeURIComponent(subject)}`, {
+  const current = await registryRequest(registryUrl, `/config/${encodeURIComponent(subject)}`, {
     headers: { Accept: CONTENT_TYPE },
   });
   if (current.status === 404) return undefined;
   if (!current.ok) {
-    throw new SchemaRegistryError(
-      `schema registry ${registryUrl}: reading the compatibility of subject ${subject} failed (HTTP ${current.status})`,
+    throw (
+      refusedFor(registryUrl, current.status) ??
+      new SchemaRegistryError(
+        `schema registry ${registryUrl}: reading the compatibility of subject ${subject} failed (HTTP ${current.status})`,
+      )
     );
   }
-  const { compatibilityLevel } = (await current.json()) as { compatibilityLevel?: string };
+  const { compatibilityLevel } = JSON.parse(current.text) as { compatibilityLevel?: string };
   return String(compatibilityLevel ?? '').toUpperCase() || undefined;
 }
 
@@ -143,6 +147,10 @@ export async function registerSchema(
         `schema registry ${registryUrl}: schemas/${basename(file)} is not a valid schema for ${subject} (${said})`,
       );
     }
+    const refused = status === undefined ? undefined : refusedFor(registryUrl, status);
+    if (refused) throw refused;
+    const failed = transportFailure(registryUrl, said);
+    if (failed) throw new SchemaRegistryError(failed, { cause: error });
     if (status !== undefined) {
       throw new SchemaRegistryError(
         `schema registry ${registryUrl}: registering schemas/${basename(file)} under ${subject} failed (HTTP ${status}: ${said})`,
@@ -153,14 +161,11 @@ export async function registerSchema(
   }
 }
 
-/** The client reports a connection failure as status 400 with the socket error's text. */
-const UNREACHABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|socket hang up/;
-
 /**
  * A record in Confluent's wire format decoded with its writer's schema, fetched by id (once:
  * the client keeps it). A bad record is a WireFormatError naming the schema id; a registry
- * that cannot answer now (unreachable, 5xx) is a SchemaRegistryError instead, so a caller can
- * try the record again rather than give it up.
+ * that cannot answer now (unreachable, refusing our credentials or TLS, 5xx) is a
+ * SchemaRegistryError instead, so a caller can try the record again rather than give it up.
  */
 export async function decodeAvro(registry: SchemaRegistry, value: Buffer): Promise<unknown> {
   const id = avroSchemaId(value);
@@ -172,14 +177,25 @@ export async function decodeAvro(registry: SchemaRegistry, value: Buffer): Promi
     if (status === 404) {
       throw new WireFormatError(`Avro record of schema id ${id}: the schema registry has no such schema`);
     }
-    if ((status !== undefined && status >= 500) || UNREACHABLE.test(said)) {
-      throw new SchemaRegistryError(
-        `Avro record of schema id ${id}: the schema registry did not answer (${said})`,
-        {
-          cause: error,
-        },
-      );
+    const notTheRecords = notTheRecordsFault(registry, status, said);
+    if (notTheRecords !== undefined) {
+      throw new SchemaRegistryError(`Avro record of schema id ${id}: ${notTheRecords}`, { cause: error });
     }
     throw new WireFormatError(`Avro record of schema id ${id}: ${said}`);
   }
+}
+
+/** Why the registry gave no schema for a reason of its own or ours, or undefined. */
+function notTheRecordsFault(
+  registry: SchemaRegistry,
+  status: number | undefined,
+  said: string,
+): string | undefined {
+  const url = registryUrlOf(registry);
+  const refused = refusal(url, status);
+  if (refused) return refused;
+  const failed = transportFailure(url, said);
+  if (failed) return failed;
+  if (status !== undefined && status >= 500) return `the schema registry did not answer (${said})`;
+  return undefined;
 }

@@ -1,4 +1,5 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { createSchemaRegistry } from '../kafka/registry-client';
 import { WinchesterEvent } from '../events/event';
 import { decodeEvent, encodeEvent, WireFormatError } from '../events/wire';
 import type { CompletionRecord } from '../pipeline/stream-run';
@@ -27,9 +28,11 @@ export { avroSchemaId, isAvroRecord, SchemaRegistryError } from './serialization
 
 /*
  * How records travel on the topology's topics: JSON by default, Avro in Confluent's wire
- * format through a schema registry (SCHEMA_REGISTRY_URL). A writer writes one format; every
- * reader reads both, telling them apart by the record's first byte (0: Avro), so a topic may
- * hold both while the processes of a namespace move from one to the other.
+ * format through a schema registry (SCHEMA_REGISTRY_URL, with the credentials and
+ * certificates of the SCHEMA_REGISTRY_* variables: src/config/registry-settings.ts). A writer
+ * writes one format; every reader reads both, telling them apart by the record's first byte
+ * (0: Avro), so a topic may hold both while the processes of a namespace move from one to the
+ * other.
  */
 
 export type WireFormat = 'json' | 'avro';
@@ -161,7 +164,7 @@ export const jsonSerializers: TopologySerializers = {
 
 /** Events as Avro: schemas/event.avsc registered under `<topic>-value` (BACKWARD compatibility). */
 export function avroEventSerializer(registryUrl: string, topic: string): Promise<EventSerializer> {
-  return avroSerializer(EVENTS, new SchemaRegistry({ host: registryUrl }), registryUrl, topic);
+  return avroSerializer(EVENTS, createSchemaRegistry(registryUrl), registryUrl, topic);
 }
 
 export async function eventSerializer(
@@ -185,7 +188,7 @@ export async function topologySerializers(
 ): Promise<TopologySerializers> {
   if (!registryUrl) return jsonSerializers;
   await requireRegistry(registryUrl);
-  const registry = new SchemaRegistry({ host: registryUrl });
+  const registry = createSchemaRegistry(registryUrl);
   return {
     format: 'avro',
     events: await avroSerializer(EVENTS, registry, registryUrl, topics.events),
@@ -196,7 +199,7 @@ export async function topologySerializers(
 
 /** What a reader (the archiver, `trace`, `dev`'s summary) decodes with: either format, registering nothing. */
 export function topologyDecoders(registryUrl: string | undefined): TopologyDecoders {
-  const registry = registryUrl ? new SchemaRegistry({ host: registryUrl }) : null;
+  const registry = registryUrl ? createSchemaRegistry(registryUrl) : null;
   return {
     events: { decode: mixedDecoder(EVENTS, registry) },
     streams: { decode: mixedDecoder(STREAMS, registry) },
@@ -218,6 +221,6 @@ export function avroRecordReader(
   registryUrl: string | undefined,
 ): ((value: Buffer) => Promise<{ schemaId: number; value: unknown }>) | null {
   if (!registryUrl) return null;
-  const registry = new SchemaRegistry({ host: registryUrl });
+  const registry = createSchemaRegistry(registryUrl);
   return async (value) => ({ schemaId: avroSchemaId(value), value: await decodeAvro(registry, value) });
 }

@@ -9,11 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Kafka } from 'kafkajs';
-import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { COMPATIBILITY, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { registerRoles } from '../../src/cli/roles';
 import { ConfigurationError } from '../../src/config/errors';
 import { defaultTopologySettings, TopologySettings } from '../../src/config/topology-settings';
 import { newTraits, WinchesterEvent } from '../../src/events/event';
+import { createSchemaRegistry } from '../../src/kafka/registry-client';
 import { deleteNamespace, planNamespaceDeletion } from '../../src/ops/namespace';
 import { schemaFile, toAvroEvent, topologySerializers } from '../../src/topology/serialization';
 import { runInProcess } from '../support/in-process-cli';
@@ -85,7 +86,7 @@ const subjects = (settings: TopologySettings) => [
 ];
 
 describe('schema registry client on the real registry', () => {
-  const registry = new SchemaRegistry({ host: url });
+  const registry = createSchemaRegistry(url);
   const schema = {
     type: 'record',
     name: 'Probe',
@@ -105,7 +106,7 @@ describe('schema registry client on the real registry', () => {
     expect(encoded[0]).toBe(0); // Confluent wire format: magic byte, then the schema id.
     expect(encoded.readInt32BE(1)).toBe(id);
     // A fresh client has an empty cache, so decoding fetches the schema by id.
-    const fresh = new SchemaRegistry({ host: url });
+    const fresh = createSchemaRegistry(url);
     expect(await fresh.decode(encoded)).toEqual(value);
     const subject = `${schema.namespace}.${schema.name}`;
     expect(await fresh.getLatestSchemaId(subject)).toBe(id);
@@ -151,7 +152,7 @@ describe('the topology on the real registry', () => {
     const old = await topologySerializers(url, settings.topics);
     const newer = fileSchema('event.avsc');
     newer.fields.push({ name: 'region', type: ['null', 'string'], default: null });
-    const registry = new SchemaRegistry({ host: url });
+    const registry = createSchemaRegistry(url);
     const { id } = await registry.register(
       { type: SchemaType.AVRO, schema: JSON.stringify(newer) },
       { subject, compatibility: COMPATIBILITY.BACKWARD },
@@ -172,7 +173,7 @@ describe('the topology on the real registry', () => {
     await topologySerializers(url, settings.topics);
     const changed = fileSchema('event.avsc');
     changed.fields[2] = { name: 'timestamp', type: 'string' };
-    const registry = new SchemaRegistry({ host: url });
+    const registry = createSchemaRegistry(url);
     const attempt = registry.register(
       { type: SchemaType.AVRO, schema: JSON.stringify(changed) },
       { subject, compatibility: COMPATIBILITY.BACKWARD },
@@ -194,7 +195,7 @@ describe('a role whose schema its subject refuses', () => {
     const other = fileSchema('stream-record.avsc');
     other.fields[0] = { name: 'stream_id', type: 'long' };
     await setCompatibility(subject, 'BACKWARD');
-    await new SchemaRegistry({ host: url }).register(
+    await createSchemaRegistry(url).register(
       { type: SchemaType.AVRO, schema: JSON.stringify(other) },
       { subject, compatibility: COMPATIBILITY.BACKWARD },
     );

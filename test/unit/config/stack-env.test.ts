@@ -1,7 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { localStackRegistryUrl, readStackEnvFile } from '../../../src/config/stack-env';
+import {
+  localStackRegistryEnv,
+  localStackRegistryUrl,
+  readStackEnvFile,
+} from '../../../src/config/stack-env';
 
 describe('the local stack environment (.stack/env)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'winchester-stack-env-'));
@@ -39,5 +43,33 @@ describe('the local stack environment (.stack/env)', () => {
   test("another Kafka does not get the stack's registry", () => {
     expect(localStackRegistryUrl(file, { KAFKA_BROKERS: 'kafka-1:9092' })).toBeUndefined();
     expect(localStackRegistryUrl(join(dir, 'missing'), { KAFKA_BROKERS: '127.0.0.1:40305' })).toBeUndefined();
+  });
+
+  test("a --secure stack's registry comes with its credentials and CA; another choice sets nothing", () => {
+    const secure = join(dir, 'secure-env');
+    writeFileSync(
+      secure,
+      [
+        'KAFKA_BROKERS=127.0.0.1:40305',
+        'SCHEMA_REGISTRY_URL=https://127.0.0.1:41235/apis/ccompat/v7',
+        'SCHEMA_REGISTRY_USERNAME=winchester',
+        'SCHEMA_REGISTRY_PASSWORD_FILE=/stack/secrets/registry.password',
+        'SCHEMA_REGISTRY_CA_FILE=/stack/certs/ca.pem',
+        'REDIS_PASSWORD_FILE=/stack/secrets/redis.password',
+        '',
+      ].join('\n'),
+    );
+    expect(localStackRegistryEnv(secure, { KAFKA_BROKERS: '127.0.0.1:40305' })).toEqual({
+      SCHEMA_REGISTRY_URL: 'https://127.0.0.1:41235/apis/ccompat/v7',
+      SCHEMA_REGISTRY_USERNAME: 'winchester',
+      SCHEMA_REGISTRY_PASSWORD_FILE: '/stack/secrets/registry.password',
+      SCHEMA_REGISTRY_CA_FILE: '/stack/certs/ca.pem',
+    });
+    expect(localStackRegistryEnv(file, { KAFKA_BROKERS: '127.0.0.1:40305' })).toEqual({
+      SCHEMA_REGISTRY_URL: registry,
+    });
+    const own = { KAFKA_BROKERS: '127.0.0.1:40305', SCHEMA_REGISTRY_URL: '' };
+    expect(localStackRegistryEnv(secure, own)).toEqual({});
+    expect(localStackRegistryEnv(secure, { KAFKA_BROKERS: 'kafka-1:9092' })).toEqual({});
   });
 });
