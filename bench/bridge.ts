@@ -798,7 +798,7 @@ async function main() {
   ensureStack();
   const url = amqpUrl();
   await registerCompressionCodecs();
-  const kafka = createKafka(connectionSettings().kafkaBrokers, 'bench-bridge');
+  const kafka = createKafka(connectionSettings(), 'bench-bridge');
   const model = await connectAmqp(url);
   const admin = kafka.admin();
   await admin.connect();

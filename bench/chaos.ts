@@ -276,7 +276,7 @@ export async function chaos(opts: Options): Promise<boolean> {
   useLocalStackEnv(join(repo, '.stack', 'env'));
   await registerCompressionCodecs();
   const connection = connectionSettings();
-  const kafka = createKafka(connection.kafkaBrokers, 'chaos');
+  const kafka = createKafka(connection, 'chaos');
   const namespace = `chaos${Date.now().toString(36)}`;
   const runDir = mkdtempSync(join(tmpdir(), `winchester-${namespace}-`));
   mkdirSync(join(runDir, 'logs'));

@@ -163,7 +163,7 @@ async function main() {
   ensureStack();
   await registerCompressionCodecs();
   const connection = connectionSettings();
-  const kafka = createKafka(connection.kafkaBrokers, 'bench-hostile');
+  const kafka = createKafka(connection, 'bench-hostile');
   const runId = `hostile${Date.now()}`;
   const clean = cleanNotifications(cleanCount);
   const plain = (values: string[]) => () => ({

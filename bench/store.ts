@@ -413,7 +413,7 @@ async function main() {
   ensureStack();
   const server = eventStoreUrlFrom();
   await registerCompressionCodecs();
-  const kafka = createKafka(connectionSettings().kafkaBrokers, 'bench-store');
+  const kafka = createKafka(connectionSettings(), 'bench-store');
   const workload = new NovaLikeEvents(options.events, options.days);
   const machine = await serverDescription(server);
   progress(`making ${grouped(options.archived)} events…`);

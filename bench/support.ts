@@ -33,13 +33,15 @@ export function writeRoleConfig(
 }
 
 /**
- * A benchmark's command line: `--json`, and `--name N` options (positive whole numbers) over
- * their defaults. A mistake throws one line naming the options there are.
+ * A benchmark's command line: `--json`, `--name N` options (positive whole numbers) and
+ * `--name` switches (true when given) over their defaults. A mistake throws one line naming
+ * the options there are.
  */
 export function parseCountOptions<T extends { json: boolean }>(
   argv: string[],
   defaults: T,
   flags: Record<string, keyof T>,
+  switches: Record<string, keyof T> = {},
 ): T {
   const options = { ...defaults };
   for (let i = 0; i < argv.length; i++) {
@@ -47,9 +49,15 @@ export function parseCountOptions<T extends { json: boolean }>(
       options.json = true;
       continue;
     }
+    if (switches[argv[i]]) {
+      options[switches[argv[i]]] = true as T[keyof T];
+      continue;
+    }
     const key = flags[argv[i]];
-    if (!key)
-      throw new Error(`unknown option ${argv[i]} (options: ${Object.keys(flags).join(', ')}, --json)`);
+    if (!key) {
+      const names = [...Object.keys(flags), ...Object.keys(switches)].join(', ');
+      throw new Error(`unknown option ${argv[i]} (options: ${names}, --json)`);
+    }
     const value = Number(argv[++i]);
     if (!Number.isSafeInteger(value) || value <= 0) {
       throw new Error(`${argv[i - 1]} needs a positive whole number, got ${argv[i] ?? 'nothing'}`);
@@ -66,6 +74,30 @@ export function corpusLines(): string[] {
     .split('\n')
     .filter(Boolean);
 }
+
+/** The corpus `copies` times over, each copy with its own message ids and instances. */
+export function corpusCopies(copies: number): string[] {
+  const lines = corpusLines();
+  const out: string[] = [];
+  for (let c = 0; c < copies; c++) {
+    for (const line of lines) {
+      out.push(c === 0 ? line : line.replace(/("message_id": "|"instance_id": ")/g, `$1c${c}-`));
+    }
+  }
+  return out;
+}
+
+export type Notification = Record<string, unknown> & { payload: Record<string, unknown> };
+
+/** The corpus's first notification of `eventType`, to stamp copies from. */
+export function corpusNotification(eventType: string): Notification {
+  const line = corpusLines().find((l) => l.includes(`"event_type": "${eventType}"`));
+  if (!line) throw new Error(`the corpus holds no ${eventType} notification`);
+  return JSON.parse(line) as Notification;
+}
+
+/** Now as the corpus writes timestamps: `YYYY-MM-DD HH:MM:SS.ffffff` (UTC). */
+export const notificationTime = () => `${new Date().toISOString().replace('T', ' ').replace('Z', '')}000`;
 
 /**
  * A series' value in a Prometheus text exposition: the first whose labels include `labels`

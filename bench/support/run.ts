@@ -1,4 +1,6 @@
-import { configureLogging } from '../../src/util/logger';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configureLogging, invalidLogLevel, LOG_LEVELS } from '../../src/util/logger';
 import { acquireStack, BenchStack } from './stack';
 import { exitAfterOutput } from '../../src/util/exit';
 
@@ -26,14 +28,30 @@ export function reportFailure(name: string, error: unknown): void {
 }
 
 /**
+ * Warnings and errors on stderr. The roles' info lines (a logger handler's line per stream)
+ * would bury the figures, so a LOG_LEVEL that asks for them sends every line to a file instead,
+ * named on stderr.
+ */
+function configureBenchLogging(name: string): void {
+  const level = process.env.LOG_LEVEL ?? 'warn';
+  if (invalidLogLevel)
+    throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not ${invalidLogLevel}`);
+  if (!['info', 'debug', 'trace'].includes(level.toLowerCase())) {
+    configureLogging({ level });
+    return;
+  }
+  const file = join(tmpdir(), `winchester-${name.replace(/\W+/g, '-')}-${process.pid}.log`);
+  configureLogging({ level, file, format: 'json' });
+  process.stderr.write(`${name}: logs at ${level} go to ${file}\n`);
+}
+
+/**
  * Runs a benchmark's main and exits with the code it returns (0 for none). A stack acquired
  * with ensureStack is released however the run ends: returned, failed, or interrupted (Ctrl-C),
  * so a stack started for the run does not outlive it. A failure prints one line and exits 1.
  * The exit is explicit: clients a benchmark leaves connected would keep the process alive.
  */
 export function runBenchmark(name: string, main: Main): void {
-  // The roles' info lines (a logger handler's line per stream) would bury the figures.
-  configureLogging({ level: process.env.LOG_LEVEL ?? 'warn' });
   let finishing = false;
   const finish = (code: number) => {
     // An interrupt may arrive while the run is already ending: the first ending wins.
@@ -49,6 +67,7 @@ export function runBenchmark(name: string, main: Main): void {
     process.once(signal, () => finish(code));
   }
   Promise.resolve()
+    .then(() => configureBenchLogging(name))
     .then(main)
     .then(
       (code) => finish(code ?? 0),

@@ -1,10 +1,10 @@
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Kafka } from 'kafkajs';
-import Redis from 'ioredis';
 import { toCanonicalJson } from '../events/event';
 import { printableDistinguished } from '../streams/simulate';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { FailedAttempts } from '../pipeline/retry';
+import { RedisClient } from '../redis/client';
 import { StreamLifecycleCode, StreamLifecycleError } from '../redis/errors';
 import { resetStream } from '../redis/lifecycle';
 import { findStreams, getStreamView, StreamQuery, StreamView } from '../redis/query';
@@ -24,7 +24,7 @@ export interface ApiOptions {
    * Without Redis, only /metrics and the health endpoints are served (role processes). One
    * client serves concurrent requests: resets are scripts, with no WATCH to share.
    */
-  redis?: Redis;
+  redis?: RedisClient;
   kafka?: Kafka;
   namespace: string;
   /** The main token: every route but /healthz…, /healthcheck and /metrics wants it. */
@@ -323,7 +323,7 @@ function rateLimited(limiter: RateLimiter) {
 }
 
 interface StreamRoutesOptions {
-  redis: Redis;
+  redis: RedisClient;
   namespace: string;
   completedStreams?: CompletedStreamArchive;
   limiter?: RateLimiter;

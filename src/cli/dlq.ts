@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import Redis from 'ioredis';
 import {
   DlqListResult,
   DlqRecord,
@@ -13,6 +12,7 @@ import {
   showDlq,
 } from '../ops/dlq';
 import { ScanReport } from '../ops/scan';
+import { RedisClient } from '../redis/client';
 import { Connected, connectRedis } from './connect';
 import { asUsageError, opsSetup, OpsOptions, positiveInt, withOpsOptions } from './ops-options';
 
@@ -152,7 +152,7 @@ interface RedriveCliOptions extends OpsOptions {
 /** An operator command's connections, with a Redis client closed again however `use` ends. */
 async function withOpsRedis(
   opts: OpsOptions,
-  use: (connected: Connected, redis: Redis) => Promise<void>,
+  use: (connected: Connected, redis: RedisClient) => Promise<void>,
 ): Promise<void> {
   const { connected } = await opsSetup(opts);
   const redis = await connectRedis(connected.connection.redisUrl, { maxRetriesPerRequest: 3 });

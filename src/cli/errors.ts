@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { ConfigurationError } from '../config/errors';
+import { KafkaAuthorizationError } from '../kafka/authorization';
 
 /**
  * Exit codes, as the README documents them: 2 when the command line or the configuration is
@@ -64,6 +65,8 @@ export function reportFor(error: unknown): ErrorReport {
     return { message: error.message, exitCode: error.exitCode, unexpected: false };
   if (error instanceof CommanderError)
     return { message: error.message, exitCode: EXIT_USAGE, unexpected: false };
+  if (error instanceof KafkaAuthorizationError)
+    return { message: error.message, exitCode: EXIT_FAILURE, unexpected: false };
   if (error instanceof Error && 'code' in error) {
     const report = systemErrorReport(error as NodeJS.ErrnoException);
     if (report) return report;

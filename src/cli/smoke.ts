@@ -19,8 +19,8 @@ export function registerSmoke(program: Command): void {
       const redis = await connectRedis(settings.redisUrl, { maxRetriesPerRequest: 2 });
       const pong = await redis.ping();
       redis.disconnect();
-      await requireKafka(settings.kafkaBrokers);
-      const kafka = createKafka(settings.kafkaBrokers, settings.clientId);
+      await requireKafka(settings);
+      const kafka = createKafka(settings, settings.clientId);
       const topic = `winchester.smoke.${Date.now()}`;
       const report = await roundTrip(kafka, {
         topic,

@@ -1,21 +1,38 @@
 import { ConfigurationError } from './errors';
+import { parseRedisUrl } from '../redis/connection-options';
+import {
+  KafkaSecurity,
+  KafkaSecurityInput,
+  mergeSecurityInputs,
+  resolveKafkaSecurity,
+  securityInputFromEnv,
+} from '../kafka/security';
 /** Connection settings shared by every role, taken from the environment (see README). */
 export interface ConnectionSettings {
   kafkaBrokers: string[];
+  /** KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* over winchester.yaml's kafka.security, files read. */
+  kafkaSecurity: KafkaSecurity;
   redisUrl: string;
   schemaRegistryUrl?: string;
   clientId: string;
 }
 
-/** REDIS_URL, for a command that uses Redis: set, and a redis:// or rediss:// URL. */
+/**
+ * REDIS_URL, for a command that uses Redis: set, and a URL of one of the four forms
+ * (src/redis/connection-options.ts): redis:// or rediss:// (TLS) for one Redis,
+ * redis-cluster://host:port,host:port or rediss-cluster://… for a Redis Cluster. The password
+ * belongs in REDIS_PASSWORD_FILE (or REDIS_PASSWORD); certificates in REDIS_TLS_CA_FILE,
+ * REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE. A message about the URL (one line: the form is
+ * wrong) never shows its password.
+ */
 export function redisUrlFrom(env: NodeJS.ProcessEnv = process.env): string {
   const redisUrl = env.REDIS_URL ?? '';
-  if (!/^rediss?:\/\//.test(redisUrl)) {
+  if (!redisUrl) {
     throw new ConfigurationError(
-      `REDIS_URL ${redisUrl ? `"${redisUrl}" is not a redis:// or rediss:// URL` : 'is not set'}` +
-        ' (scripts/stack.sh start prints one for the local Redis)',
+      'REDIS_URL is not set (scripts/stack.sh start prints one for the local Redis)',
     );
   }
+  parseRedisUrl(redisUrl);
   return redisUrl;
 }
 
@@ -31,7 +48,11 @@ export function eventStoreUrlFrom(env: NodeJS.ProcessEnv = process.env): string 
   return url;
 }
 
-export function connectionSettings(env: NodeJS.ProcessEnv = process.env): ConnectionSettings {
+/** `securityFromConfig`: winchester.yaml's kafka.security, which the environment overrides setting by setting. */
+export function connectionSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  securityFromConfig?: KafkaSecurityInput,
+): ConnectionSettings {
   const brokers = (env.KAFKA_BROKERS ?? '')
     .split(',')
     .map((b) => b.trim())
@@ -51,6 +72,7 @@ export function connectionSettings(env: NodeJS.ProcessEnv = process.env): Connec
   const redisUrl = env.REDIS_URL ?? '';
   return {
     kafkaBrokers: brokers,
+    kafkaSecurity: resolveKafkaSecurity(mergeSecurityInputs(securityInputFromEnv(env), securityFromConfig)),
     redisUrl,
     schemaRegistryUrl: env.SCHEMA_REGISTRY_URL || undefined,
     clientId: env.WINCHESTER_CLIENT_ID || 'winchester',

@@ -4,6 +4,7 @@ import { ConfigurationError } from './errors';
 import { loadYaml11, plainFromYaml, YamlDocument } from './yaml11';
 import { defaultTopologySettings, parseTopicSection, TopologySettings } from './topology-settings';
 import { BridgeSettings, parseBridgeSection } from './bridge-settings';
+import { KafkaSecurityInput, parseKafkaSecuritySection } from '../kafka/security';
 
 /**
  * One `pipeline_handlers` entry: what it names (a module path `./file.js#Export`, or upstream's
@@ -14,6 +15,12 @@ export interface HandlerReference {
   file: string;
   line: number;
 }
+
+/**
+ * The `kafka:` section: the topology's settings and, when `kafka.security` is given, how to
+ * connect (connect() merges it under the environment's KAFKA_SECURITY_PROTOCOL & co).
+ */
+export type KafkaSectionSettings = TopologySettings & { security?: KafkaSecurityInput };
 
 /** etc/winchester.yaml: Winchester's own keys plus a `kafka:` section for the topology. */
 export interface WinchesterConfig {
@@ -31,7 +38,7 @@ export interface WinchesterConfig {
   eventTtlSeconds?: number;
   /** File names inside the topology bundle (upstream's distiller_config & co). */
   files: { eventDefinitions: string; triggers: string; pipelines: string };
-  topology: TopologySettings;
+  topology: KafkaSectionSettings;
   /** The `bridge:` section: what `winchester bridge` consumes from RabbitMQ. */
   bridge: BridgeSettings;
   warnings: string[];
@@ -74,6 +81,7 @@ const KAFKA_KEYS = new Set([
   'session_timeout_ms',
   'create_topics',
   'topics',
+  'security',
 ]);
 
 /** log_level as upstream (Python's names, any case) or pino spells it → pino's level. */
@@ -98,6 +106,7 @@ export function parseWinchesterConfig(
   const warnings = settings.unknownKeyWarnings();
   const kafka = kafkaSection(settings, warnings);
   const topology = topologySettings(settings, kafka, env, warnings);
+  const security = kafkaSecurity(settings, kafka);
   // The order of the reads below is the order errors are found in: keep it.
   const statisticsPeriodSeconds = settings.number('statistics_period', 10, 1);
   topology.statisticsPeriodMs = statisticsPeriodSeconds * 1000;
@@ -126,10 +135,21 @@ export function parseWinchesterConfig(
       triggers: settings.string('trigger_definitions', 'triggers.yaml'),
       pipelines: settings.string('pipeline_config', 'pipelines.yaml'),
     },
-    topology,
+    topology: security ? { ...topology, security } : topology,
     bridge,
     warnings,
   };
+}
+
+/** kafka.security, its settings with their file and line; undefined when absent. */
+function kafkaSecurity(settings: Settings, kafka: Record<string, unknown>): KafkaSecurityInput | undefined {
+  if (kafka.security === undefined || kafka.security === null) return undefined;
+  const at = (path: string[]) => ['kafka', 'security', ...path];
+  return parseKafkaSecuritySection(kafka.security, {
+    fail: (path, message) => settings.fail(at(path), message),
+    where: (path) => `${settings.file}:${settings.line(at(path))}: ${at(path).join('.')}`,
+    dir: dirname(resolve(settings.file)),
+  });
 }
 
 type Path = (string | number)[];

@@ -36,7 +36,8 @@ export function resolveTopic(settings: TopologySettings, name: string, existing:
   }
   if (!existing.has(topic)) {
     throw new OpsInputError(
-      `topic ${topic} does not exist: wrong namespace, or no role of it has run yet (they create the topics)`,
+      `topic ${topic} does not exist: wrong namespace, or no role of it has run yet (they create ` +
+        'the topics), or under Kafka ACLs this principal may not DESCRIBE it',
     );
   }
   return topic;

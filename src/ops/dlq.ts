@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import Redis from 'ioredis';
+import { RedisClient } from '../redis/client';
 import { redriveLogKey } from '../redis/keys';
 import { createProducer } from '../topology/role-runner';
 import { avroRecordReader, isAvroRecord } from '../topology/serialization';
@@ -328,7 +328,11 @@ function fingerprint(message: KafkaMessage): string {
 }
 
 /** Sets `redriven` and `redriveOf` on each record from the redrive log (one HGETALL: the log is small). */
-export async function attachRedriveMarks(redis: Redis, namespace: string, items: Collected[]): Promise<void> {
+export async function attachRedriveMarks(
+  redis: RedisClient,
+  namespace: string,
+  items: Collected[],
+): Promise<void> {
   if (!items.length) return;
   const log = await redis.hgetall(redriveLogKey(namespace));
   const byTarget = new Map<string, string>();
@@ -360,7 +364,7 @@ export interface DlqListResult {
 export async function listDlq(
   kafka: Kafka,
   settings: TopologySettings,
-  options: DlqReadOptions & { limit?: number; redis?: Redis },
+  options: DlqReadOptions & { limit?: number; redis?: RedisClient },
 ): Promise<DlqListResult> {
   const { found, scan } = await collect(kafka, settings, options);
   let shown = found;
@@ -462,7 +466,7 @@ export async function showDlq(
   kafka: Kafka,
   settings: TopologySettings,
   coordinates: string,
-  redis?: Redis,
+  redis?: RedisClient,
   schemaRegistryUrl?: string,
 ): Promise<DlqShowResult | null> {
   const { dlq, partition, offset } = parseCoordinates(settings, coordinates);
@@ -560,7 +564,7 @@ class Redriver {
   private readonly logKey: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     namespace: string,
     private readonly partitions: Map<string, number>,
     private readonly options: RedriveOptions,
@@ -677,7 +681,7 @@ class Redriver {
  */
 export async function redriveDlq(
   kafka: Kafka,
-  redis: Redis,
+  redis: RedisClient,
   settings: TopologySettings,
   options: RedriveOptions,
 ): Promise<RedriveResult> {

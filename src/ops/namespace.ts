@@ -1,5 +1,6 @@
 import { Admin, Kafka, KafkaJSDeleteGroupsError } from 'kafkajs';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { isCluster, RedisClient } from '../redis/client';
 import { namespaceKeyPattern } from '../redis/keys';
 import { defaultTopologySettings, TopologySettings } from '../config/topology-settings';
 import { OpsInputError } from './scan';
@@ -134,38 +135,61 @@ export interface NamespacePlan {
   outsideTopics: string[];
 }
 
+/**
+ * Where a SCAN must look: every master of a Redis Cluster (each holds the keys of its own
+ * slots), or the one Redis. A cluster client knows its nodes once connected: the PING waits
+ * for that.
+ */
+async function scanTargets(redis: RedisClient): Promise<Redis[]> {
+  if (!isCluster(redis)) return [redis];
+  await redis.ping();
+  return redis.nodes('master');
+}
+
 /** Visits the keys matching a pattern in SCAN batches (never KEYS, which blocks Redis). */
 async function scanKeys(
-  redis: Redis,
+  redis: RedisClient,
   pattern: string,
   visit: (keys: string[]) => Promise<void>,
   batchSize: number,
 ): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', batchSize);
-    if (keys.length) await visit(keys);
-    cursor = next;
-  } while (cursor !== '0');
+  for (const node of await scanTargets(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', batchSize);
+      if (keys.length) await visit(keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
 }
 
 /** How many keys match; SCAN may return a key twice, so they are counted as a set. */
-async function countKeys(redis: Redis, pattern: string, batchSize: number): Promise<number> {
+async function countKeys(redis: RedisClient, pattern: string, batchSize: number): Promise<number> {
   const seen = new Set<string>();
   await scanKeys(redis, pattern, async (keys) => keys.forEach((k) => seen.add(k)), batchSize);
   return seen.size;
 }
 
+/**
+ * UNLINKs a SCAN batch: in one command on one Redis; key by key on a Redis Cluster, where a
+ * batch spans hash slots and a multi-key command across slots is refused (CROSSSLOT).
+ */
+async function unlinkBatch(redis: RedisClient, keys: string[]): Promise<number> {
+  if (!isCluster(redis)) return redis.unlink(...keys);
+  const removed = await Promise.all(keys.map((key) => redis.unlink(key)));
+  return removed.reduce((sum, n) => sum + n, 0);
+}
+
 /** Deletes the keys matching a pattern a SCAN batch at a time, with UNLINK (freed in the background). */
-async function unlinkKeys(redis: Redis, pattern: string, batchSize: number): Promise<number> {
+async function unlinkKeys(redis: RedisClient, pattern: string, batchSize: number): Promise<number> {
   let removed = 0;
-  await scanKeys(redis, pattern, async (keys) => void (removed += await redis.unlink(...keys)), batchSize);
+  await scanKeys(redis, pattern, async (keys) => void (removed += await unlinkBatch(redis, keys)), batchSize);
   return removed;
 }
 
 export async function planNamespaceDeletion(
   kafka: Kafka,
-  redis: Redis,
+  redis: RedisClient,
   settings: TopologySettings,
   options: { scanBatch?: number } = {},
 ): Promise<NamespacePlan> {
@@ -232,7 +256,7 @@ async function deleteGroups(admin: Admin, groupIds: string[]): Promise<Namespace
  */
 export async function deleteNamespace(
   kafka: Kafka,
-  redis: Redis,
+  redis: RedisClient,
   plan: NamespacePlan,
   options: { force?: boolean; scanBatch?: number } = {},
 ): Promise<NamespaceDeletion> {

@@ -1,6 +1,6 @@
 import { Kafka, KafkaMessage } from 'kafkajs';
-import Redis from 'ioredis';
 import { canonicalTraitValue, toCanonicalJson, WinchesterEvent } from '../events/event';
+import { RedisClient } from '../redis/client';
 import { keysForStream, partitionOfStreamId } from '../redis/keys';
 import { readTombstone } from '../redis/lifecycle';
 import { locateStreamHolding } from '../redis/query';
@@ -126,7 +126,7 @@ export interface TraceResult {
 
 export interface TraceContext {
   kafka: Kafka;
-  redis: Redis;
+  redis: RedisClient;
   settings: TopologySettings;
   definitions: readonly TriggerDefinition[];
   distill?: DistillFunction;
@@ -411,7 +411,7 @@ function completedStreamView(c: CompletionRecord): TracedStream {
 
 /** Finds in Redis (or, once purged, in a completion record) the stream a trigger put the message in. */
 async function attachStream(
-  redis: Redis,
+  redis: RedisClient,
   namespace: string,
   t: TriggerTrace,
   messageId: string,

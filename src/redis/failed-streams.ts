@@ -1,5 +1,5 @@
-import Redis from 'ioredis';
 import { StreamMeta } from '../streams/model';
+import { RedisClient } from './client';
 import { StreamLifecycleError } from './errors';
 import { resetStream } from './lifecycle';
 import { findStreams } from './query';
@@ -18,7 +18,7 @@ const PAGE = 500;
  * retry_fire / retry_expire with a fresh count of attempts and its matcher re-emits it. One
  * that changed meanwhile (retried by someone else) is refused, not forced; the rest go on.
  */
-export async function retryFailedStreams(redis: Redis, namespace: string): Promise<RetryAllOutcome> {
+export async function retryFailedStreams(redis: RedisClient, namespace: string): Promise<RetryAllOutcome> {
   const outcome: RetryAllOutcome = { retried: [], refused: [] };
   for (const state of ['error', 'expire_error'] as const) {
     let marker: string | undefined;
@@ -32,7 +32,7 @@ export async function retryFailedStreams(redis: Redis, namespace: string): Promi
   return outcome;
 }
 
-async function retryOne(redis: Redis, namespace: string, id: string, outcome: RetryAllOutcome) {
+async function retryOne(redis: RedisClient, namespace: string, id: string, outcome: RetryAllOutcome) {
   try {
     outcome.retried.push(await resetStream(redis, namespace, id));
   } catch (error) {

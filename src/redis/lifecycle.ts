@@ -1,7 +1,7 @@
-import Redis from 'ioredis';
 import type { FailedAttempts } from '../pipeline/retry';
 import { StreamMeta, StreamState } from '../streams/model';
 import { formatMicros } from '../time/micros';
+import { RedisClient } from './client';
 import { StreamLifecycleError, TransactionConflictError } from './errors';
 import { keysForStream, PartitionKeys } from './keys';
 import { CONFLICT, retryOnConflict } from './retry';
@@ -27,7 +27,7 @@ interface MetaSnapshot {
 }
 
 async function readSnapshot(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
 ): Promise<MetaSnapshot | null> {
@@ -54,7 +54,11 @@ export interface StreamClaim {
  * A worker's claim on a stream before its pipeline runs: a fenced, expiring key. The
  * holder renews it while the pipeline runs; a dead holder's claim lapses.
  */
-export function claimStream(redis: Redis, keys: PartitionKeys, claim: StreamClaim): Promise<ClaimResult> {
+export function claimStream(
+  redis: RedisClient,
+  keys: PartitionKeys,
+  claim: StreamClaim,
+): Promise<ClaimResult> {
   const { streamId, serial, holder, ttlMs } = claim;
   return retryOnConflict(`claim stream ${streamId}`, LIFECYCLE_ATTEMPTS, async () => {
     const snapshot = await readSnapshot(redis, keys, streamId);
@@ -66,7 +70,7 @@ export function claimStream(redis: Redis, keys: PartitionKeys, claim: StreamClai
 }
 
 /** Extends the claim only if this holder still has it. */
-export function renewClaim(redis: Redis, keys: PartitionKeys, claim: StreamClaim): Promise<boolean> {
+export function renewClaim(redis: RedisClient, keys: PartitionKeys, claim: StreamClaim): Promise<boolean> {
   const value = claimValue(claim.holder, claim.serial);
   return scripts.renewClaim(redis, keys, claim.streamId, { value, ttlMs: claim.ttlMs });
 }
@@ -88,7 +92,7 @@ export interface FinishMove {
  * the record's: an optimistic transition, so a stale or duplicate record changes nothing.
  */
 export function finishStream(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
   serial: number,
@@ -130,7 +134,7 @@ const RETRY_STATE: Partial<Record<StreamState, StreamState>> = {
  * Only while it is still at the run's serial; else 'stale', and nothing is written.
  */
 export function scheduleRetry(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
   serial: number,
@@ -160,7 +164,7 @@ export function scheduleRetry(
 
 /** A stream's failed attempts (waiting for a retry, or in error), or null when none failed. */
 export async function readFailedAttempts(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
 ): Promise<FailedAttempts | null> {
@@ -169,7 +173,7 @@ export async function readFailedAttempts(
 }
 
 export async function readTombstone(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
 ): Promise<Tombstone | null> {
@@ -178,7 +182,7 @@ export async function readTombstone(
 
 /** Why a stream cannot be retried by an operator: its state, and for one waiting for a retry, when. */
 async function notRetriable(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   meta: StreamMeta,
 ): Promise<StreamLifecycleError> {
@@ -203,7 +207,11 @@ const RESET_TO: Partial<Record<StreamState, StreamState>> = {
  * with a fresh count of attempts; the matcher that owns the partition re-emits the stream to
  * `streams`. Refusals are StreamLifecycleErrors.
  */
-export async function resetStream(redis: Redis, namespace: string, streamId: string): Promise<StreamMeta> {
+export async function resetStream(
+  redis: RedisClient,
+  namespace: string,
+  streamId: string,
+): Promise<StreamMeta> {
   const keys = keysForStream(namespace, streamId);
   try {
     return await retryOnConflict(`reset stream ${streamId}`, LIFECYCLE_ATTEMPTS, async () => {

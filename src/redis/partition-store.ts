@@ -1,27 +1,18 @@
-import Redis, { ChainableCommander } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { decodeEvent, encodeEvent } from '../events/wire';
-import {
-  applyEventsToKey,
-  ClockMode,
-  KeyApplyResult,
-  takenStreamRecord,
-  transitionForTimer,
-} from '../streams/engine';
+import { decodeEvent } from '../events/wire';
+import { ClockMode, KeyApplyResult, takenStreamRecord, transitionForTimer } from '../streams/engine';
 import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from '../streams/model';
 import { KeyBatchEntry, KeyGroup, PartitionStore, partitionClock } from '../streams/store';
 import { TriggerLookup, TriggerRuntime, VersionedTrigger } from '../streams/trigger-runtime';
 import { Micros } from '../time/micros';
+import { RedisClient } from './client';
 import { RedisConnectionPool } from './connection-pool';
-import { LostOwnershipError, TransactionConflictError } from './errors';
+import { LostOwnershipError } from './errors';
+import { KeyBatchProgress, KeyRead, planKeyBatch, StreamChangeWrite } from './key-batch';
 import { PartitionKeys, repartitionPartitionsKey } from './keys';
 import { Attempt, CONFLICT, retryOnConflict } from './retry';
-import { scripts } from './scripts';
+import { FencedReply, scripts, TimerTake } from './scripts';
 import { EMITTABLE_STATES, parseStreamMeta, readStreamMeta, streamMetaText } from './stream-meta';
-
-/** A transaction's plan: the MULTI to run, and its result (or how to read it from EXEC's replies). */
-type Planned<T> =
-  { multi: ChainableCommander; result: T; fromExec?: (replies: unknown[]) => T } | { abort: T };
 
 /** How many stream keys' active ids a store remembers to prefetch their stream (LRU by insertion). */
 const ACTIVE_ID_CACHE_SIZE = 50_000;
@@ -34,7 +25,18 @@ export interface RedisStoreOptions {
   onConflict?: (trigger: string) => void;
 }
 
-/** Stream state of one repartition partition in Redis; writes are fenced by the owner epoch. */
+/** A stream a timer took: its new metadata and its events' wire text. */
+interface TakenStream {
+  meta: StreamMeta;
+  events: string[];
+}
+
+/**
+ * Stream state of one repartition partition in Redis. Every write is a Lua script of
+ * src/redis/commands fenced by the partition's owner epoch and guarded by what was read
+ * (an optimistic compare-and-set, retried on conflict), so it behaves the same on one Redis
+ * and on a Redis Cluster, where all of a partition's keys share one hash slot.
+ */
 export class RedisPartitionStore implements PartitionStore {
   readonly keys: PartitionKeys;
   private epoch: string | null = null;
@@ -61,58 +63,16 @@ export class RedisPartitionStore implements PartitionStore {
     return this.epoch;
   }
 
-  /**
-   * Runs body inside WATCH(epoch + keys) ... EXEC, retrying conflicts. The WATCH, the epoch
-   * check and the reads `read` queues go to Redis in one round trip; body gets the read
-   * results and returns the MULTI, or `abort` to end without writing.
-   */
-  private async transaction<T>(
-    what: string,
-    watchKeys: string[],
-    body: (c: Redis, reads: unknown[]) => Promise<Planned<T>>,
-    options: { trigger?: string; read?: (pipeline: ChainableCommander) => void; attempts?: number } = {},
-  ): Promise<T> {
-    return retryOnConflict(
-      what,
-      options.attempts ?? this.options.maxAttempts,
-      () => this.pool.with((c) => this.attemptTransaction(c, watchKeys, body, options.read)),
-      () => this.options.onConflict?.(options.trigger ?? ''),
-    );
+  /** The epoch this store holds, as read back with its reads; LostOwnershipError when another owner took it. */
+  private ownEpoch(read: unknown = this.epoch): string {
+    if (this.epoch === null || read !== this.epoch) throw new LostOwnershipError(this.partition);
+    return this.epoch;
   }
 
-  /** One attempt: WATCH and read, plan, EXEC; CONFLICT when a watched key changed. */
-  private async attemptTransaction<T>(
-    c: Redis,
-    watchKeys: string[],
-    body: (c: Redis, reads: unknown[]) => Promise<Planned<T>>,
-    read?: (pipeline: ChainableCommander) => void,
-  ): Promise<Attempt<T>> {
-    const pipeline = c
-      .pipeline()
-      .watch(this.keys.epoch, ...watchKeys)
-      .get(this.keys.epoch);
-    read?.(pipeline);
-    const replies = (await pipeline.exec()) ?? [];
-    const failedRead = replies.find(([error]) => error);
-    if (failedRead) throw failedRead[0];
-    const epoch = replies[1]?.[1];
-    if (this.epoch === null || epoch !== this.epoch) {
-      await c.unwatch();
-      throw new LostOwnershipError(this.partition);
-    }
-    const planned = await body(
-      c,
-      replies.slice(2).map(([, value]) => value),
-    );
-    if ('abort' in planned) {
-      await c.unwatch();
-      return planned.abort;
-    }
-    const exec = await planned.multi.exec();
-    if (exec === null) return CONFLICT;
-    const failed = exec.find(([error]) => error);
-    if (failed) throw failed[0];
-    return planned.fromExec ? planned.fromExec(exec.map(([, reply]) => reply)) : planned.result;
+  /** A script's reply turned into an attempt: CONFLICT to read again, LostOwnershipError when fenced. */
+  private settleWrite<T>(reply: FencedReply, value: T): Attempt<T> {
+    if (reply === 'fenced') throw new LostOwnershipError(this.partition);
+    return reply === 'changed' ? CONFLICT : value;
   }
 
   async applyKey(
@@ -122,146 +82,105 @@ export class RedisPartitionStore implements PartitionStore {
     clock: ClockMode,
     now: Micros,
   ): Promise<KeyApplyResult> {
-    const [result] = await this.applyGroup([{ trigger, key, batch }], clock, now, this.options.maxAttempts);
+    const [result] = await this.applyGroups([{ trigger, key, batch }], clock, now);
     return result;
   }
 
   /**
-   * Several keys in one optimistic transaction: their WATCHes and reads share a round trip
-   * and their writes one MULTI/EXEC, so a batch spread over N keys costs two round trips
-   * rather than 2N.
+   * Several keys at once: their reads share a round trip and their writes are sent together,
+   * so a batch spread over N keys costs two round trips rather than 2N. A key whose write lost
+   * a race is read and decided again (only what it has not applied yet), up to maxAttempts.
    */
   applyKeys(groups: KeyGroup[], clock: ClockMode, now: Micros): Promise<KeyApplyResult[]> {
-    return this.groupedOrEach(groups, (some, attempts) => this.applyGroup(some, clock, now, attempts));
+    return this.applyGroups(groups, clock, now);
   }
 
-  private async applyGroup(
-    groups: KeyGroup[],
-    clock: ClockMode,
-    now: Micros,
-    attempts: number,
-  ): Promise<KeyApplyResult[]> {
-    const k = this.keys;
-    // Each key's last known active stream is WATCHed and read in the first round trip; only
-    // when another instance moved a pointer meanwhile does the body need a second one.
-    let guesses: Array<string | undefined> = [];
-    const results = await this.transaction(
+  private async applyGroups(groups: KeyGroup[], clock: ClockMode, now: Micros): Promise<KeyApplyResult[]> {
+    const progress = groups.map((group) => new KeyBatchProgress(group));
+    const what =
       groups.length === 1
         ? `apply ${groups[0].trigger.name} ${groups[0].key}`
-        : `apply ${groups.length} keys`,
-      groups.flatMap((g) => [k.active(g.key), k.seen(g.key)]),
-      async (c, reads) => {
-        const snapshots = readKeySnapshots(groups, guesses, reads);
-        await this.readMovedStreams(c, snapshots);
-        const multi = c.multi();
-        return { multi, result: groups.map((g, i) => this.planKey(multi, g, snapshots[i], clock, now)) };
-      },
-      {
-        trigger: groups.length === 1 ? groups[0].trigger.name : undefined,
-        attempts,
-        read: (pipeline) => {
-          guesses = groups.map((g) => this.activeIds.get(g.key));
-          groups.forEach((g, i) => this.queueKeyReads(pipeline, g, guesses[i]));
-        },
-      },
-    );
+        : `apply ${groups.length} keys`;
+    await retryOnConflict(what, this.options.maxAttempts, async () => {
+      const open = progress.filter((p) => !p.done);
+      await this.pool.with((c) => this.attemptApply(c, open, clock, now));
+      const lost = open.filter((p) => !p.done);
+      for (const p of lost) this.options.onConflict?.(p.group.trigger.name);
+      return lost.length ? CONFLICT : undefined;
+    });
+    const results = progress.map((p) => p.result);
     groups.forEach((g, i) => this.rememberActive(g.key, results[i].activeId));
     return results;
   }
 
-  /**
-   * Runs `items` in one transaction, attempted once; on a conflict each item is redone in a
-   * transaction of its own with the usual retries, so one contended item does not hold the
-   * others back.
-   */
-  private async groupedOrEach<I, R>(
-    items: I[],
-    inTransaction: (items: I[], attempts: number) => Promise<R[]>,
-  ): Promise<R[]> {
-    if (items.length > 1) {
-      try {
-        return await inTransaction(items, 1);
-      } catch (error) {
-        if (!(error instanceof TransactionConflictError)) throw error;
-      }
-    }
-    const each = await Promise.all(items.map((item) => inTransaction([item], this.options.maxAttempts)));
-    return each.flat();
-  }
-
-  /** A key's reads for the first round trip: its active pointer, its seen scores and the hinted stream. */
-  private queueKeyReads(pipeline: ChainableCommander, group: KeyGroup, guess: string | undefined): void {
-    const k = this.keys;
-    pipeline
-      .get(k.active(group.key))
-      .zmscore(k.seen(group.key), ...group.batch.map((b) => b.event.message_id));
-    if (guess) pipeline.watch(k.stream(guess)).get(k.stream(guess));
-  }
-
-  /** Reads (and WATCHes) the active streams whose pointer moved away from the hint, in one round trip. */
-  private async readMovedStreams(c: Redis, snapshots: KeyReadSnapshot[]): Promise<void> {
-    const moved = snapshots.filter((s) => s.activeId !== null && s.activeRaw === undefined);
-    if (moved.length === 0) return;
-    const streamKeys = moved.map((s) => this.keys.stream(s.activeId!));
-    const replies =
-      (await c
-        .pipeline()
-        .watch(...streamKeys)
-        .mget(...streamKeys)
-        .exec()) ?? [];
-    const failed = replies.find(([error]) => error);
-    if (failed) throw failed[0];
-    const raws = replies[1][1] as Array<string | null>;
-    moved.forEach((s, i) => (s.activeRaw = raws[i]));
-  }
-
-  /** Applies one key's batch to its snapshot and queues the writes on the MULTI. */
-  private planKey(
-    multi: ChainableCommander,
-    { trigger, key, batch }: KeyGroup,
-    snapshot: KeyReadSnapshot,
+  /** One attempt for the keys not done yet: read, decide, write; each key settles what landed. */
+  private async attemptApply(
+    c: RedisClient,
+    open: KeyBatchProgress[],
     clock: ClockMode,
     now: Micros,
-  ): KeyApplyResult {
-    const k = this.keys;
-    const ids = batch.map((b) => b.event.message_id);
-    const active = parseStreamMeta(snapshot.activeRaw);
-    const alreadySeen = new Set(ids.filter((_, i) => snapshot.seenScores[i] !== null));
-    const applied = applyEventsToKey({ active, alreadySeen }, batch, trigger, {
+  ): Promise<void> {
+    const pending = open.map((p) => p.pending());
+    const reads = await this.readKeys(c, pending);
+    const context = {
+      partition: this.partition,
       clock,
       now,
-      partition: this.partition,
-      key,
+      seenAt: Date.now(),
+      seenRetentionSeconds: this.options.seenRetentionSeconds,
       // The id names its partition, so tools can find a stream's keys from its id alone.
       newStreamId: () => `${this.partition}.${randomUUID()}`,
+    };
+    const plans = pending.map((group, i) => planKeyBatch(group, reads[i], context));
+    const applied = await Promise.all(plans.map((plan) => this.writeChain(c, plan.writes)));
+    open.forEach((p, i) => p.settle(plans[i], applied[i]));
+  }
+
+  /**
+   * Sends a key's writes together, in order (one connection keeps their order); returns how
+   * many landed. They land as a prefix: each write expects what the one before it wrote.
+   */
+  private async writeChain(c: RedisClient, writes: StreamChangeWrite[]): Promise<number> {
+    const epoch = this.ownEpoch();
+    const replies = await Promise.all(writes.map((w) => scripts.applyStreamChange(c, this.keys, epoch, w)));
+    if (replies.includes('fenced')) throw new LostOwnershipError(this.partition);
+    const lost = replies.indexOf('changed');
+    return lost === -1 ? replies.length : lost;
+  }
+
+  /**
+   * The first round trip: the owner epoch, and per key its active pointer, its events' seen
+   * scores and the stream the hint says is active; the pointers that moved off their hint
+   * cost a second one. Single-key commands sent together, not a pipeline: during a slot
+   * migration a cluster client re-sends a whole pipeline to the importing node, which answers
+   * reads of keys not moved yet as missing; a single command is redirected only for its key.
+   */
+  private async readKeys(c: RedisClient, groups: KeyGroup[]): Promise<KeyRead[]> {
+    const k = this.keys;
+    const epoch = c.get(k.epoch);
+    const reads = groups.map(async (g): Promise<KeyRead & { hinted: boolean }> => {
+      const guess = this.activeIds.get(g.key);
+      const [activeId, seenScores, guessedText] = await Promise.all([
+        c.get(k.active(g.key)),
+        c.zmscore(k.seen(g.key), ...g.batch.map((b) => b.event.message_id)),
+        guess ? c.get(k.stream(guess)) : null,
+      ]);
+      const hinted = activeId === null || activeId === guess;
+      const activeText = activeId !== null && hinted ? guessedText : null;
+      return { activeId, activeText, seenScores, hinted };
     });
-    const wireText = new Map<string, string>();
-    for (const entry of batch) if (entry.wire !== undefined) wireText.set(entry.event.message_id, entry.wire);
-    for (const change of applied.changes) {
-      const id = change.meta.id;
-      multi.set(k.stream(id), streamMetaText(change.meta));
-      if (change.created) multi.sadd(k.ids, id);
-      const fields: string[] = [];
-      for (const event of change.added) {
-        fields.push(event.message_id, wireText.get(event.message_id) ?? encodeEvent(event));
-      }
-      if (fields.length) multi.hset(k.events(id), ...fields);
-      multi.zadd(k.expireTimers, change.meta.expireAt, id);
-      if (change.meta.fireAt !== null) multi.zadd(k.fireTimers, change.meta.fireAt, id);
-    }
-    if (applied.activeId && applied.activeId !== snapshot.activeId)
-      multi.set(k.active(key), applied.activeId);
-    if (applied.newlySeen.length) {
-      // Each id is remembered for the retention from when it was seen (a sorted set by
-      // time), so a long-lived busy key keeps a bounded window, not every id it ever took.
-      const seenAt = Date.now();
-      const members: Array<number | string> = [];
-      for (const id of applied.newlySeen) members.push(seenAt, id);
-      multi.zadd(k.seen(key), ...members);
-      multi.zremrangebyscore(k.seen(key), '-inf', seenAt - this.options.seenRetentionSeconds * 1000);
-      multi.expire(k.seen(key), this.options.seenRetentionSeconds);
-    }
-    return applied;
+    const [ownerEpoch, snapshots] = await Promise.all([epoch, Promise.all(reads)]);
+    this.ownEpoch(ownerEpoch);
+    await this.readMovedStreams(c, snapshots);
+    return snapshots;
+  }
+
+  /** Reads the active streams whose pointer moved away from the hint, in one round trip. */
+  private async readMovedStreams(c: RedisClient, snapshots: Array<KeyRead & { hinted: boolean }>) {
+    const moved = snapshots.filter((s) => !s.hinted);
+    if (moved.length === 0) return;
+    const texts = await c.mget(...moved.map((s) => this.keys.stream(s.activeId!)));
+    moved.forEach((s, i) => (s.activeText = texts[i]));
   }
 
   private rememberActive(key: string, streamId: string | null): void {
@@ -290,77 +209,56 @@ export class RedisPartitionStore implements PartitionStore {
   }
 
   async takeDue(timer: DueTimer, triggers: TriggerLookup): Promise<StreamRecord | null> {
-    const [record] = await this.takeDueGroup([timer], triggers, this.options.maxAttempts);
+    const [record] = await this.takeTimers([timer], triggers);
     return record;
   }
 
-  /** Several timers in one optimistic transaction (two round trips for the lot). */
+  /** Several timers: their reads share a round trip and their moves are sent together. */
   takeDueMany(timers: DueTimer[], triggers: TriggerLookup): Promise<Array<StreamRecord | null>> {
-    return this.groupedOrEach(timers, (some, attempts) => this.takeDueGroup(some, triggers, attempts));
+    return this.takeTimers(timers, triggers);
   }
 
-  private async takeDueGroup(
+  private async takeTimers(timers: DueTimer[], triggers: TriggerLookup): Promise<Array<StreamRecord | null>> {
+    // undefined: not settled yet (its stream changed between the read and the move).
+    const outcomes: Array<TakenStream | null | undefined> = timers.map(() => undefined);
+    const what = timers.length === 1 ? `take ${timers[0].streamId}` : `take ${timers.length} timers`;
+    await retryOnConflict(what, this.options.maxAttempts, async () => {
+      const open = timers.flatMap((_, i) => (outcomes[i] === undefined ? [i] : []));
+      const version = triggers.currentVersion;
+      const settled = await this.pool.with((c) =>
+        this.attemptTake(
+          c,
+          open.map((i) => timers[i]),
+          version,
+        ),
+      );
+      open.forEach((i, j) => {
+        if (settled[j] === CONFLICT) this.options.onConflict?.('');
+        else outcomes[i] = settled[j] as TakenStream | null;
+      });
+      return outcomes.includes(undefined) ? CONFLICT : undefined;
+    });
+    return outcomes.map((t) => (t ? takenStreamRecord(t.meta, t.events.map(decodeEvent), triggers) : null));
+  }
+
+  private async attemptTake(
+    c: RedisClient,
     timers: DueTimer[],
-    triggers: TriggerLookup,
-    attempts: number,
-  ): Promise<Array<StreamRecord | null>> {
-    const k = this.keys;
-    const taken = await this.transaction<Array<{ meta: StreamMeta; events: string[] } | null>>(
-      timers.length === 1 ? `take ${timers[0].streamId}` : `take ${timers.length} timers`,
-      timers.map((t) => k.stream(t.streamId)),
-      async (c, reads) => {
-        const multi = c.multi();
-        const moved = timers.map((timer, i) =>
-          this.planTake(multi, timer, parseStreamMeta(reads[i] as string | null), triggers.currentVersion),
-        );
-        // The events are read in the same EXEC: each record matches the state it moved. Their
-        // HVALS go last, in timer order, so their replies are the EXEC's tail.
-        const movedMetas = moved.filter((m): m is StreamMeta => m !== null);
-        for (const meta of movedMetas) multi.hvals(k.events(meta.id));
-        return {
-          multi,
-          result: [],
-          fromExec: (replies) => {
-            const events = replies.slice(replies.length - movedMetas.length) as string[][];
-            let next = 0;
-            return moved.map((meta) => (meta ? { meta, events: events[next++] } : null));
-          },
-        };
-      },
-      { read: (pipeline) => timers.forEach((t) => pipeline.get(k.stream(t.streamId))), attempts },
-    );
-    return taken.map((t) => t && takenStreamRecord(t.meta, t.events.map(decodeEvent), triggers));
-  }
-
-  /**
-   * Queues one timer's transition on the MULTI and returns the stream's new state, or null
-   * for a stale timer (the stream moved on: its entry is dropped so it is not seen again).
-   */
-  private planTake(
-    multi: ChainableCommander,
-    timer: DueTimer,
-    meta: StreamMeta | null,
     pipelineVersion?: number,
-  ): StreamMeta | null {
-    const k = this.keys;
-    const next = transitionForTimer(meta, timer, pipelineVersion);
-    if (!meta || !next) {
-      if (timer.kind === 'fired' && meta?.fireAt !== timer.due) multi.zrem(k.fireTimers, timer.streamId);
-      if (timer.kind === 'expired' && meta?.expireAt !== timer.due)
-        multi.zrem(k.expireTimers, timer.streamId);
-      if (meta && meta.state !== 'active') {
-        multi.zrem(k.fireTimers, timer.streamId);
-        multi.zrem(k.expireTimers, timer.streamId);
-      }
-      return null;
-    }
-    multi.set(k.stream(next.id), streamMetaText(next));
-    multi.zrem(k.fireTimers, next.id);
-    multi.zrem(k.expireTimers, next.id);
-    // Compare-and-delete at EXEC time: only drop the pointer if it still names this stream.
-    scripts.queueCompareAndDeletePointer(multi, k, meta.key, next.id);
-    multi.sadd(k.pending, next.id);
-    return next;
+  ): Promise<Array<Attempt<TakenStream | null>>> {
+    const [ownerEpoch, texts] = await Promise.all([
+      c.get(this.keys.epoch),
+      Promise.all(timers.map((timer) => c.get(this.keys.stream(timer.streamId)))),
+    ]);
+    const epoch = this.ownEpoch(ownerEpoch);
+    return Promise.all(
+      timers.map(async (timer, i) => {
+        const take = timerTake(timer, texts[i], pipelineVersion);
+        const reply = await scripts.takeDueTimer(c, this.keys, epoch, take.write);
+        if (typeof reply === 'object') return { meta: take.next!, events: reply.taken };
+        return reply === 'stale' ? null : this.settleWrite(reply, null);
+      }),
+    );
   }
 
   private async loadEvents(streamId: string) {
@@ -387,34 +285,27 @@ export class RedisPartitionStore implements PartitionStore {
     return records;
   }
 
+  /**
+   * Applies `change` (the fields to set, given the clock hash as read) and the clock it
+   * implies, which never goes backwards; written only while the hash is still as read.
+   */
   private async updateClock(
     change: (hash: Record<string, string>) => Record<string, string>,
     sourceCount: number,
-  ) {
+  ): Promise<Micros | null> {
     const k = this.keys;
-    return this.transaction<Micros | null>(
+    return retryOnConflict(
       'clock',
-      [k.clock],
-      async (c, [current]) => {
-        const hash = current as Record<string, string>;
-        const updates = change(hash);
-        const merged = { ...hash, ...updates };
-        const watermarks = new Map<number, Micros>();
-        for (const [field, value] of Object.entries(merged)) {
-          if (field.startsWith('w:')) watermarks.set(Number(field.slice(2)), Number(value));
-        }
-        const floor = merged.floor !== undefined ? Number(merged.floor) : null;
-        const candidate = partitionClock(watermarks, floor, sourceCount);
-        const previous = merged.now !== undefined ? Number(merged.now) : null;
-        // The clock never goes backwards.
-        const now =
-          candidate === null ? previous : previous === null ? candidate : Math.max(candidate, previous);
-        if (now !== null) updates.now = String(now);
-        const multi = c.multi();
-        if (Object.keys(updates).length) multi.hset(k.clock, updates);
-        return { multi, result: now };
-      },
-      { read: (pipeline) => pipeline.hgetall(k.clock) },
+      this.options.maxAttempts,
+      () =>
+        this.pool.with(async (c) => {
+          const [epoch, read] = await Promise.all([c.get(k.epoch), c.hgetall(k.clock)]);
+          this.ownEpoch(epoch);
+          const { updates, now } = nextClock(read, change(read), sourceCount);
+          if (!Object.keys(updates).length) return now;
+          return this.settleWrite(await scripts.setClock(c, k, this.ownEpoch(), { read, updates }), now);
+        }),
+      () => this.options.onConflict?.(''),
     );
   }
 
@@ -444,10 +335,9 @@ export class RedisPartitionStore implements PartitionStore {
 
   /** Records the last applied repartition offset with the state (fenced by the epoch). */
   async storeOffset(offset: string): Promise<void> {
-    await this.transaction('offset', [], async (c) => ({
-      multi: c.multi().set(this.keys.offset, offset),
-      result: undefined,
-    }));
+    const epoch = this.ownEpoch();
+    const reply = await this.pool.with((c) => scripts.storeOffset(c, this.keys, epoch, offset));
+    this.settleWrite(reply, undefined);
   }
 
   /** Active streams (each has exactly one expire timer) and the oldest timer time, for metrics. */
@@ -478,36 +368,9 @@ export class RedisPartitionStore implements PartitionStore {
   }
 }
 
-/** What the first round trip read for one key (activeRaw undefined: the pointer moved off the hint). */
-interface KeyReadSnapshot {
-  activeId: string | null;
-  activeRaw: string | null | undefined;
-  seenScores: Array<string | null>;
-}
-
-/** Splits the first round trip's replies (queued by queueKeyReads, in group order) per key. */
-function readKeySnapshots(
-  groups: readonly KeyGroup[],
-  guesses: ReadonlyArray<string | undefined>,
-  reads: unknown[],
-): KeyReadSnapshot[] {
-  let at = 0;
-  return groups.map((_, i) => {
-    const activeId = reads[at++] as string | null;
-    const seenScores = reads[at++] as Array<string | null>;
-    let guessedRaw: string | null | undefined;
-    if (guesses[i]) {
-      at++; // the WATCH of the hinted stream
-      guessedRaw = reads[at++] as string | null;
-    }
-    const activeRaw = activeId === null ? null : activeId === guesses[i] ? guessedRaw : undefined;
-    return { activeId, activeRaw, seenScores };
-  });
-}
-
 /** The repartition topic's partition count is part of the state layout: refuse a mismatch. */
 export async function checkPartitionCount(
-  redis: Redis,
+  redis: RedisClient,
   namespace: string,
   partitions: number,
 ): Promise<void> {
@@ -521,4 +384,55 @@ export async function checkPartitionCount(
         `not a configuration change`,
     );
   }
+}
+
+/**
+ * What a due timer does to the stream as read: its move to firing/expiring (`next`), or, for
+ * a stale timer (the stream moved on), the timer entries to drop so it is not seen again.
+ */
+function timerTake(
+  timer: DueTimer,
+  metaText: string | null,
+  pipelineVersion?: number,
+): { write: TimerTake; next: StreamMeta | null } {
+  const meta = parseStreamMeta(metaText);
+  const next = transitionForTimer(meta, timer, pipelineVersion);
+  const base = { streamId: timer.streamId, streamKey: meta?.key ?? '', metaText };
+  if (meta && next) {
+    return {
+      write: { ...base, nextMetaText: streamMetaText(next), dropFireTimer: true, dropExpireTimer: true },
+      next,
+    };
+  }
+  const left = meta !== null && meta.state !== 'active';
+  const write = {
+    ...base,
+    nextMetaText: null,
+    dropFireTimer: left || (timer.kind === 'fired' && meta?.fireAt !== timer.due),
+    dropExpireTimer: left || (timer.kind === 'expired' && meta?.expireAt !== timer.due),
+  };
+  return { write, next: null };
+}
+
+/**
+ * The clock fields to write for `updates` to the hash as read, with the partition clock they
+ * imply (it never goes backwards); `now` is written only when it moves.
+ */
+function nextClock(
+  read: Record<string, string>,
+  updates: Record<string, string>,
+  sourceCount: number,
+): { updates: Record<string, string>; now: Micros | null } {
+  const merged = { ...read, ...updates };
+  const watermarks = new Map<number, Micros>();
+  for (const [field, value] of Object.entries(merged)) {
+    if (field.startsWith('w:')) watermarks.set(Number(field.slice(2)), Number(value));
+  }
+  const floor = merged.floor !== undefined ? Number(merged.floor) : null;
+  const candidate = partitionClock(watermarks, floor, sourceCount);
+  const previous = merged.now !== undefined ? Number(merged.now) : null;
+  const now = candidate === null ? previous : previous === null ? candidate : Math.max(candidate, previous);
+  const written = { ...updates };
+  if (now !== null && String(now) !== read.now) written.now = String(now);
+  return { updates: written, now };
 }

@@ -1,10 +1,10 @@
-import Redis from 'ioredis';
 import { WinchesterEvent } from '../events/event';
 import { decodeEvent } from '../events/wire';
 import type { FailedAttempts } from '../pipeline/retry';
 import { Micros } from '../time/micros';
 import { compareStreamOrder, distinguishedText, StreamMeta, StreamState } from '../streams/model';
-import { keysForStream, PartitionKeys, repartitionPartitionsKey } from './keys';
+import { RedisClient } from './client';
+import { keysForStream, PartitionKeys, partitionOfStreamId, repartitionPartitionsKey } from './keys';
 import { readFailedAttempts } from './lifecycle';
 import { parseStreamMeta } from './stream-meta';
 
@@ -33,13 +33,13 @@ export interface StreamView extends StreamMeta {
 const FAILED_STATES = new Set<StreamState>(['error', 'expire_error', 'retry_fire', 'retry_expire']);
 
 /** The stream's failed attempts joined to its metadata, when its state may have some. */
-async function withFailure(redis: Redis, namespace: string, view: StreamView): Promise<StreamView> {
+async function withFailure(redis: RedisClient, namespace: string, view: StreamView): Promise<StreamView> {
   if (!FAILED_STATES.has(view.state)) return view;
   const failure = await readFailedAttempts(redis, keysForStream(namespace, view.id), view.id);
   return failure ? { ...view, failure } : view;
 }
 
-export async function repartitionPartitions(redis: Redis, namespace: string): Promise<number> {
+export async function repartitionPartitions(redis: RedisClient, namespace: string): Promise<number> {
   const stored = await redis.get(repartitionPartitionsKey(namespace));
   return stored === null ? 0 : Number(stored);
 }
@@ -57,36 +57,75 @@ function matchesQuery(meta: StreamMeta, query: StreamQuery): boolean {
   );
 }
 
+/** Stream ids whose metadata one round of MGETs reads while listing. */
+const LIST_PAGE = 200;
+
 /** Lists streams across all partitions of a namespace, ordered by id, with marker pagination. */
 export async function findStreams(
-  redis: Redis,
+  redis: RedisClient,
   namespace: string,
   query: StreamQuery,
 ): Promise<StreamView[]> {
   const partitions = await repartitionPartitions(redis, namespace);
-  const ids: string[] = [];
-  for (let p = 0; p < partitions; p++)
-    ids.push(...(await redis.smembers(new PartitionKeys(namespace, p).ids)));
-  ids.sort();
+  const perPartition = await Promise.all(
+    Array.from({ length: partitions }, (_, p) => redis.smembers(new PartitionKeys(namespace, p).ids)),
+  );
+  const ids = perPartition.flat().sort();
+  const from = query.marker === undefined ? 0 : ids.findIndex((id) => id > query.marker!);
   const out: StreamView[] = [];
-  for (const id of ids) {
-    if (query.marker !== undefined && id <= query.marker) continue;
-    const meta = parseStreamMeta(await redis.get(keysForStream(namespace, id).stream(id)));
-    if (!meta || !matchesQuery(meta, query)) continue;
-    const view = query.includeEvents ? { ...meta, events: await streamEvents(redis, namespace, id) } : meta;
-    out.push(await withFailure(redis, namespace, view));
-    if (out.length >= query.count) break;
+  for (let at = from < 0 ? ids.length : from; at < ids.length && out.length < query.count; at += LIST_PAGE) {
+    const metas = await readStreamMetas(redis, namespace, ids.slice(at, at + LIST_PAGE));
+    for (const meta of metas) {
+      if (!meta || !matchesQuery(meta, query)) continue;
+      const view = query.includeEvents
+        ? { ...meta, events: await streamEvents(redis, namespace, meta.id) }
+        : meta;
+      out.push(await withFailure(redis, namespace, view));
+      if (out.length >= query.count) break;
+    }
   }
   return out;
 }
 
-export async function getStreamView(redis: Redis, namespace: string, id: string): Promise<StreamView | null> {
+/**
+ * The metadata of streams of any partitions, in the order given (null: gone): one MGET per
+ * partition, sent together, since a partition's keys share a hash slot and a Redis Cluster
+ * refuses a multi-key command across slots.
+ */
+async function readStreamMetas(
+  redis: RedisClient,
+  namespace: string,
+  ids: readonly string[],
+): Promise<Array<StreamMeta | null>> {
+  const byPartition = new Map<number, string[]>();
+  for (const id of ids) {
+    const p = partitionOfStreamId(id);
+    const some = byPartition.get(p);
+    if (some) some.push(id);
+    else byPartition.set(p, [id]);
+  }
+  const texts = new Map<string, string | null>();
+  await Promise.all(
+    [...byPartition].map(async ([p, some]) => {
+      const keys = new PartitionKeys(namespace, p);
+      const found = await redis.mget(...some.map((id) => keys.stream(id)));
+      some.forEach((id, i) => texts.set(id, found[i]));
+    }),
+  );
+  return ids.map((id) => parseStreamMeta(texts.get(id)));
+}
+
+export async function getStreamView(
+  redis: RedisClient,
+  namespace: string,
+  id: string,
+): Promise<StreamView | null> {
   const meta = parseStreamMeta(await redis.get(keysForStream(namespace, id).stream(id)));
   if (!meta) return null;
   return withFailure(redis, namespace, { ...meta, events: await streamEvents(redis, namespace, id) });
 }
 
-async function streamEvents(redis: Redis, namespace: string, id: string): Promise<WinchesterEvent[]> {
+async function streamEvents(redis: RedisClient, namespace: string, id: string): Promise<WinchesterEvent[]> {
   const raw = await redis.hvals(keysForStream(namespace, id).events(id));
   return raw.map(decodeEvent).sort(compareStreamOrder);
 }
@@ -108,7 +147,7 @@ const SCAN_CHUNK = 500;
  * stream left `active`, or when triggers.yaml changed the key).
  */
 export async function locateStreamHolding(
-  redis: Redis,
+  redis: RedisClient,
   namespace: string,
   trigger: string,
   key: string | null,
@@ -132,7 +171,7 @@ export async function locateStreamHolding(
 }
 
 async function partitionThatSaw(
-  redis: Redis,
+  redis: RedisClient,
   namespace: string,
   partitions: number[],
   key: string,
@@ -145,7 +184,7 @@ async function partitionThatSaw(
 }
 
 async function activeStreamHolding(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   key: string,
   messageId: string,
@@ -156,7 +195,7 @@ async function activeStreamHolding(
 }
 
 async function scanForStreamHolding(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   trigger: string,
   messageId: string,
@@ -167,10 +206,10 @@ async function scanForStreamHolding(
     const metas = (await redis.mget(...chunk.map((id) => keys.stream(id)))).map(parseStreamMeta);
     const candidates = metas.filter((m): m is StreamMeta => m !== null && m.trigger === trigger);
     if (!candidates.length) continue;
-    const pipeline = redis.pipeline();
-    for (const m of candidates) pipeline.hexists(keys.events(m.id), messageId);
-    const replies = (await pipeline.exec()) ?? [];
-    const hit = candidates.find((_, j) => replies[j]?.[1] === 1);
+    // Single-key commands sent together, not a pipeline: one redirected during a slot
+    // migration is redirected alone, rather than the whole pipeline.
+    const held = await Promise.all(candidates.map((m) => redis.hexists(keys.events(m.id), messageId)));
+    const hit = candidates.find((_, j) => held[j] === 1);
     if (hit) return hit;
   }
   return null;

@@ -1,9 +1,9 @@
-import Redis from 'ioredis';
 import { decodeEvent } from '../events/wire';
 import type { FailedAttempts } from '../pipeline/retry';
 import { buildStreamRecord } from '../streams/engine';
 import { StreamRecord, StreamState } from '../streams/model';
 import { Micros } from '../time/micros';
+import { RedisClient } from './client';
 import { PartitionKeys } from './keys';
 import { scripts } from './scripts';
 import { parseStreamMeta } from './stream-meta';
@@ -31,30 +31,29 @@ export interface DueRetry {
 /** States a stream waits in for its automatic retry. */
 const WAITING = new Set<StreamState>(['retry_fire', 'retry_expire']);
 
-/** The due retries of these partitions, at most `limit` per partition, in one round trip. */
+/**
+ * The due retries of these partitions, at most `limit` per partition. One command per
+ * partition, sent together: each partition's keys have a hash slot of their own, and a
+ * Redis Cluster takes no pipeline across slots.
+ */
 export async function findDueRetries(
-  redis: Redis,
+  redis: RedisClient,
   namespace: string,
   partitions: readonly number[],
   now: Micros,
   limit: number,
 ): Promise<DueRetry[]> {
-  const pipeline = redis.pipeline();
-  for (const p of partitions) {
-    pipeline.zrangebyscore(new PartitionKeys(namespace, p).retryTimers, '-inf', now, 'LIMIT', 0, limit);
-  }
-  const replies = (await pipeline.exec()) ?? [];
-  const due: DueRetry[] = [];
-  replies.forEach(([error, ids], i) => {
-    if (error) throw error;
-    for (const streamId of ids as string[]) due.push({ partition: partitions[i], streamId });
-  });
-  return due;
+  const found = await Promise.all(
+    partitions.map((p) =>
+      redis.zrangebyscore(new PartitionKeys(namespace, p).retryTimers, '-inf', now, 'LIMIT', 0, limit),
+    ),
+  );
+  return found.flatMap((ids, i) => ids.map((streamId) => ({ partition: partitions[i], streamId })));
 }
 
 /** Leases a due retry to the caller until `leaseUntil`; false when it is not due or another worker has it. */
 export function takeRetry(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
   lease: { now: Micros; leaseUntil: Micros },
@@ -64,7 +63,7 @@ export function takeRetry(
 
 /** Ends the caller's lease: the entry goes unless a failed run has scheduled the next retry meanwhile. */
 export function releaseRetry(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
   leaseUntil: Micros,
@@ -81,28 +80,15 @@ export function releaseRetry(
  * Rebuilt rather than kept: the events stay in Redis until the stream finishes anyway, so
  * a copy of the encoded record would double their memory for as long as the back-off lasts,
  * and could not be larger than the record limit while the events themselves are not bound
- * by it. Read in one MULTI, so metadata, events and attempts agree.
+ * by it. Read in one script, so metadata, events and attempts agree.
  */
 export async function retryRecord(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
 ): Promise<StreamRecord | null> {
-  const replies =
-    (await redis
-      .multi()
-      .get(keys.stream(streamId))
-      .get(keys.retry(streamId))
-      .hvals(keys.events(streamId))
-      .exec()) ?? [];
-  const failed = replies.find(([error]) => error);
-  if (failed) throw failed[0];
-  const [meta, attemptsText, events] = replies.map(([, value]) => value) as [
-    string | null,
-    string | null,
-    string[],
-  ];
-  const stream = parseStreamMeta(meta);
+  const { metaText, attemptsText, events } = await scripts.readRetryRecord(redis, keys, streamId);
+  const stream = parseStreamMeta(metaText);
   const attempts = attemptsText ? (JSON.parse(attemptsText) as FailedAttempts) : null;
   if (!stream || !attempts || !WAITING.has(stream.state) || attempts.serial !== stream.serial) return null;
   const pipeline = { firePipeline: attempts.pipeline, expirePipeline: attempts.pipeline };

@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import type { RedisClient } from './client';
 import { StreamMeta, StreamState } from '../streams/model';
 import { PartitionKeys } from './keys';
 
@@ -16,7 +16,7 @@ export function parseStreamMeta(text: string | null | undefined): StreamMeta | n
 }
 
 export async function readStreamMeta(
-  redis: Redis,
+  redis: RedisClient,
   keys: PartitionKeys,
   streamId: string,
 ): Promise<StreamMeta | null> {

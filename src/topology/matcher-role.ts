@@ -1,10 +1,9 @@
 import { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { WinchesterEvent } from '../events/event';
-import Redis from 'ioredis';
 import Redlock from 'redlock';
 import { WinchesterMetrics } from '../metrics/metrics';
 import { reportTriggerDebugging, TriggerDebugReporting } from '../metrics/trigger-debug';
-import { createRedisClient } from '../redis/client';
+import { createRedisClient, RedisClient } from '../redis/client';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { checkPartitionCount, RedisPartitionStore } from '../redis/partition-store';
 import { PartitionProcessor } from '../streams/processor';
@@ -214,9 +213,9 @@ async function topicPartitions(kafka: Kafka, settings: TopologySettings) {
 
 interface MatcherRedis {
   /** Plain commands: the partition-count check and the timer leases. */
-  control: Redis;
+  control: RedisClient;
   redlock: Redlock;
-  /** Dedicated connections for the optimistic transactions. */
+  /** Connections for the partition stores' reads and scripts (each use timed for redisSeconds). */
   pool: RedisConnectionPool;
 }
 

@@ -24,7 +24,8 @@ export class MissingTopicsError extends Error {
   constructor(readonly topics: string[]) {
     super(
       `${topics.length} topic${topics.length === 1 ? ' is' : 's are'} missing (${topics.join(', ')}) and ` +
-        'kafka.create_topics is false: create them with winchester topics apply',
+        'kafka.create_topics is false: create them with winchester topics apply ' +
+        '(or, under Kafka ACLs, they exist but this principal may not DESCRIBE them)',
     );
     this.name = 'MissingTopicsError';
   }

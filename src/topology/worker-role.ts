@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
 import { CompressionTypes, Consumer, Kafka, Producer } from 'kafkajs';
 import { DLQ_REASON, WinchesterMetrics } from '../metrics/metrics';
 import { HandlerContext } from '../pipeline/handler';
 import { FailedAttempts } from '../pipeline/retry';
 import { StreamOutcome, StreamRun } from '../pipeline/stream-run';
-import { createRedisClient } from '../redis/client';
+import { createRedisClient, RedisClient } from '../redis/client';
 import { RedisConnectionPool } from '../redis/connection-pool';
 import { PartitionKeys } from '../redis/keys';
 import {
@@ -244,7 +243,7 @@ const claimOf = (record: StreamRecord, holder: string, ttlMs: number): StreamCla
 });
 
 class RedisStreamLifecycle implements ClosableLifecycle, RetryQueue {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly pool: RedisConnectionPool;
 
   constructor(

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../redis/client';
 import Redlock, { ExecutionError, Lock, ResourceLockedError } from 'redlock';
 import type { RunGate, RunPermit, UpdateStamp } from './run-gate';
 
@@ -92,7 +92,7 @@ export class ExclusiveLeases {
   private readonly namespace: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     options: ExclusiveLeaseOptions = {},
   ) {
     this.settings = {
@@ -120,7 +120,7 @@ export class ExclusiveLeases {
 class ZnodeLease implements RunGate {
   constructor(
     private readonly redlock: Redlock,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: LeaseKeys,
     private readonly settings: LeaseSettings,
   ) {}
@@ -173,7 +173,7 @@ class LeasePermit implements RunPermit {
 
   constructor(
     private lock: Lock,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: LeaseKeys,
     private readonly settings: LeaseSettings,
   ) {

@@ -1,7 +1,6 @@
 import { relative } from 'node:path';
-import type Redis from 'ioredis';
 import { ConfigurationError } from '../config/errors';
-import { createRedisClient, probeRedis, redisTarget } from '../redis/client';
+import { createRedisClient, probeRedis, RedisClient, redisTarget } from '../redis/client';
 import type { Logger } from '../util/logger';
 import { ExclusiveLeases, LeaseEvent } from './exclusive-lease';
 import type { RunGate } from './run-gate';
@@ -30,7 +29,7 @@ export class RedisUnreachableError extends Error {
 }
 
 export class LeaseGates {
-  private redis?: Redis;
+  private redis?: RedisClient;
   private leases?: ExclusiveLeases;
 
   constructor(private readonly options: LeaseGatesOptions) {}

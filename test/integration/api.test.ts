@@ -1,6 +1,6 @@
-import Redis from 'ioredis';
 import { buildApi } from '../../src/api/server';
 import { WinchesterMetrics } from '../../src/metrics/metrics';
+import { createRedisClient } from '../../src/redis/client';
 import { RedisConnectionPool } from '../../src/redis/connection-pool';
 import { finishStream } from '../../src/redis/lifecycle';
 import { PartitionProcessor } from '../../src/streams/processor';
@@ -8,14 +8,15 @@ import { checkPartitionCount, RedisPartitionStore } from '../../src/redis/partit
 import { StreamRecord } from '../../src/streams/model';
 import { CompletedStream, MemoryCompletedStreams } from '../../src/store/completed-streams';
 import { logger } from '../../src/util/logger';
-import { testNamespace } from '../support/namespace';
+import { redisTargets, testNamespace } from '../support/namespace';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
 
 const ns = testNamespace();
 
-describe('admin API against real Redis', () => {
-  const redis = new Redis(ns.settings.redisUrl);
-  const pool = new RedisConnectionPool(ns.settings.redisUrl, 2);
+describe.each(redisTargets())('admin API against $name', ({ url }) => {
+  const ns = testNamespace(url);
+  const redis = createRedisClient(url);
+  const pool = new RedisConnectionPool(url, 2);
   const app = buildApi({
     metrics: new WinchesterMetrics('api'),
     redis,
@@ -209,7 +210,7 @@ describe('admin API against real Redis', () => {
 });
 
 describe('the API hardened, against real Redis', () => {
-  const redis = new Redis(ns.settings.redisUrl);
+  const redis = createRedisClient(ns.settings.redisUrl);
   afterAll(() => redis.disconnect());
 
   test('a parameter given twice is refused, not half-read; /metrics needs no token unless it has one', async () => {
@@ -279,7 +280,7 @@ describe('the API hardened, against real Redis', () => {
 });
 
 describe('failures, against real Redis', () => {
-  const redis = new Redis(ns.settings.redisUrl);
+  const redis = createRedisClient(ns.settings.redisUrl);
   afterAll(() => redis.disconnect());
 
   test('a failure behind a route answers 500 with an id only', async () => {

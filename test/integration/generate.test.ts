@@ -46,7 +46,7 @@ test('generate --produce writes exactly the generated notifications, each instan
   // The window crosses midnight: the end-of-day audit is in it.
   expect(expected.some((line) => line.includes('"audit_period_ending": "2026-11-02 00:00:00"'))).toBe(true);
 
-  const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+  const kafka = createKafka(ns.settings, ns.prefix);
   const consumer = kafka.consumer({ groupId: `${ns.prefix}.read-back` });
   const received: { partition: number; key: string | null; value: string }[] = [];
   await consumer.connect();

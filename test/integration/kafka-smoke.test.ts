@@ -3,7 +3,7 @@ import { roundTrip } from '../../src/kafka/round-trip';
 import { testNamespace } from '../support/namespace';
 
 const ns = testNamespace();
-const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+const kafka = createKafka(ns.settings, ns.prefix);
 
 describe('real Kafka broker', () => {
   test('admin creates topics with the requested partition counts', async () => {

@@ -138,7 +138,7 @@ describe('matcher role with live trigger changes', () => {
     // One source per matcher, as each process follows the topology itself.
     const sources = [new TriggerVersionLog(VERSIONS[0]), new TriggerVersionLog(VERSIONS[0])];
     for (const [i, source] of sources.entries()) {
-      const client = createKafka(ns.settings.kafkaBrokers, `${ns.prefix}-m${i}`);
+      const client = createKafka(ns.settings, `${ns.prefix}-m${i}`);
       matchers.push(
         await startMatcher(client, ns.settings.redisUrl, settings, VERSIONS[0], undefined, undefined, source),
       );

@@ -2,7 +2,7 @@ import { encodeEvent } from '../../src/events/wire';
 import { END_OF_TIME, Simulation, streamSummary } from '../../src/streams/simulate';
 import { startMatcher, MatcherRole } from '../../src/topology/matcher-role';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
-import { testNamespace } from '../support/namespace';
+import { redisTargets, testNamespace } from '../support/namespace';
 import {
   advanceClock,
   collectSettledStreams,
@@ -13,10 +13,10 @@ import {
 import { WinchesterEvent } from '../../src/events/event';
 import { createKafka } from '../../src/kafka/client';
 
-const ns = testNamespace();
 const sortKey = (s: ReturnType<typeof streamSummary>) => JSON.stringify(s);
 
-describe('matcher role on real Kafka and Redis', () => {
+describe.each(redisTargets())('matcher role on real Kafka and $name', ({ url }) => {
+  const ns = testNamespace(url);
   const matchers: MatcherRole[] = [];
   afterAll(async () => {
     for (const m of matchers) await m.stop();
@@ -60,23 +60,13 @@ describe('matcher role on real Kafka and Redis', () => {
 
     const redisUrl = ns.settings.redisUrl;
     matchers.push(
-      await startMatcher(
-        createKafka(ns.settings.kafkaBrokers, `${ns.prefix}-m1`),
-        redisUrl,
-        settings,
-        triggers,
-      ),
+      await startMatcher(createKafka(ns.settings, `${ns.prefix}-m1`), redisUrl, settings, triggers),
     );
     await produce(kafka, settings.topics.events, messages.slice(0, 1600));
     await waitFor(() => matchers[0].counters.eventsConsumed > 400);
     // A second matcher joins mid-run: the group rebalances, partitions change owner.
     matchers.push(
-      await startMatcher(
-        createKafka(ns.settings.kafkaBrokers, `${ns.prefix}-m2`),
-        redisUrl,
-        settings,
-        triggers,
-      ),
+      await startMatcher(createKafka(ns.settings, `${ns.prefix}-m2`), redisUrl, settings, triggers),
     );
     await produce(kafka, settings.topics.events, messages.slice(1600));
     await waitFor(

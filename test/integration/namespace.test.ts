@@ -20,7 +20,7 @@ const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const runNamespace = (args: string[]) => runInProcess(registerNamespace, ['namespace', ...args]);
 
 describe('winchester namespace on the real broker and Redis', () => {
-  const kafka: Kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+  const kafka: Kafka = createKafka(ns.settings, ns.prefix);
   const redis = new Redis(ns.settings.redisUrl, { maxRetriesPerRequest: 3 });
   let running: Consumer | undefined;
 

@@ -10,7 +10,7 @@ import { datetime, makeEvent, recordingContext, testEnv } from '../fixtures/pipe
 import { testNamespace } from '../support/namespace';
 
 const ns = testNamespace();
-const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+const kafka = createKafka(ns.settings, ns.prefix);
 let producer: Producer;
 
 beforeAll(async () => {

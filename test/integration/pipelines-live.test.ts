@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { createSchemaRegistry } from '../../src/kafka/registry-client';
 import Redis from 'ioredis';
 import { Kafka } from 'kafkajs';
 import { encodeEvent } from '../../src/events/wire';
@@ -70,7 +70,7 @@ async function fireStreams(kafka: Kafka, settings: TopologySettings, stops: Arra
   await admin.createTopics({ topics: [{ topic: staged, numPartitions: 1 }], waitForLeaders: true });
   await admin.disconnect();
   const matcherSettings = { ...settings, topics: { ...settings.topics, streams: staged } };
-  const matcherKafka = createKafka(ns.settings.kafkaBrokers, `${ns.prefix}-m`);
+  const matcherKafka = createKafka(ns.settings, `${ns.prefix}-m`);
   const matcher = await startMatcher(matcherKafka, ns.settings.redisUrl, matcherSettings, [
     simpleTrigger({ name: 'audited' }),
   ]);
@@ -111,7 +111,7 @@ describe('pipelines by topology version on real Kafka and Redis', () => {
       current: { version: 1 },
       topologyOf: (v) => ({ 1: v1, 2: v2 })[v],
     };
-    const workerKafka = createKafka(ns.settings.kafkaBrokers, `${ns.prefix}-w`);
+    const workerKafka = createKafka(ns.settings, `${ns.prefix}-w`);
     const worker: WorkerRole = await startWorker(workerKafka, ns.settings.redisUrl, settings, {
       ...v1,
       catalog,
@@ -186,7 +186,7 @@ describe('pipeline_version in Avro, through the schema registry', () => {
     'the schema with pipeline_version is BACKWARD-compatible; older records decode without it',
     async () => {
       const { settings } = await topologyFixture(avro);
-      const registry = new SchemaRegistry({ host: registryUrl! });
+      const registry = createSchemaRegistry(registryUrl!);
       const subject = `${settings.topics.streams}-value`;
       const before = await registerSchema(registry, registryUrl!, subject, schemaWithoutVersion());
       const record = stamped(

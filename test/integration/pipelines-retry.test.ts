@@ -59,7 +59,7 @@ class Fixture {
     this.kafka = kafka;
     this.settings = settings;
     const matcher = await startMatcher(
-      createKafka(this.ns.settings.kafkaBrokers, `${this.ns.prefix}-m`),
+      createKafka(this.ns.settings, `${this.ns.prefix}-m`),
       this.ns.settings.redisUrl,
       settings,
       [simpleTrigger({ name: 'audited' })],
@@ -78,7 +78,7 @@ class Fixture {
       claimTtlMs: 10000,
       maxHops: 1,
     };
-    const kafka = createKafka(this.ns.settings.kafkaBrokers, `${this.ns.prefix}-${name}`);
+    const kafka = createKafka(this.ns.settings, `${this.ns.prefix}-${name}`);
     const worker = await startWorker(kafka, this.ns.settings.redisUrl, this.settings, options, this.metrics);
     this.stops.push(worker.stop);
     return worker;

@@ -15,7 +15,7 @@ import { repoRoot } from '../support/stack';
 import { waitFor } from '../support/topology-harness';
 
 const ns = testNamespace();
-const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+const kafka = createKafka(ns.settings, ns.prefix);
 const redis = new Redis(ns.settings.redisUrl, { maxRetriesPerRequest: 3 });
 const dir = mkdtempSync(join(tmpdir(), 'winchester-topics-'));
 const DAY_MS = 86_400_000;
@@ -265,7 +265,8 @@ describe('winchester topics plan / apply on the real broker', () => {
     expect(run.stderr).toMatch(
       new RegExp(
         `^winchester: 12 topics are missing \\(${namespace.replace(/\./g, '\\.')}\\.notifications, .*\\.topology\\.instances\\) ` +
-          'and kafka\\.create_topics is false: create them with winchester topics apply\\n$',
+          'and kafka\\.create_topics is false: create them with winchester topics apply ' +
+          '\\(or, under Kafka ACLs, they exist but this principal may not DESCRIBE them\\)\\n$',
       ),
     );
     expect(await topicsOf(namespace)).toEqual([]);

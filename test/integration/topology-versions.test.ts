@@ -29,7 +29,7 @@ const topology = (...args: string[]) =>
 
 describe('topology versions: apply, follow, roll back, status', () => {
   const config = loadWinchesterConfig(undefined, { WINCHESTER_NAMESPACE: ns.prefix });
-  const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+  const kafka = createKafka(ns.settings, ns.prefix);
   let follower: TopologyFollower | undefined;
   afterAll(async () => follower?.stop());
 

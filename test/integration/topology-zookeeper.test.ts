@@ -41,7 +41,7 @@ describe('a topology bundle in ZooKeeper, applied by a watch', () => {
   test('poking the znode with a bundle document makes it the version every role runs', async () => {
     requireBuild();
     const config = loadWinchesterConfig(undefined, { WINCHESTER_NAMESPACE: ns.prefix });
-    const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+    const kafka = createKafka(ns.settings, ns.prefix);
     follower = await TopologyFollower.start({
       kafka,
       namespace: ns.prefix,

@@ -6,11 +6,9 @@ import { HandlerDefinition } from '../../src/pipeline/handler';
 import { END_OF_TIME } from '../../src/streams/simulate';
 import { startMatcher } from '../../src/topology/matcher-role';
 import { CompletionRecord, startWorker } from '../../src/topology/worker-role';
-import { testNamespace } from '../support/namespace';
+import { redisTargets, testNamespace } from '../support/namespace';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
 import { advanceClock, produce, topologyFixture, waitFor } from '../support/topology-harness';
-
-const ns = testNamespace();
 
 /** Emits one `<type>.verified` event per stream, with an id derived from the stream's first event. */
 const verifier: HandlerDefinition = {
@@ -52,7 +50,8 @@ async function readAll(kafka: Kafka, topic: string, ms: number): Promise<string[
   return values;
 }
 
-describe('worker role on real Kafka and Redis', () => {
+describe.each(redisTargets())('worker role on real Kafka and $name', ({ url }) => {
+  const ns = testNamespace(url);
   const stops: Array<() => Promise<void>> = [];
   afterAll(async () => {
     for (const stop of stops.reverse()) await stop();
@@ -75,14 +74,14 @@ describe('worker role on real Kafka and Redis', () => {
       expirePipeline: 'explode',
     };
     const matcher = await startMatcher(
-      createKafka(ns.settings.kafkaBrokers, `${ns.prefix}-m`),
+      createKafka(ns.settings, `${ns.prefix}-m`),
       ns.settings.redisUrl,
       settings,
       [good, bad],
     );
     stops.push(matcher.stop);
     const worker = await startWorker(
-      createKafka(ns.settings.kafkaBrokers, `${ns.prefix}-w`),
+      createKafka(ns.settings, `${ns.prefix}-w`),
       ns.settings.redisUrl,
       settings,
       {

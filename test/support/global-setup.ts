@@ -3,20 +3,23 @@ import {
   serviceRunning,
   serviceScript,
   STACK_SERVICES,
-  StackService,
   stackScript,
+  TestService,
 } from './stack';
 
 /** The services of the stack globalSetup started, which globalTeardown stops again. */
 export interface StartedServices {
-  started: StackService[];
+  started: TestService[];
 }
 
 /**
  * Starts what is missing of the local Kafka, Redis, PostgreSQL, ZooKeeper and schema registry
  * (nothing when KAFKA_BROKERS, REDIS_URL and EVENT_STORE_URL are given, but the registry when
  * neither SCHEMA_REGISTRY_URL nor a running one is, and RabbitMQ likewise for AMQP_URL).
- * ZOOKEEPER_CONNECT, SCHEMA_REGISTRY_URL and AMQP_URL, unless given, are the stack's. What it started, and only that, globalTeardown stops.
+ * ZOOKEEPER_CONNECT, SCHEMA_REGISTRY_URL and AMQP_URL, unless given, are the stack's.
+ * REDIS_CLUSTER_URL, unless given, is the local Redis Cluster's (scripts/redis-cluster.sh,
+ * started when it is not running: six redis-server processes, a few seconds); given empty,
+ * no cluster is used. What it started, and only that, globalTeardown stops.
  */
 export default async function globalSetup(): Promise<void> {
   const state: StartedServices = { started: [] };
@@ -43,6 +46,10 @@ export default async function globalSetup(): Promise<void> {
   if (!process.env.AMQP_URL) {
     if (!state.started.includes('rabbitmq') && !serviceRunning('rabbitmq')) state.started.push('rabbitmq');
     process.env.AMQP_URL = serviceScript('rabbitmq', 'start');
+  }
+  if (process.env.REDIS_CLUSTER_URL === undefined) {
+    if (!serviceRunning('redis-cluster')) state.started.push('redis-cluster');
+    process.env.REDIS_CLUSTER_URL = serviceScript('redis-cluster', 'start');
   }
   process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
   (globalThis as Record<string, unknown>).__winchesterTestStack = state;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
-import Redis from 'ioredis';
 import { connectionSettings, ConnectionSettings } from '../../src/config/environment';
+import { createRedisClient, RedisClient } from '../../src/redis/client';
+import { redisClusterUrl } from './stack';
 
 /**
  * A per-test-file namespace: topic names and Redis keys of one test file never collide
@@ -12,17 +13,35 @@ export interface TestNamespace {
   settings: ConnectionSettings;
   topic(name: string): string;
   /** A Redis connection whose keys are all under this namespace's prefix. */
-  redis(): Redis;
+  redis(): RedisClient;
 }
 
-export function testNamespace(): TestNamespace {
+/** A namespace on the stack's services; `redisUrl` (one of redisTargets()) replaces REDIS_URL. */
+export function testNamespace(redisUrl?: string): TestNamespace {
   const file = basename(expect.getState().testPath ?? 'test', '.test.ts').replace(/[^A-Za-z0-9]/g, '-');
   const prefix = `t.${file}.${randomBytes(3).toString('hex')}`;
-  const settings = connectionSettings();
+  const settings = { ...connectionSettings(), ...(redisUrl ? { redisUrl } : {}) };
   return {
     prefix,
     settings,
     topic: (name) => `${prefix}.${name}`,
-    redis: () => new Redis(settings.redisUrl, { keyPrefix: `${prefix}:`, maxRetriesPerRequest: 3 }),
+    redis: () => createRedisClient(settings.redisUrl, { keyPrefix: `${prefix}:`, maxRetriesPerRequest: 3 }),
   };
+}
+
+/** A Redis deployment a suite runs on: a name for the test titles, and its REDIS_URL. */
+export interface RedisTarget {
+  name: string;
+  url: string;
+}
+
+/**
+ * The Redis deployments the suites that must hold on both run on: the stack's one Redis, and
+ * the Redis Cluster of globalSetup (REDIS_CLUSTER_URL; none when it was given empty).
+ */
+export function redisTargets(): RedisTarget[] {
+  const targets = [{ name: 'one Redis', url: connectionSettings().redisUrl }];
+  const cluster = redisClusterUrl();
+  if (cluster) targets.push({ name: 'a Redis Cluster', url: cluster });
+  return targets;
 }

@@ -23,15 +23,21 @@ export const STACK_SERVICES = [
 ] as const;
 export type StackService = (typeof STACK_SERVICES)[number];
 
+/**
+ * What the tests may start beside the stack: the services of `stack.sh start`, and the Redis
+ * Cluster (scripts/redis-cluster.sh) for the suites that run on both kinds of Redis.
+ */
+export type TestService = StackService | 'redis-cluster';
+
 /** Runs scripts/<service>.sh for one service of the stack and returns its stdout, trimmed. */
-export function serviceScript(service: StackService, action: 'start' | 'stop' | 'kill' | 'status'): string {
+export function serviceScript(service: TestService, action: 'start' | 'stop' | 'kill' | 'status'): string {
   return execFileSync('bash', [join(repoRoot, 'scripts', `${service}.sh`), action], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   }).trim();
 }
 
-export function serviceRunning(service: StackService): boolean {
+export function serviceRunning(service: TestService): boolean {
   try {
     serviceScript(service, 'status');
     return true;
@@ -54,6 +60,14 @@ export function zookeeperConnect(): string {
     );
   }
   return connect;
+}
+
+/**
+ * The Redis Cluster of the suites that also run on a cluster: REDIS_CLUSTER_URL, which
+ * globalSetup sets unless it was given empty (then undefined: those variants are skipped).
+ */
+export function redisClusterUrl(): string | undefined {
+  return process.env.REDIS_CLUSTER_URL || undefined;
 }
 
 /** The schema registry the integration tests use (SCHEMA_REGISTRY_URL, which globalSetup always sets). */

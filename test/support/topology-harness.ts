@@ -13,7 +13,7 @@ export async function topologyFixture(
   overrides: Partial<TopologySettings> = {},
 ): Promise<{ kafka: Kafka; settings: TopologySettings }> {
   await registerCompressionCodecs();
-  const kafka = createKafka(ns.settings.kafkaBrokers, ns.prefix);
+  const kafka = createKafka(ns.settings, ns.prefix);
   const settings = defaultTopologySettings({ namespace: ns.prefix, sessionTimeoutMs: 6000, ...overrides });
   const admin = kafka.admin();
   await admin.connect();
