@@ -241,7 +241,7 @@ export class WinchesterMetrics {
   });
   readonly redisSeconds = new Histogram({
     name: 'winchester_redis_transaction_duration_seconds',
-    help: 'Round trip of one optimistic Redis transaction attempt (WATCH to EXEC) or pooled query',
+    help: 'Round trip of one optimistic Redis write attempt (its reads and scripts) or pooled query',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
     registers: [this.registry],
   });
