@@ -5,7 +5,6 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import Redis from 'ioredis';
 import { Kafka, Message, Producer } from 'kafkajs';
 import { TopologySettings } from '../../src/config/topology-settings';
 import { loadWinchesterConfig } from '../../src/config/winchester-config';
@@ -22,6 +21,7 @@ import { corpusNotification, notificationTime, repoRoot } from '../support';
 import { FireLatencyProbe } from './fire-latency';
 import { namespaceMemory, NamespaceMemory, usedMemory } from './redis-memory';
 import { latencySummary, LatencySummary } from './stats';
+import { createRedisClient } from '../../src/redis/client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
@@ -191,7 +191,7 @@ export async function topologyRun(
 ): Promise<TopologyRun> {
   const topology = await prepareTopology(kafka, settings);
   await produceAll(kafka, settings.inputTopics[0], keyedLines(lines));
-  const redis = new Redis(redisUrl);
+  const redis = createRedisClient(redisUrl);
   const memoryBefore = await usedMemory(redis);
   const clock = new RunClock();
   const distiller = await startDistiller(kafka, settings, topology.distill);

@@ -1,7 +1,7 @@
-import Redis from 'ioredis';
 import { Kafka } from 'kafkajs';
 import { defaultTopologySettings } from '../../src/config/topology-settings';
 import { deleteNamespace, planNamespaceDeletion } from '../../src/ops/namespace';
+import { createRedisClient } from '../../src/redis/client';
 
 /**
  * Deletes what a benchmark's runs left on the shared broker and Redis (as `winchester namespace
@@ -9,7 +9,7 @@ import { deleteNamespace, planNamespaceDeletion } from '../../src/ops/namespace'
  * runs do not fill the local stack. Its roles must have stopped.
  */
 export async function dropNamespaces(kafka: Kafka, redisUrl: string, namespaces: string[]): Promise<void> {
-  const redis = new Redis(redisUrl);
+  const redis = createRedisClient(redisUrl);
   try {
     for (const namespace of namespaces) {
       const plan = await planNamespaceDeletion(kafka, redis, defaultTopologySettings({ namespace }));

@@ -1,11 +1,17 @@
 import Redis from 'ioredis';
+import { isCluster, RedisClient } from '../../src/redis/client';
 import { namespaceKeyPattern } from '../../src/redis/keys';
 import { KeyKindMemory, tallyKeyMemory } from './stats';
 
-/** Redis's own count of the memory it uses (INFO memory `used_memory`), in bytes. */
-export async function usedMemory(redis: Redis): Promise<number> {
-  const info = await redis.info('memory');
-  return Number(/used_memory:(\d+)/.exec(info)![1]);
+/** The servers holding the data: a cluster's masters, or the one Redis. */
+function dataNodes(redis: RedisClient): Redis[] {
+  return isCluster(redis) ? redis.nodes('master') : [redis];
+}
+
+/** Redis's own count of the memory it uses (INFO memory `used_memory`, summed over masters), in bytes. */
+export async function usedMemory(redis: RedisClient): Promise<number> {
+  const infos = await Promise.all(dataNodes(redis).map((node) => node.info('memory')));
+  return infos.reduce((sum, info) => sum + Number(/used_memory:(\d+)/.exec(info)![1]), 0);
 }
 
 export interface NamespaceMemory {
@@ -16,19 +22,12 @@ export interface NamespaceMemory {
 }
 
 /**
- * MEMORY USAGE of every key of the namespace (SCAN MATCH `<ns>:*`), exact (SAMPLES 0: every
- * element of a hash or set is counted), summed and split by what the keys hold. Run on a
- * single Redis: the benchmarks' state lives on one.
+ * MEMORY USAGE of every key of the namespace (SCAN MATCH `<ns>:*` on every master), exact
+ * (SAMPLES 0: every element of a hash or set is counted), summed and split by what the keys hold.
  */
-export async function namespaceMemory(redis: Redis, namespace: string): Promise<NamespaceMemory> {
+export async function namespaceMemory(redis: RedisClient, namespace: string): Promise<NamespaceMemory> {
   const tally = new Map<string, KeyKindMemory>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', namespaceKeyPattern(namespace), 'COUNT', 1000);
-    cursor = next;
-    const sizes = await memoryUsage(redis, keys);
-    keys.forEach((key, i) => tallyKeyMemory(tally, key, namespace, sizes[i]));
-  } while (cursor !== '0');
+  for (const node of dataNodes(redis)) await tallyNode(node, namespace, tally);
   const kinds = [...tally.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
   return {
     keys: kinds.reduce((n, [, k]) => n + k.keys, 0),
@@ -37,7 +36,17 @@ export async function namespaceMemory(redis: Redis, namespace: string): Promise<
   };
 }
 
-/** MEMORY USAGE of each key, pipelined; 0 for a key gone since the SCAN. */
+async function tallyNode(node: Redis, namespace: string, tally: Map<string, KeyKindMemory>): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await node.scan(cursor, 'MATCH', namespaceKeyPattern(namespace), 'COUNT', 1000);
+    cursor = next;
+    const sizes = await memoryUsage(node, keys);
+    keys.forEach((key, i) => tallyKeyMemory(tally, key, namespace, sizes[i]));
+  } while (cursor !== '0');
+}
+
+/** MEMORY USAGE of each key (all on this node), pipelined; 0 for a key gone since the SCAN. */
 async function memoryUsage(redis: Redis, keys: string[]): Promise<number[]> {
   if (keys.length === 0) return [];
   const pipeline = redis.pipeline();

@@ -10,7 +10,6 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import { Kafka, Producer } from 'kafkajs';
 import { ConnectionSettings } from '../../src/config/environment';
 import { defaultTopologySettings, TopologySettings } from '../../src/config/topology-settings';
@@ -20,6 +19,7 @@ import { createProducer } from '../../src/topology/role-runner';
 import { ensureTopicsOnce } from '../../src/topology/topics';
 import { corpusNotification, notificationTime, repoRoot, writeRoleConfig } from '../support';
 import { FireLatencyProbe } from './fire-latency';
+import { createRedisClient, RedisClient } from '../../src/redis/client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -75,7 +75,7 @@ export async function lagOf(kafka: Kafka, groupId: string, topics: string[]): Pr
 
 /** Active streams (one expire timer each) and the timer lag: now − the oldest due timer, in s. */
 export async function streamsAndTimerLag(
-  redis: Redis,
+  redis: RedisClient,
   settings: TopologySettings,
 ): Promise<{ activeStreams: number; timerLagSeconds: number }> {
   let activeStreams = 0;
@@ -180,7 +180,7 @@ export interface SoakRun {
   roles: Array<{ role: string; child: ChildProcess }>;
   probe: FireLatencyProbe;
   load: SoakLoad;
-  redis: Redis;
+  redis: RedisClient;
   /** Stops the load, the probe, the roles and the Redis connection. */
   stop(): Promise<void>;
 }
@@ -195,7 +195,7 @@ export interface SoakOptions {
 }
 
 /** Waits until the namespace holds `target` active streams; fails once the count stops moving for 20 s. */
-async function untilActive(redis: Redis, settings: TopologySettings, target: number): Promise<void> {
+async function untilActive(redis: RedisClient, settings: TopologySettings, target: number): Promise<void> {
   let last = -1;
   let since = Date.now();
   for (;;) {
@@ -239,7 +239,7 @@ export async function startSoakRun(
   const probe = await FireLatencyProbe.start(kafka, settings.topics.streams, `${namespace}.soak-latency`);
   const producer = createProducer(kafka);
   await producer.connect();
-  const redis = new Redis(connection.redisUrl);
+  const redis = createRedisClient(connection.redisUrl);
   const load = new SoakLoad(producer, settings.inputTopics[0], options.rate, options.instances, probe);
   const stop = async () => {
     await load.stop();
