@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from './errors';
+import { FileReader, passwordText, readEnvFile } from './setting-files';
 
 /**
  * How to reach the schema registry: SCHEMA_REGISTRY_URL (http:// or https://), basic auth from
@@ -12,7 +13,7 @@ import { ConfigurationError } from './errors';
  * never reach any of them.
  */
 
-export type FileReader = (path: string) => Buffer;
+export type { FileReader };
 
 export interface RegistryCredentials {
   username: string;
@@ -69,17 +70,6 @@ export function checkRegistryUrl(url: string): URL {
   return parsed;
 }
 
-function readSetting(env: NodeJS.ProcessEnv, name: string, readFile: FileReader): Buffer | undefined {
-  const path = env[name];
-  if (!path) return undefined;
-  try {
-    return readFile(path);
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new ConfigurationError(`${name} ${path} cannot be read (${reason})`);
-  }
-}
-
 function passwordFrom(env: NodeJS.ProcessEnv, readFile: FileReader): string | undefined {
   if (env.SCHEMA_REGISTRY_PASSWORD && env.SCHEMA_REGISTRY_PASSWORD_FILE) {
     throw new ConfigurationError(
@@ -88,16 +78,9 @@ function passwordFrom(env: NodeJS.ProcessEnv, readFile: FileReader): string | un
     );
   }
   if (env.SCHEMA_REGISTRY_PASSWORD) return env.SCHEMA_REGISTRY_PASSWORD;
-  const file = readSetting(env, 'SCHEMA_REGISTRY_PASSWORD_FILE', readFile);
+  const file = readEnvFile(env, 'SCHEMA_REGISTRY_PASSWORD_FILE', readFile);
   if (file === undefined) return undefined;
-  // A file written by `echo` ends with a newline that is not part of the password.
-  const password = file.toString('utf8').replace(/[\r\n]+$/, '');
-  if (!password) {
-    throw new ConfigurationError(
-      `SCHEMA_REGISTRY_PASSWORD_FILE ${env.SCHEMA_REGISTRY_PASSWORD_FILE} is empty`,
-    );
-  }
-  return password;
+  return passwordText('SCHEMA_REGISTRY_PASSWORD_FILE', env.SCHEMA_REGISTRY_PASSWORD_FILE!, file);
 }
 
 function credentialsFrom(env: NodeJS.ProcessEnv, readFile: FileReader): RegistryCredentials | undefined {
@@ -130,9 +113,9 @@ function tlsFrom(url: URL, env: NodeJS.ProcessEnv, readFile: FileReader): Regist
     );
   }
   const material: RegistryTlsMaterial = {
-    ca: readSetting(env, 'SCHEMA_REGISTRY_CA_FILE', readFile),
-    cert: readSetting(env, 'SCHEMA_REGISTRY_CERT_FILE', readFile),
-    key: readSetting(env, 'SCHEMA_REGISTRY_KEY_FILE', readFile),
+    ca: readEnvFile(env, 'SCHEMA_REGISTRY_CA_FILE', readFile),
+    cert: readEnvFile(env, 'SCHEMA_REGISTRY_CERT_FILE', readFile),
+    key: readEnvFile(env, 'SCHEMA_REGISTRY_KEY_FILE', readFile),
   };
   return Object.fromEntries(Object.entries(material).filter(([, value]) => value !== undefined));
 }

@@ -5,6 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import { ConfigurationError } from '../config/errors';
+import { FileReader, passwordText, readSettingFile } from '../config/setting-files';
 
 /**
  * How the product connects to Kafka: PLAINTEXT, SSL (TLS, optionally with a client certificate:
@@ -20,7 +21,7 @@ export type KafkaSecurityProtocol = (typeof SECURITY_PROTOCOLS)[number];
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export type KafkaSaslMechanism = (typeof SASL_MECHANISMS)[number];
 
-export type FileReader = (path: string) => Buffer;
+export type { FileReader };
 
 /** A password: it prints as [redacted] in logs, messages and inspection; reveal() hands it to the client. */
 export class Secret {
@@ -206,25 +207,18 @@ function saslCredentials(input: KafkaSecurityInput, readFile: FileReader): Kafka
 }
 
 /** A file's text, or a ConfigurationError naming the setting and the path (never the content). */
-function readSettingFile(given: GivenSetting, readFile: FileReader): string {
-  try {
-    return readFile(given.value).toString('utf8');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new ConfigurationError(`${given.source}: ${given.value} cannot be read (${reason})`);
-  }
+function settingFileText(given: GivenSetting, readFile: FileReader): string {
+  return readSettingFile(given.source, given.value, readFile).toString('utf8');
 }
 
 /** A password file's content: the password, without the newline `echo` ends it with. */
 function secretFromFile(given: GivenSetting, readFile: FileReader): string {
-  const secret = readSettingFile(given, readFile).replace(/\r?\n$/, '');
-  if (!secret) throw new ConfigurationError(`${given.source}: ${given.value} is empty`);
-  return secret;
+  return passwordText(given.source, given.value, readSettingFile(given.source, given.value, readFile));
 }
 
 /** A PEM file of certificates (the first one must parse), or a ConfigurationError. */
 function pemCertificates(given: GivenSetting, readFile: FileReader): string {
-  const text = readSettingFile(given, readFile);
+  const text = settingFileText(given, readFile);
   try {
     new X509Certificate(text);
   } catch {
@@ -252,7 +246,7 @@ function tlsMaterial(input: KafkaSecurityInput, readFile: FileReader): NonNullab
   if (caFile) tls.ca = pemCertificates(caFile, readFile);
   if (certFile && keyFile) {
     tls.cert = pemCertificates(certFile, readFile);
-    tls.key = readSettingFile(keyFile, readFile);
+    tls.key = settingFileText(keyFile, readFile);
     if (keyPasswordFile) tls.passphrase = new Secret(secretFromFile(keyPasswordFile, readFile));
     checkKeyPair(tls.cert, tls.key, tls.passphrase, { certFile, keyFile });
   }

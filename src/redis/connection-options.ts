@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigurationError } from '../config/errors';
+import { FileReader, passwordText, readEnvFile } from '../config/setting-files';
 
 /**
  * What REDIS_URL and the REDIS_* variables say to connect to, and how: pure (files are read
@@ -56,7 +57,7 @@ export interface RedisConnectionSettings {
   target: string;
 }
 
-export type FileReader = (path: string) => Buffer;
+export type { FileReader };
 
 const DEFAULT_PORT = 6379;
 const SCHEME_PATTERN = /^([a-z-]+):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/;
@@ -148,17 +149,6 @@ export function describeRedisTarget(parts: Pick<RedisUrlParts, 'topology' | 'add
   return parts.topology === 'cluster' ? `${addresses} (cluster)` : addresses;
 }
 
-function readSetting(env: NodeJS.ProcessEnv, name: string, readFile: FileReader): Buffer | undefined {
-  const path = env[name];
-  if (!path) return undefined;
-  try {
-    return readFile(path);
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new ConfigurationError(`${name} ${path} cannot be read (${reason})`);
-  }
-}
-
 function passwordFrom(
   parts: RedisUrlParts,
   env: NodeJS.ProcessEnv,
@@ -175,12 +165,9 @@ function passwordFrom(
     );
   }
   if (env.REDIS_PASSWORD) return env.REDIS_PASSWORD;
-  const file = readSetting(env, 'REDIS_PASSWORD_FILE', readFile);
+  const file = readEnvFile(env, 'REDIS_PASSWORD_FILE', readFile);
   if (file === undefined) return parts.password;
-  // A file written by `echo` ends with a newline that is not part of the password.
-  const password = file.toString('utf8').replace(/[\r\n]+$/, '');
-  if (!password) throw new ConfigurationError(`REDIS_PASSWORD_FILE ${env.REDIS_PASSWORD_FILE} is empty`);
-  return password;
+  return passwordText('REDIS_PASSWORD_FILE', env.REDIS_PASSWORD_FILE!, file);
 }
 
 const TLS_VARIABLES = ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE'] as const;
@@ -206,9 +193,9 @@ function tlsFrom(
   }
   const host = parts.addresses[0].host;
   const material: RedisTlsMaterial = {
-    ca: readSetting(env, 'REDIS_TLS_CA_FILE', readFile),
-    cert: readSetting(env, 'REDIS_TLS_CERT_FILE', readFile),
-    key: readSetting(env, 'REDIS_TLS_KEY_FILE', readFile),
+    ca: readEnvFile(env, 'REDIS_TLS_CA_FILE', readFile),
+    cert: readEnvFile(env, 'REDIS_TLS_CERT_FILE', readFile),
+    key: readEnvFile(env, 'REDIS_TLS_KEY_FILE', readFile),
     // A cluster's nodes are reached at the addresses they announce, each checked on its own.
     servername: parts.topology === 'single' && isIP(host) === 0 ? host : undefined,
   };

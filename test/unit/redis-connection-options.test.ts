@@ -140,12 +140,12 @@ describe('credentials and certificates from the environment', () => {
     [
       { REDIS_PASSWORD_FILE: '/run/secrets/missing' },
       'redis://h:1',
-      /^REDIS_PASSWORD_FILE \/run\/secrets\/missing cannot be read \(ENOENT\)$/,
+      /^REDIS_PASSWORD_FILE: \/run\/secrets\/missing cannot be read \(ENOENT\)$/,
     ],
     [
       { REDIS_PASSWORD_FILE: '/run/secrets/empty' },
       'redis://h:1',
-      /^REDIS_PASSWORD_FILE \/run\/secrets\/empty is empty$/,
+      /^REDIS_PASSWORD_FILE: \/run\/secrets\/empty is empty$/,
     ],
     [
       { REDIS_TLS_CA_FILE: '/etc/redis/ca.pem' },
@@ -157,7 +157,7 @@ describe('credentials and certificates from the environment', () => {
     [
       { REDIS_TLS_CA_FILE: '/etc/redis/other.pem' },
       'rediss://h:1',
-      /^REDIS_TLS_CA_FILE \/etc\/redis\/other.pem cannot be read \(ENOENT\)$/,
+      /^REDIS_TLS_CA_FILE: \/etc\/redis\/other.pem cannot be read \(ENOENT\)$/,
     ],
   ])('%j with %s fails at start in one line', (env, url, says) => {
     const message = failure(() => redisConnectionSettings(url, env, disk));

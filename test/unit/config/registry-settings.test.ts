@@ -105,13 +105,13 @@ describe('schema registry settings', () => {
       'an unreadable password file',
       { SCHEMA_REGISTRY_USERNAME: 'u', SCHEMA_REGISTRY_PASSWORD_FILE: '/s/none' },
       HTTPS,
-      /^SCHEMA_REGISTRY_PASSWORD_FILE \/s\/none cannot be read \(ENOENT\)$/,
+      /^SCHEMA_REGISTRY_PASSWORD_FILE: \/s\/none cannot be read \(ENOENT\)$/,
     ],
     [
       'an empty password file',
       { SCHEMA_REGISTRY_USERNAME: 'u', SCHEMA_REGISTRY_PASSWORD_FILE: '/s/empty' },
       HTTPS,
-      /SCHEMA_REGISTRY_PASSWORD_FILE \/s\/empty is empty/,
+      /SCHEMA_REGISTRY_PASSWORD_FILE: \/s\/empty is empty/,
     ],
     [
       'certificates for http://',
@@ -129,7 +129,7 @@ describe('schema registry settings', () => {
       'a missing CA file',
       { SCHEMA_REGISTRY_CA_FILE: '/s/none' },
       HTTPS,
-      /SCHEMA_REGISTRY_CA_FILE \/s\/none cannot be read/,
+      /SCHEMA_REGISTRY_CA_FILE: \/s\/none cannot be read/,
     ],
   ])('%s is refused in one line', (_name, env, url, says) => {
     const message = refusedWith(env as NodeJS.ProcessEnv, url);
