@@ -1,4 +1,5 @@
 import { Consumer, Kafka, EachBatchHandler, Partitioners } from 'kafkajs';
+import { createTopicsAndWait } from './create-topics';
 
 export interface RoundTripReport {
   topic: string;
@@ -94,7 +95,7 @@ class DeliveryTally {
 async function createTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  await createTopicsAndWait(admin, [{ topic, numPartitions: partitions }]);
   await admin.disconnect();
 }
 

@@ -1,5 +1,6 @@
 import { Admin, ConfigResourceTypes, ConfigSource, ITopicConfig, Kafka } from 'kafkajs';
 import { TopologySettings } from '../config/topology-settings';
+import { createTopicsAndWait } from '../kafka/create-topics';
 import {
   ActualTopic,
   alteredConfigEntries,
@@ -41,7 +42,7 @@ export async function ensureTopics(admin: Admin, settings: TopologySettings): Pr
   const missing = wantedTopics(settings).filter((t) => !existing.has(t.name));
   if (missing.length && !settings.createTopics) throw new MissingTopicsError(missing.map((t) => t.name));
   if (missing.length) {
-    await admin.createTopics({ topics: missing.map(topicCreation), waitForLeaders: true });
+    await createTopicsAndWait(admin, missing.map(topicCreation));
   }
   const { topics, partitions } = settings;
   const actual = await onceKnown(() => partitionCount(admin, topics.repartition));
@@ -124,7 +125,7 @@ export async function readClusterTopics(
 /** Carries out apply's steps: creations, then config alterations, then partition increases. */
 export async function applyTopicSteps(admin: Admin, steps: ApplySteps): Promise<void> {
   if (steps.create.length) {
-    await admin.createTopics({ topics: steps.create.map(topicCreation), waitForLeaders: true });
+    await createTopicsAndWait(admin, steps.create.map(topicCreation));
   }
   if (steps.alter.length) {
     // kafkajs speaks AlterConfigs only (not IncrementalAlterConfigs), which replaces every config

@@ -6,6 +6,7 @@ import { createProducer } from '../role-runner';
 import { TopologySettings } from '../../config/topology-settings';
 import { topologyLogTopics, wantedTopics } from '../topic-plan';
 import { MissingTopicsError, topicCreation } from '../topics';
+import { createTopicsAndWait } from '../../kafka/create-topics';
 import {
   BundleVersion,
   bundleDigest,
@@ -43,7 +44,7 @@ export async function ensureTopologyTopic(admin: Admin, settings: TopologySettin
   const existing = new Set(await admin.listTopics());
   const missing = wantedTopics(settings).filter((t) => t.role === 'topology' && !existing.has(t.name));
   if (missing.length && !settings.createTopics) throw new MissingTopicsError(missing.map((t) => t.name));
-  if (missing.length) await admin.createTopics({ waitForLeaders: true, topics: missing.map(topicCreation) });
+  await createTopicsAndWait(admin, missing.map(topicCreation));
 }
 
 /** Reads the whole topic once, up to the end it had when called. */
