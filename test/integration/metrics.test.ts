@@ -124,7 +124,6 @@ const COUNTERS = [
   'winchester_streams_expired_total',
   'winchester_streams_completed_total',
   'winchester_streams_errored_total',
-  'winchester_lock_retries_total',
   'winchester_duplicate_events_total',
   'winchester_handler_duration_seconds',
   'winchester_pipeline_duration_seconds',
@@ -245,26 +244,6 @@ describe('metrics of every role on real Kafka and Redis', () => {
     stops.push(async () => {
       watching = false;
       await watcher;
-    });
-
-    // Concurrent writes to each partition's WATCHed owner epoch (same value, so ownership
-    // stands) make some optimistic transactions conflict and retry.
-    let hammering = true;
-    const hammer = (async () => {
-      while (hammering) {
-        for (let p = 0; p < settings.partitions.repartition; p++) {
-          await redis.eval(
-            "local v = redis.call('GET', KEYS[1]) if v then redis.call('SET', KEYS[1], v) end return 0",
-            1,
-            new PartitionKeys(settings.namespace, p).epoch,
-          );
-        }
-        await sleep(3);
-      }
-    })();
-    stops.push(async () => {
-      hammering = false;
-      await hammer;
     });
 
     await produce(wall.kafka, wall.settings.topics.events, [
