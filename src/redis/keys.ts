@@ -14,7 +14,10 @@ export class PartitionKeys {
   active = (key: string) => `${this.base}active:${key}`;
   /** A stream's metadata (JSON of StreamMeta). */
   stream = (id: string) => `${this.base}s:${id}`;
-  /** A stream's events: message_id → wire text. */
+  /**
+   * A stream's events: a list of their stored values (src/events/stored-event.ts); a stream
+   * stored by an earlier version keeps a hash of message_id → wire text.
+   */
   events = (id: string) => `${this.base}e:${id}`;
   /** A stream key's recently seen message ids, scored by when they were seen. */
   seen = (key: string) => `${this.base}seen:${key}`;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { lastOfEachMessageId } from '../events/stored-event';
 import { decodeEvent } from '../events/wire';
 import { ClockMode, KeyApplyResult, takenStreamRecord, transitionForTimer } from '../streams/engine';
 import { compareDueTimers, DueTimer, StreamMeta, StreamRecord, StreamState } from '../streams/model';
@@ -25,7 +26,7 @@ export interface RedisStoreOptions {
   onConflict?: (trigger: string) => void;
 }
 
-/** A stream a timer took: its new metadata and its events' wire text. */
+/** A stream a timer took: its new metadata and its events' wire text (a message id may repeat). */
 interface TakenStream {
   meta: StreamMeta;
   events: string[];
@@ -238,7 +239,9 @@ export class RedisPartitionStore implements PartitionStore {
       });
       return outcomes.includes(undefined) ? CONFLICT : undefined;
     });
-    return outcomes.map((t) => (t ? takenStreamRecord(t.meta, t.events.map(decodeEvent), triggers) : null));
+    return outcomes.map((t) =>
+      t ? takenStreamRecord(t.meta, decodeStreamEvents(t.events), triggers) : null,
+    );
   }
 
   private async attemptTake(
@@ -262,8 +265,8 @@ export class RedisPartitionStore implements PartitionStore {
   }
 
   private async loadEvents(streamId: string) {
-    const raw = await this.pool.with((c) => c.hvals(this.keys.events(streamId)));
-    return raw.map(decodeEvent);
+    const texts = await this.pool.with((c) => scripts.readStreamEvents(c, this.keys, streamId));
+    return decodeStreamEvents(texts);
   }
 
   async emitted(streamIds: string[]): Promise<void> {
@@ -366,6 +369,11 @@ export class RedisPartitionStore implements PartitionStore {
     }
     return out;
   }
+}
+
+/** A stream's events from their wire texts as stored: one per message id, the last stored. */
+function decodeStreamEvents(texts: string[]) {
+  return lastOfEachMessageId(texts.map(decodeEvent));
 }
 
 /** The repartition topic's partition count is part of the state layout: refuse a mismatch. */

@@ -1,4 +1,5 @@
 import { WinchesterEvent } from '../events/event';
+import { lastOfEachMessageId } from '../events/stored-event';
 import { decodeEvent } from '../events/wire';
 import type { FailedAttempts } from '../pipeline/retry';
 import { Micros } from '../time/micros';
@@ -6,6 +7,7 @@ import { compareStreamOrder, distinguishedText, StreamMeta, StreamState } from '
 import { RedisClient } from './client';
 import { keysForStream, PartitionKeys, partitionOfStreamId, repartitionPartitionsKey } from './keys';
 import { readFailedAttempts } from './lifecycle';
+import { scripts } from './scripts';
 import { parseStreamMeta } from './stream-meta';
 
 /** Upstream's find_streams filters. */
@@ -126,8 +128,22 @@ export async function getStreamView(
 }
 
 async function streamEvents(redis: RedisClient, namespace: string, id: string): Promise<WinchesterEvent[]> {
-  const raw = await redis.hvals(keysForStream(namespace, id).events(id));
-  return raw.map(decodeEvent).sort(compareStreamOrder);
+  const texts = await scripts.readStreamEvents(redis, keysForStream(namespace, id), id);
+  return lastOfEachMessageId(texts.map(decodeEvent)).sort(compareStreamOrder);
+}
+
+/**
+ * Whether a stream holds an event of this message id. Its events are stored compressed, so
+ * this reads them all: a tracing tool's question, not the matcher's.
+ */
+async function streamHolds(
+  redis: RedisClient,
+  keys: PartitionKeys,
+  streamId: string,
+  messageId: string,
+): Promise<boolean> {
+  const texts = await scripts.readStreamEvents(redis, keys, streamId);
+  return texts.some((text) => decodeEvent(text).message_id === messageId);
 }
 
 export interface LocatedStream {
@@ -190,7 +206,7 @@ async function activeStreamHolding(
   messageId: string,
 ): Promise<StreamMeta | null> {
   const active = await redis.get(keys.active(key));
-  if (!active || !(await redis.hexists(keys.events(active), messageId))) return null;
+  if (!active || !(await streamHolds(redis, keys, active, messageId))) return null;
   return parseStreamMeta(await redis.get(keys.stream(active)));
 }
 
@@ -208,8 +224,8 @@ async function scanForStreamHolding(
     if (!candidates.length) continue;
     // Single-key commands sent together, not a pipeline: one redirected during a slot
     // migration is redirected alone, rather than the whole pipeline.
-    const held = await Promise.all(candidates.map((m) => redis.hexists(keys.events(m.id), messageId)));
-    const hit = candidates.find((_, j) => held[j] === 1);
+    const held = await Promise.all(candidates.map((m) => streamHolds(redis, keys, m.id, messageId)));
+    const hit = candidates.find((_, j) => held[j]);
     if (hit) return hit;
   }
   return null;

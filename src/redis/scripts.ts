@@ -1,3 +1,4 @@
+import { encodeStoredEvent, lastWireTextOfEachMessageId, storedEventWireText } from '../events/stored-event';
 import { RedisClient } from './client';
 import { LUA_COMMANDS } from './commands';
 import type { StreamChangeWrite } from './key-batch';
@@ -72,11 +73,12 @@ export interface TimerTake {
   dropExpireTimer: boolean;
 }
 
+/** A taken stream's events as wire text (whatever form they are stored in). */
 export type TimerTakeReply = { taken: string[] } | 'stale' | 'changed' | 'fenced';
 
 function timerTakeReply(reply: unknown): TimerTakeReply {
   const [status, ...events] = reply as [number, ...string[]];
-  if (status === 1) return { taken: events };
+  if (status === 1) return { taken: events.map(storedEventWireText) };
   if (status === 0) return 'stale';
   return status === FENCED ? 'fenced' : 'changed';
 }
@@ -240,7 +242,7 @@ export const scripts = {
         change.seenAt,
         change.forgetSeenBefore,
         change.seenRetentionSeconds,
-        ...change.events.flat(),
+        ...change.events.flatMap(([messageId, wireText]) => [messageId, encodeStoredEvent(wireText)]),
       ],
     );
     return fencedReply(reply);
@@ -277,7 +279,10 @@ export const scripts = {
     return timerTakeReply(reply);
   },
 
-  /** readRetryRecord-3.lua: a stream's metadata, failed attempts and events, read at one instant. */
+  /**
+   * readRetryRecord-3.lua: a stream's metadata, failed attempts and events (wire text, one per
+   * message id), read at one instant.
+   */
   async readRetryRecord(
     redis: RedisClient,
     keys: PartitionKeys,
@@ -289,8 +294,14 @@ export const scripts = {
       [keys.stream(streamId), keys.retry(streamId), keys.events(streamId)],
       [],
     );
-    const [metaText, attemptsText, ...events] = reply as [string | null, string | null, ...string[]];
-    return { metaText, attemptsText, events };
+    const [metaText, attemptsText, ...stored] = reply as [string | null, string | null, ...string[]];
+    return { metaText, attemptsText, events: lastWireTextOfEachMessageId(stored.map(storedEventWireText)) };
+  },
+
+  /** readStreamEvents-1.lua: a stream's events as wire text, as stored (a message id may repeat). */
+  async readStreamEvents(redis: RedisClient, keys: PartitionKeys, streamId: string): Promise<string[]> {
+    const stored = await runRaw(redis, 'readStreamEvents', [keys.events(streamId)], []);
+    return (stored as string[]).map(storedEventWireText);
   },
 
   /** setClock-2.lua: the clock fields `updates`, while the clock still holds `read`. */

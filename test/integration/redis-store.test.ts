@@ -1,9 +1,11 @@
+import { encodeEvent } from '../../src/events/wire';
 import { RedisConnectionPool } from '../../src/redis/connection-pool';
+import { locateStreamHolding, getStreamView } from '../../src/redis/query';
 import { MemoryPartitionStore } from '../../src/streams/memory-store';
 import { PartitionProcessor } from '../../src/streams/processor';
 import { PartitionStore } from '../../src/streams/store';
 import { LostOwnershipError } from '../../src/redis/errors';
-import { RedisPartitionStore } from '../../src/redis/partition-store';
+import { checkPartitionCount, RedisPartitionStore } from '../../src/redis/partition-store';
 import { MatchedEvent, StreamRecord } from '../../src/streams/model';
 import { simpleTrigger, testEvent } from '../support/simple-trigger';
 import { testNamespace } from '../support/namespace';
@@ -169,5 +171,109 @@ describe('Redis partition store', () => {
     expect(await redis.listStreams({ state: 'active' })).toEqual([]);
     expect(conflicts).toBeGreaterThan(0); // the race really happened
     await widePool.close();
+  });
+
+  describe('stored events', () => {
+    const trigger = simpleTrigger({ fireType: 'compute.instance.exists', expireAfterSeconds: 1000 });
+    const triggers = new Map([[trigger.name, trigger]]);
+    // The stream queries go through every partition of the namespace's repartition topic.
+    beforeAll(() => pool.with((c) => checkPartitionCount(c, ns.prefix, 8)));
+
+    /** An event with a trait of every type and times at microsecond precision. */
+    function typed(type: string, instance: string, second: number, id: string): MatchedEvent {
+      const m = matched(trigger, type, instance, second, id);
+      m.event.timestamp += 7;
+      m.event.traits.memory_mb = { type: 'int', value: 2048 };
+      m.event.traits.ratio = { type: 'float', value: 0.25 };
+      m.event.traits.launched_at = { type: 'datetime', value: 1767304578543001 };
+      m.event.traits.note = { type: 'text', value: 'ünïcødé "quoted"' };
+      return m;
+    }
+
+    /** The records of these batches through a store, fired at the end. */
+    async function records(s: PartitionStore, batches: MatchedEvent[][], between?: () => Promise<void>) {
+      const emitted: StreamRecord[] = [];
+      const processor = new PartitionProcessor(s, triggers, 'event', async (out) => {
+        emitted.push(...out);
+      });
+      for (const [i, batch] of batches.entries()) {
+        if (i > 0) await between?.();
+        await processor.apply(batch, 0);
+      }
+      await processor.runTimers(10_000 * S);
+      return emitted;
+    }
+
+    test('a list of deflated values, read back into the very records the memory store builds', async () => {
+      const s = store(5);
+      await s.claim();
+      const batches = [
+        [
+          typed('compute.instance.update', 'v', 100, 'v-1'),
+          typed('compute.instance.update', 'v', 101, 'v-2'),
+        ],
+        [typed('compute.instance.exists', 'v', 102, 'v-3')],
+      ];
+      let streamId = '';
+      const got = await records(s, batches, async () => {
+        streamId = (await s.listStreams({ state: 'active' }))[0].id;
+        const kind = await pool.with((c) => c.type(s.keys.events(streamId)));
+        const values = await pool.with((c) => c.lrangeBuffer(s.keys.events(streamId), 0, -1));
+        expect(kind).toBe('list');
+        expect(values.map((v) => v[0])).toEqual([1, 1]);
+      });
+      const want = await records(new MemoryPartitionStore(5), batches);
+      expect(got.map((r) => JSON.stringify(r.events))).toEqual(want.map((r) => JSON.stringify(r.events)));
+      const view = await pool.with((c) => getStreamView(c, ns.prefix, streamId));
+      expect(JSON.stringify(view!.events)).toBe(JSON.stringify(want[0].events));
+    });
+
+    test('a stream an earlier version stored as a hash of wire text is read, extended and fired whole', async () => {
+      const s = store(6);
+      await s.claim();
+      const first = typed('compute.instance.update', 'h', 100, 'h-1');
+      const batches = [[first], [typed('compute.instance.exists', 'h', 101, 'h-2')]];
+      let streamId = '';
+      const got = await records(s, batches, async () => {
+        // What the earlier version left: the stream's events as a hash of message_id → wire text.
+        streamId = (await s.listStreams({ state: 'active' }))[0].id;
+        const key = s.keys.events(streamId);
+        await pool.with((c) => c.multi().del(key).hset(key, 'h-1', encodeEvent(first.event)).exec());
+        const located = await pool.with((c) =>
+          locateStreamHolding(c, ns.prefix, trigger.name, first.key, 'h-1'),
+        );
+        expect(located.meta?.id).toBe(streamId);
+        expect(located.foundBy).toBe('active pointer');
+      });
+      const key = s.keys.events(streamId);
+      expect(await pool.with((c) => c.hlen(key))).toBe(2); // the old hash took the new event
+      const want = await records(new MemoryPartitionStore(6), batches);
+      expect(got.map((r) => JSON.stringify(r.events))).toEqual(want.map((r) => JSON.stringify(r.events)));
+    });
+
+    test('the hash of an upgraded stream keeps taking events, and both forms of value are read', async () => {
+      const s = store(7);
+      await s.claim();
+      const first = typed('compute.instance.update', 'u', 100, 'u-1');
+      await s.applyKey(trigger, first.key, [first], 'event', 0);
+      const streamId = (await s.listStreams())[0].id;
+      const key = s.keys.events(streamId);
+      await pool.with((c) => c.multi().del(key).hset(key, 'u-1', encodeEvent(first.event)).exec());
+      const second = typed('compute.instance.update', 'u', 101, 'u-2');
+      await s.applyKey(trigger, first.key, [second], 'event', 0);
+      const values = await pool.with((c) => c.hgetallBuffer(key));
+      expect(Object.keys(values).sort()).toEqual(['u-1', 'u-2']);
+      expect(values['u-1'].toString()).toBe(encodeEvent(first.event));
+      expect(values['u-2'][0]).toBe(1);
+      const view = await pool.with((c) => getStreamView(c, ns.prefix, streamId));
+      expect(view!.events!.map((e) => encodeEvent(e))).toEqual([
+        encodeEvent(first.event),
+        encodeEvent(second.event),
+      ]);
+      const scanned = await pool.with((c) =>
+        locateStreamHolding(c, ns.prefix, trigger.name, 'elsewhere', 'u-2'),
+      );
+      expect([scanned.meta?.id, scanned.foundBy]).toEqual([streamId, 'stream scan']);
+    });
   });
 });

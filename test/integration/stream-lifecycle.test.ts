@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { encodeEvent } from '../../src/events/wire';
 import { buildApi } from '../../src/api/server';
 import { WinchesterMetrics } from '../../src/metrics/metrics';
 import { RedisConnectionPool } from '../../src/redis/connection-pool';
@@ -156,5 +157,30 @@ describe("a worker's claim and finish scripts", () => {
     expect(await redis.exists(keys.claim(stream))).toBe(0);
     expect(await redis.sismember(keys.pending, stream)).toBe(0);
     expect(await renewClaim(redis, keys, claimBy(holder, serial))).toBe(false);
+  });
+
+  test('a stream whose events an earlier version kept in a hash is re-emitted whole and purged', async () => {
+    const upgraded = `${namespace}.upgraded`;
+    const record = (await seedStreams(redis, pool, upgraded)).failed[0];
+    const keys = keysForStream(upgraded, record.stream_id);
+    // The earlier layout: message id → plain wire text.
+    const byId = record.events.flatMap((e) => [e.message_id, encodeEvent(e)]);
+    await redis
+      .multi()
+      .del(keys.events(record.stream_id))
+      .hset(keys.events(record.stream_id), ...byId)
+      .exec();
+    const { serial } = await resetStream(redis, upgraded, record.stream_id);
+    const store = new RedisPartitionStore(record.partition, pool, {
+      namespace: upgraded,
+      seenRetentionSeconds: 60,
+      maxAttempts: 10,
+    });
+    const trigger = simpleTrigger({ expireAfterSeconds: 100 });
+    const [again] = await store.pendingEmissions(new Map([[trigger.name, trigger]]));
+    expect(JSON.stringify(again.events)).toBe(JSON.stringify(record.events));
+    const opts = { purge: true, tombstoneSeconds: 60, outcome: '{}' };
+    expect(await finishStream(redis, keys, record.stream_id, serial, 'completed', opts)).toBe('finished');
+    expect(await redis.exists(keys.events(record.stream_id))).toBe(0);
   });
 });

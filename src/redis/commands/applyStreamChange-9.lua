@@ -20,6 +20,7 @@
     KEYS[6] the partition's fire timers      <partition base>t:fire
     KEYS[7] the stream's metadata            <partition base>s:<stream id>
     KEYS[8] the stream's events              <partition base>e:<stream id>
+                                             (a list; a hash when stored by an earlier version)
     KEYS[9] the metadata of the stream the pointer names as read (KEYS[7] when the same)
 
     ARGV[1] the owner epoch the caller holds
@@ -33,7 +34,7 @@
     ARGV[9] when the events were seen, in epoch milliseconds
     ARGV[10] seen ids scored below this (epoch milliseconds) are forgotten
     ARGV[11] how long the key's seen ids are kept, in seconds
-    ARGV[12], ARGV[13], ... the new events: message_id, wire text, message_id, wire text, ...
+    ARGV[12], ARGV[13], ... the new events: message_id, stored value, message_id, stored value, ...
 
   Output:
      1  applied
@@ -56,7 +57,7 @@ for i = FIRST_EVENT, #ARGV, 2 do
   end
 end
 
--- HSET and ZADD take the pairs a chunk at a time: unpack is bounded by Lua's C stack.
+-- RPUSH, HSET and ZADD take their arguments a chunk at a time: unpack is bounded by Lua's C stack.
 local CHUNK = 1000
 local function inChunks(command, key, pairs)
   for from = 1, #pairs, CHUNK do
@@ -64,10 +65,11 @@ local function inChunks(command, key, pairs)
   end
 end
 
-local fields, seen = {}, {}
+local fields, values, seen = {}, {}, {}
 for i = FIRST_EVENT, #ARGV, 2 do
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
+  values[#values + 1] = ARGV[i + 1]
   seen[#seen + 1] = ARGV[9]
   seen[#seen + 1] = ARGV[i]
 end
@@ -75,7 +77,15 @@ redis.call('SET', KEYS[7], ARGV[4])
 if ARGV[6] == '1' then
   redis.call('SADD', KEYS[4], ARGV[5])
 end
-inChunks('HSET', KEYS[8], fields)
+-- A list keeps a value in a few bytes more than its own; a hash of values over
+-- hash-max-listpack-value (64 bytes) costs a table entry and two allocations per field. The
+-- seen ids, checked above, keep duplicates out. A stream an earlier version opened as a hash
+-- stays one.
+if redis.call('TYPE', KEYS[8]).ok == 'hash' then
+  inChunks('HSET', KEYS[8], fields)
+else
+  inChunks('RPUSH', KEYS[8], values)
+end
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[5])
 if ARGV[8] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[8], ARGV[5])

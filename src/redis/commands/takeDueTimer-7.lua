@@ -11,6 +11,7 @@
     KEYS[1] the partition's owner epoch      <partition base>epoch
     KEYS[2] the stream's metadata            <partition base>s:<stream id>
     KEYS[3] the stream's events              <partition base>e:<stream id>
+                                             (a list, or a hash when stored by an earlier version)
     KEYS[4] the partition's fire timers      <partition base>t:fire
     KEYS[5] the partition's expire timers    <partition base>t:expire
     KEYS[6] the partition's pending emissions <partition base>pending
@@ -24,7 +25,7 @@
     ARGV[6] the stream id
 
   Output:
-    {1, event, event, ...}  taken, with the wire text of each of its events
+    {1, event, event, ...}  taken, with the stored value of each of its events
     {0}   a stale timer: the entries named were dropped
     {-1}  the metadata changed since the caller read it; nothing written
     {-2}  the owner epoch moved on (another instance owns the partition); nothing written
@@ -49,6 +50,11 @@ if redis.call('GET', KEYS[7]) == ARGV[6] then
   redis.call('DEL', KEYS[7])
 end
 redis.call('SADD', KEYS[6], ARGV[6])
-local taken = redis.call('HVALS', KEYS[3])
+local taken
+if redis.call('TYPE', KEYS[3]).ok == 'hash' then
+  taken = redis.call('HVALS', KEYS[3])
+else
+  taken = redis.call('LRANGE', KEYS[3], 0, -1)
+end
 table.insert(taken, 1, 1)
 return taken

@@ -19,6 +19,7 @@ const REPLIES: Record<CommandName, unknown> = {
   claimStream: 1,
   finishStream: 1,
   readRetryRecord: [null, null],
+  readStreamEvents: [],
   releaseRetry: 1,
   renewClaim: 1,
   resetStream: 1,
@@ -76,6 +77,7 @@ test('every Lua command is given keys of one partition only, whatever its stream
   await scripts.takeRetry(client, keys, id, { now: 1, leaseUntil: 2 });
   await scripts.releaseRetry(client, keys, id, 2);
   await scripts.readRetryRecord(client, keys, id);
+  await scripts.readStreamEvents(client, keys, id);
   await scripts.applyStreamChange(client, keys, epoch, {
     key: streamKey,
     expectedPointer: '3.{previous}',
