@@ -5,7 +5,9 @@
  * `--instances` streams held active, a sixth of them firing per round) at that rate for
  * `--minutes`, with every instance given an active stream before the timing starts. Fire
  * latency is from just before a firing notification is produced to its stream record on
- * `<ns>.streams`, once per fired stream; printed per minute and over the whole run.
+ * `<ns>.streams`, once per fired stream; printed per minute and over the whole run, with
+ * each stage's p50/p99 as the roles' `winchester_stage_latency_seconds` (and the worker's
+ * pipeline duration, as `worker`) tell them (`stages` in --json; see docs/metrics.md).
  *
  *   node dist/bench/latency.js --minutes N [--rate R] [--instances 150000] [--copies 3] [--keep] [--json]
  *
@@ -22,6 +24,13 @@ import { dropNamespaces } from './support/namespaces';
 import { ensureStack, runBenchmark } from './support/run';
 import { SoakRun, startSoakRun, streamsAndTimerLag } from './support/soak-load';
 import { latencySummary, rounded } from './support/stats';
+import {
+  listeningPorts,
+  scrapeStages,
+  StageFigures,
+  stageFigures,
+  StageSnapshot,
+} from './support/stage-latency';
 
 interface Options {
   minutes: number;
@@ -66,11 +75,47 @@ interface MinuteRow {
   awaited: number;
   active_streams: number;
   timer_lag_s: number;
+  /** Each stage's p50/p99 over the minute, from the roles' /metrics. */
+  stages: Record<string, StageFigures>;
+}
+
+/** The roles' /metrics, scraped for the stage histograms: one snapshot after another. */
+class StageScraper {
+  private readonly ports: number[];
+  readonly first: Promise<StageSnapshot>;
+  private last: StageSnapshot = new Map();
+
+  constructor(run: SoakRun) {
+    this.ports = run.roles.flatMap(({ child }) => (child.pid ? listeningPorts(child.pid) : []));
+    this.first = this.scrape();
+  }
+
+  async scrape(): Promise<StageSnapshot> {
+    this.last = await scrapeStages(this.ports);
+    return this.last;
+  }
+
+  /** The stages since the previous scrape. */
+  async sincePrevious(): Promise<Record<string, StageFigures>> {
+    const before = this.last;
+    return stageFigures(before, await this.scrape());
+  }
+
+  /** The stages since the first scrape, up to the last. */
+  async overall(): Promise<Record<string, StageFigures>> {
+    return stageFigures(await this.first, this.last);
+  }
 }
 
 /** Holds the load for `minutes`, a row a minute; every latency measured goes into `all`. */
-async function minuteByMinute(run: SoakRun, minutes: number, all: number[]): Promise<MinuteRow[]> {
+async function minuteByMinute(
+  run: SoakRun,
+  minutes: number,
+  all: number[],
+  stages: StageScraper,
+): Promise<MinuteRow[]> {
   const rows: MinuteRow[] = [];
+  await stages.first;
   for (let minute = 1; minute <= minutes; minute++) {
     await sleep(Math.max(0, run.load.startedAt + minute * 60_000 - Date.now()));
     const samples = run.probe.take();
@@ -86,6 +131,7 @@ async function minuteByMinute(run: SoakRun, minutes: number, all: number[]): Pro
       awaited: run.probe.awaited,
       active_streams: activeStreams,
       timer_lag_s: timerLagSeconds,
+      stages: await stages.sincePrevious(),
     };
     progress(JSON.stringify(row));
     rows.push(row);
@@ -116,7 +162,8 @@ async function measure(options: Options) {
     prefill: true,
   });
   const all: number[] = [];
-  const minutes = await minuteByMinute(run, options.minutes, all).finally(() => run.stop());
+  const stages = new StageScraper(run);
+  const minutes = await minuteByMinute(run, options.minutes, all, stages).finally(() => run.stop());
   if (!options.keep) await dropNamespaces(kafka, connection.redisUrl, [run.settings.namespace]);
   const overall = latencySummary(all);
   return {
@@ -130,6 +177,7 @@ async function measure(options: Options) {
     sent_per_s: rounded(run.load.sent / (options.minutes * 60)),
     active_streams: minutes.at(-1)?.active_streams ?? 0,
     instances: options.instances,
+    stages: await stages.overall(),
     minutes,
     run_dir: run.runDir,
   };
@@ -149,8 +197,21 @@ function table(r: Result): string {
     rows.join('') +
     `\nrate ${r.rate_per_s}/s (${peak}; ${r.sent_per_s}/s sent), ${r.active_streams} active streams\n` +
     `fire latency over the run: p50 ${r.fire_latency_p50_ms} ms, p99 ${r.fire_latency_p99_ms} ms (${r.fired} fired streams; ${r.fires_still_awaited} firing notifications without their stream record at the end)\n` +
-    `roles' logs: ${r.run_dir}\n`
+    `roles' logs: ${r.run_dir}\n\n` +
+    stageTable(r)
   );
+}
+
+/** A row per stage: p50/p99 (ms) of each minute, then over the run. */
+function stageTable(r: Result): string {
+  const names = Object.keys(r.stages);
+  const cell = (f: StageFigures | undefined) => (f ? `${f.p50_ms ?? '-'}/${f.p99_ms ?? '-'}` : '-');
+  const head = `stage p50/p99 ms\t${r.minutes.map((m) => `min ${m.minute}`).join('\t')}\toverall\tsamples\n`;
+  const rows = names.map(
+    (stage) =>
+      `${stage}\t${r.minutes.map((m) => cell(m.stages[stage])).join('\t')}\t${cell(r.stages[stage])}\t${r.stages[stage].count}\n`,
+  );
+  return head + rows.join('');
 }
 
 async function main() {

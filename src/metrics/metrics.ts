@@ -3,6 +3,7 @@ import { newDistillStats } from '../distiller/outcome';
 import type { TopologySettings } from '../config/topology-settings';
 import { triggerDebugger } from '../triggers/debug';
 import { buildInfo } from './build-info';
+import { LatencyStage, STAGE_BUCKETS, stageTimers } from './stage-latency';
 
 /** DLQ reasons other than the distiller's error categories, as the roles label them. */
 export const DLQ_REASON = {
@@ -246,6 +247,20 @@ export class WinchesterMetrics {
     registers: [this.registry],
   });
 
+  readonly stageSeconds: Histogram<'stage'> = new Histogram({
+    name: 'winchester_stage_latency_seconds',
+    help: 'Time spent in each stage between a notification and its fired stream record, and the whole way',
+    labelNames: ['stage'],
+    buckets: STAGE_BUCKETS,
+    registers: [this.registry],
+    // The stages hold their samples until a scrape (or a full buffer): hand them over first.
+    collect: () => {
+      for (const timer of Object.values(this.stages)) timer.flush();
+    },
+  });
+  /** Where the roles record stage latencies (see stage-latency.ts). */
+  readonly stages = stageTimers((stage) => this.stageSeconds.labels(stage));
+
   constructor(readonly role: string) {
     labelForRole(this.registry, role);
   }
@@ -282,6 +297,7 @@ export class WinchesterMetrics {
       this.notificationsDropped,
       Object.keys(stats.dropped).map((reason) => ({ reason })),
     );
+    this.zeroStages(['distill']);
     const reasons = [...Object.keys(stats.errors), DLQ_REASON.oversized];
     zero(
       this.dlqRecords,
@@ -307,6 +323,12 @@ export class WinchesterMetrics {
     zero(this.triggerChecks, checks);
     zero(this.triggerChecksPassed, checks);
     zero(this.dlqRecords, [{ topic: topics.eventsDlq, reason: DLQ_REASON.undecodableEvent }]);
+    this.zeroStages(['events_hop', 'repartition_hop', 'redis_apply', 'timer_wait', 'emit', 'end_to_end']);
+  }
+
+  /** The stages this role times have a series from the start, as the counters do. */
+  private zeroStages(stages: LatencyStage[]): void {
+    for (const stage of stages) this.stageSeconds.zero({ stage });
   }
 
   private initialiseWorker(topology: KnownTopology, topics: TopologySettings['topics']): void {

@@ -208,9 +208,11 @@ export function recordDistillerOutcomes(
       counters.consumed++;
       metrics?.notificationsConsumed.inc();
     })
-    .on('distilled', () => {
+    .on('distilled', ({ source }) => {
       counters.distilled++;
       metrics?.notificationsDistilled.inc();
+      // Notification appended to its topic → its event ready to produce (the chunk's send follows).
+      metrics?.stages.distill.sinceRecord(source.message.timestamp);
     })
     .on('dropped', ({ source, reason }) => {
       counters.dropped++;

@@ -108,9 +108,11 @@ export function recordEventRouterOutcomes(
 ): void {
   const reason = DLQ_REASON.undecodableEvent;
   events
-    .on('consumed', () => {
+    .on('consumed', ({ message }) => {
       counters.eventsConsumed++;
       metrics?.eventsConsumed.inc();
+      // The event record's producer (distiller or worker) sent it → stage 1 reads it.
+      metrics?.stages.events_hop.sinceRecord(message.timestamp);
     })
     .on('undecodable', ({ source, error }) => {
       tally(counters.dlq, reason);

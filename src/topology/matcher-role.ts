@@ -2,10 +2,11 @@ import { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { WinchesterEvent } from '../events/event';
 import Redlock from 'redlock';
 import { WinchesterMetrics } from '../metrics/metrics';
+import { TimerTiming } from '../metrics/stage-latency';
 import { reportTriggerDebugging, TriggerDebugReporting } from '../metrics/trigger-debug';
 import { createRedisClient, RedisClient } from '../redis/client';
 import { RedisConnectionPool } from '../redis/connection-pool';
-import { checkPartitionCount, RedisPartitionStore } from '../redis/partition-store';
+import { checkPartitionCount, RedisPartitionStore, RedisStoreOptions } from '../redis/partition-store';
 import { PartitionProcessor } from '../streams/processor';
 import {
   TriggerCatalog,
@@ -14,6 +15,8 @@ import {
   TriggerVersionSource,
 } from '../streams/trigger-catalog';
 import { TriggerRuntime } from '../streams/trigger-runtime';
+import type { DueTimer } from '../streams/model';
+import type { Micros } from '../time/micros';
 import { Logger, roleLogger } from '../util/logger';
 import { BatchLoop, SourceRecord } from './batch-loop';
 import { EventRouter, EventRouterOutcomes, recordEventRouterOutcomes, RoutedEvent } from './event-router';
@@ -27,7 +30,7 @@ import { createProducer, createRoleConsumer, disconnectAll, sendAll } from './ro
 import { jsonSerializers, RecordDecoder, TopologySerializers } from './serialization';
 import { TopologySettings } from '../config/topology-settings';
 import { StreamEmitter } from './stream-emitter';
-import { TimerLoop } from './timer-loop';
+import { TimerLoop, TimerLoopOptions } from './timer-loop';
 import { partitionCount } from './topics';
 
 export interface MatcherCounters extends PartitionCounters {
@@ -83,7 +86,7 @@ export async function startMatcher(
   recordPartitionOutcomes(events, recorders);
   const sourceCount = partitions.events;
   const assignment = new PartitionAssignment(
-    partitionTasks({ settings, catalog, sourceCount, redis, clients, events, serializers }),
+    partitionTasks({ settings, catalog, sourceCount, redis, clients, events, serializers, metrics }),
     events,
   );
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
@@ -91,21 +94,20 @@ export async function startMatcher(
   );
   const debugReporting = followTriggerDebugging(versions, catalog, settings, recorders);
 
+  const timers = new TimerLoop(() => assignment.tasks.values(), timerOptions(settings, metrics), events);
   await consumer.run({
     eachBatchAutoResolve: false,
     // Every partition of both stages at once: kafkajs fetches again only when a fetch's
     // batches are all handled, so a slow stage-2 batch must not hold stage 1's back.
     partitionsConsumedConcurrently: partitions.events + partitions.repartition,
     eachBatch: async (payload: EachBatchPayload) => {
-      if (payload.batch.topic === settings.topics.events) await stage1.run(payload);
-      else await assignment.taskFor(payload.batch.partition).process(payload);
+      if (payload.batch.topic === settings.topics.events) return stage1.run(payload);
+      const task = assignment.taskFor(payload.batch.partition);
+      await task.process(payload);
+      // Not awaited: the streams the batch made due fire while the next fetch goes on.
+      timers.afterBatch(task);
     },
   });
-  const timers = new TimerLoop(
-    () => assignment.tasks.values(),
-    { intervalMs: settings.timerIntervalMs, clock: settings.clock, measureGauges: metrics !== undefined },
-    events,
-  );
   timers.start();
 
   const stop = () => stopMatcher({ timers, debugReporting, clients, assignment, redis });
@@ -117,6 +119,15 @@ export async function startMatcher(
     owned: assignment.tasks,
     consumer,
     stop,
+  };
+}
+
+/** The timer loop's settings; its gauges cost Redis reads, so only a process with metrics measures them. */
+function timerOptions(settings: TopologySettings, metrics?: WinchesterMetrics): TimerLoopOptions {
+  return {
+    intervalMs: settings.timerIntervalMs,
+    clock: settings.clock,
+    measureGauges: metrics !== undefined,
   };
 }
 
@@ -287,23 +298,57 @@ interface TaskParts {
   clients: MatcherKafka;
   events: RoleEvents<PartitionOutcomes>;
   serializers: TopologySerializers;
+  metrics?: WinchesterMetrics;
+}
+
+/** A partition's store whose due-timer reads and acknowledged emissions are timed (TimerTiming). */
+class TimedPartitionStore extends RedisPartitionStore {
+  constructor(
+    partition: number,
+    pool: RedisConnectionPool,
+    options: RedisStoreOptions,
+    private readonly timing: TimerTiming,
+  ) {
+    super(partition, pool, options);
+  }
+
+  override async dueTimers(now: Micros, limit: number): Promise<DueTimer[]> {
+    const due = await super.dueTimers(now, limit);
+    this.timing.taken(due);
+    return due;
+  }
+
+  override async emitted(streamIds: string[]): Promise<void> {
+    this.timing.acknowledged(streamIds.length);
+    await super.emitted(streamIds);
+  }
 }
 
 /** Makes the task of a repartition partition: its Redis store, stream engine and timer lease. */
 function partitionTasks(parts: TaskParts) {
-  const { settings, catalog, sourceCount, redis, clients, events, serializers } = parts;
-  const emitter = new StreamEmitter(clients.streamProducer, settings, events, serializers.streams);
+  const { settings, catalog, sourceCount, redis, clients, events, serializers, metrics } = parts;
+  const emitter = new StreamEmitter(
+    clients.streamProducer,
+    settings,
+    events,
+    serializers.streams,
+    metrics?.stages,
+  );
   const deadLetterRecord = async (source: SourceRecord, error: unknown) => {
     const record = deadLetter(source, (error as Error).message, {}, settings.maxRecordBytes);
     await sendAll(clients.producer, settings.topics.eventsDlq, [record]);
   };
   return (partition: number): PartitionTask => {
-    const store = new RedisPartitionStore(partition, redis.pool, {
+    const storeOptions: RedisStoreOptions = {
       namespace: settings.namespace,
       seenRetentionSeconds: settings.seenRetentionSeconds,
       maxAttempts: 50,
       onConflict: (trigger) => events.emit('lockRetry', { trigger }),
-    });
+    };
+    const timing = metrics && new TimerTiming(metrics.stages, settings.clock === 'wall');
+    const store = timing
+      ? new TimedPartitionStore(partition, redis.pool, storeOptions, timing)
+      : new RedisPartitionStore(partition, redis.pool, storeOptions);
     const processor = new PartitionProcessor(
       store,
       catalog,
@@ -315,7 +360,15 @@ function partitionTasks(parts: TaskParts) {
     const lease = new PartitionLease(redis.redlock, store.keys.lease);
     const seek = (offset: string) =>
       clients.consumer.seek({ topic: settings.topics.repartition, partition, offset });
-    const deps = { store, processor, lease, events, deadLetter: deadLetterRecord, seek };
+    const deps = {
+      store,
+      processor,
+      lease,
+      events,
+      deadLetter: deadLetterRecord,
+      seek,
+      latency: metrics?.stages,
+    };
     return new PartitionTask(partition, deps, { clock: settings.clock, sourceCount });
   };
 }

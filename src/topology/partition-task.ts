@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import type { StageTimers } from '../metrics/stage-latency';
 import { LostOwnershipError } from '../redis/errors';
 import { ClockMode } from '../streams/engine';
 import { MatchedEvent } from '../streams/model';
@@ -32,6 +34,8 @@ export interface PartitionTaskDeps {
   seek(offset: string): void;
   /** The wall clock, in microseconds (Date.now unless given). */
   wallClock?: () => Micros;
+  /** Where the repartition hop and each segment's Redis work are timed (none: not timed). */
+  latency?: Pick<StageTimers, 'repartition_hop' | 'redis_apply'>;
 }
 
 export interface PartitionTaskOptions {
@@ -124,6 +128,11 @@ export class PartitionTask {
     return this.whileOwning('reemit', 0, () => this.reemit());
   }
 
+  /** Whether the timer lease was held at its last renewal (no Redis call). */
+  get leaseHeld(): boolean {
+    return this.deps.lease.held;
+  }
+
   /** Renews (or takes) the timer lease while the task owns its partition; false when it cannot. */
   async holdLease(): Promise<boolean> {
     if (!this.owning) return false;
@@ -197,6 +206,7 @@ export class PartitionTask {
   private batchWrites(): PartitionWrites {
     return {
       alreadyApplied: (offset) => this.appliedUpTo !== null && BigInt(offset) <= this.appliedUpTo,
+      received: (timestampMs) => this.deps.latency?.repartition_hop.sinceRecord(timestampMs),
       applyEvents: (segment) => this.applyEvents(segment),
       moveClock: (marks, floor) => this.moveClock(marks, floor),
       storeOffset: (offset) => {
@@ -216,7 +226,9 @@ export class PartitionTask {
     // Before any watermark, the event clock's "now" is the segment's first event time.
     const now =
       this.options.clock === 'wall' ? this.wallClock() : (this.eventClock ?? segment[0].event.timestamp);
+    const started = performance.now();
     await this.processor.apply(segment, now);
+    this.deps.latency?.redis_apply.observe((performance.now() - started) / 1000);
   }
 
   /** Event clock: the partition's clock follows the watermarks (never backwards; the store sees to it). */

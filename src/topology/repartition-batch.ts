@@ -14,6 +14,8 @@ export interface RepartitionPayload extends BatchPayload {
 export interface PartitionWrites {
   /** The record at `offset` is in Redis already (applied before a crash or a move). */
   alreadyApplied(offset: string): boolean;
+  /** An event record was taken, sent at `timestampMs` (its Kafka timestamp): for the hop's latency. */
+  received?(timestampMs: string): void;
   applyEvents(segment: MatchedEvent[]): Promise<void>;
   /** Records watermarks and the clock floor, then runs the timers the moved clock made due. */
   moveClock(marks: ReadonlyMap<number, Micros>, floor: Micros | null): Promise<void>;
@@ -65,6 +67,7 @@ export class RepartitionBatch {
     }
     const record = await this.decode(message);
     if (record?.type === 'event') {
+      this.writes.received?.(message.timestamp);
       // Events after a clock move see the timers that move ran.
       await this.applyClock();
       this.segment.push(record.matched);

@@ -1,4 +1,6 @@
 import { CompressionTypes, Message, Producer } from 'kafkajs';
+import type { StageTimers } from '../metrics/stage-latency';
+import { ClockMode } from '../streams/engine';
 import { StreamRecord } from '../streams/model';
 import { PartitionOutcomes } from './partition-outcomes';
 import { RoleEvents } from './role-events';
@@ -9,6 +11,8 @@ export interface StreamEmitterOptions {
   topics: { streams: string; streamsDlq: string };
   /** The record limit the topics are sized for: larger stream records go to the DLQ instead. */
   maxRecordBytes: number;
+  /** Under the wall clock, fired records are timed end to end (see `timeEndToEnd`). */
+  clock?: ClockMode;
 }
 
 /**
@@ -23,6 +27,7 @@ export class StreamEmitter {
     private readonly events: RoleEvents<PartitionOutcomes>,
     /** JSON, or Avro through the schema registry. */
     private readonly serializer: RecordSerializer<StreamRecord> = jsonSerializers.streams,
+    private readonly latency?: Pick<StageTimers, 'end_to_end'>,
   ) {}
 
   /** Produces the records; resolves once every one is acknowledged. Bound: the processor calls it as a function. */
@@ -35,7 +40,22 @@ export class StreamEmitter {
       maxBytes: maxRecordBytes,
       compression: CompressionTypes.GZIP,
     });
+    this.timeEndToEnd(records);
   };
+
+  /**
+   * A fired stream, acknowledged: how long since its newest event's notification was made
+   * (the event's own timestamp; the notification's Kafka timestamp does not travel with
+   * stream state). Under the event clock a stream fires when the data says, not the wall.
+   */
+  private timeEndToEnd(records: StreamRecord[]): void {
+    if (!this.latency || this.options.clock !== 'wall') return;
+    const now = Date.now() * 1000;
+    for (const { kind, events } of records) {
+      if (kind === 'fired' && events.length)
+        this.latency.end_to_end.sinceMicros(events[events.length - 1].timestamp, now);
+    }
+  }
 
   private async split(records: StreamRecord[]): Promise<{ fitting: Message[]; tooLarge: Message[] }> {
     const fitting: Message[] = [];

@@ -7,7 +7,7 @@ import { RoleEvents } from './role-events';
 /** What the loop drives of a partition task. */
 export type TimedTask = Pick<
   PartitionTask,
-  'partition' | 'owning' | 'holdLease' | 'punctuate' | 'reemitPending' | 'timerBacklog'
+  'partition' | 'owning' | 'leaseHeld' | 'holdLease' | 'punctuate' | 'reemitPending' | 'timerBacklog'
 >;
 
 export interface TimerLoopOptions {
@@ -26,6 +26,7 @@ const SLOW_PERIOD_MS = 5000;
  * its timer lease and, holding it, runs its wall-clock timers (under the event clock they
  * follow the watermark inside `process` instead); every ~5 s it also re-emits what was never
  * acknowledged. One turn at a time: a turn still running when the next is due skips it.
+ * Between turns, `afterBatch` runs a partition's timers as soon as a batch has gone in.
  */
 export class TimerLoop {
   private timer?: NodeJS.Timeout;
@@ -34,6 +35,10 @@ export class TimerLoop {
   private stopped = false;
   private readonly slowEvery: number;
   private readonly wallClock: () => Micros;
+  /** Timer runs asked for by `afterBatch` and not finished yet, by partition. */
+  private readonly asked = new Map<number, Promise<void>>();
+  /** Partitions whose run was asked for again meanwhile: another follows it. */
+  private readonly askedAgain = new Set<number>();
 
   constructor(
     private readonly tasks: () => Iterable<TimedTask>,
@@ -51,13 +56,15 @@ export class TimerLoop {
 
   /**
    * No turn starts after this, and the turn in flight drives no further task; resolves once
-   * that turn has finished.
+   * that turn (and any run `afterBatch` started) has finished.
    */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
     await this.turn;
+    // A run that finishes asks for no other (stopped): the map empties.
+    while (this.asked.size) await Promise.all(this.asked.values());
   }
 
   /** One turn over every owned task (the interval calls it; a test may too). Never throws. */
@@ -75,6 +82,31 @@ export class TimerLoop {
     } catch (error) {
       this.events.emit('timerLoopFailed', { error });
     }
+  }
+
+  /**
+   * A batch went into `task`'s partition (wall clock): its timers run right after it, in the
+   * task's next turn, instead of at the loop's next turn. A fire time is set to the moment its
+   * batch was applied, so the streams the batch made due fire without waiting for the
+   * interval. Only while the task holds its timer lease (the loop's turns renew it); one run
+   * at a time per partition, and one more after it when asked meanwhile.
+   */
+  afterBatch(task: TimedTask): void {
+    if (this.stopped || this.options.clock !== 'wall' || !task.owning || !task.leaseHeld) return;
+    const { partition } = task;
+    if (this.asked.has(partition)) {
+      this.askedAgain.add(partition);
+      return;
+    }
+    const run = task
+      .punctuate(this.wallClock)
+      .then(() => undefined)
+      .catch((error: unknown) => this.events.emit('timerFailed', { partition, error }))
+      .finally(() => {
+        this.asked.delete(partition);
+        if (this.askedAgain.delete(partition)) this.afterBatch(task);
+      });
+    this.asked.set(partition, run);
   }
 
   private startTurn(): void {

@@ -288,5 +288,12 @@ describe('metrics of every role on real Kafka and Redis', () => {
     );
     expect(sampleNames('winchester_trigger_mismatches_total')).not.toContain('trigger="shutdowns"');
     expect(sampleNames('winchester_consumer_lag')).toMatch(/group="[^"]+",topic="[^"]+",partition="\d+"/);
+    // Every stage the replay passes was timed (timer_wait and end_to_end are the wall clock's).
+    const stageCounts = [...families.get('winchester_stage_latency_seconds')!.samples]
+      .filter(([name, value]) => name.includes('_count{') && value > 0)
+      .map(([name]) => /stage="([^"]+)"/.exec(name)?.[1]);
+    for (const stage of ['distill', 'events_hop', 'repartition_hop', 'redis_apply', 'emit']) {
+      expect(stageCounts).toContain(stage);
+    }
   });
 });
