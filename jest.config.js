@@ -3,6 +3,9 @@
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 module.exports = {
   testTimeout: 120000,
+  // A failed integration test may leave a role's client reconnecting to a service that
+  // globalTeardown then stops; the run has its verdict by then and must not hang CI.
+  forceExit: true,
   projects: [
     {
       displayName: 'unit',
