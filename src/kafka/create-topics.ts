@@ -1,14 +1,20 @@
 import { Admin, ITopicConfig } from 'kafkajs';
 
 /** What a broker answers about a topic created a moment ago while its metadata catches up. */
-const NOT_YET_KNOWN = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+const NOT_YET_KNOWN = new Set([
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_FOR_PARTITION',
+]);
 const POLL_MS = 100;
 
 /**
  * Creates topics (those that exist already are left alone) and waits until every partition of
  * each has a leader. kafkajs's own wait (`waitForLeaders`) gives up on UNKNOWN_TOPIC_OR_PARTITION,
  * which a KRaft broker answers for a while after a creation when it is busy: that is waited
- * out here as well, up to `timeoutMs`.
+ * out here as well, up to `timeoutMs`; and a partition's leader may refuse its offsets for a moment
+ * after the metadata names it (NOT_LEADER_FOR_PARTITION), so the topics are ready only once
+ * their offsets are listed.
  */
 export async function createTopicsAndWait(
   admin: Admin,
@@ -32,7 +38,10 @@ export async function createTopicsAndWait(
 async function allLed(admin: Admin, names: string[]): Promise<boolean> {
   try {
     const { topics } = await admin.fetchTopicMetadata({ topics: names });
-    return topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+    if (!topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)))
+      return false;
+    for (const name of names) await admin.fetchTopicOffsets(name);
+    return true;
   } catch (error) {
     if (NOT_YET_KNOWN.has((error as { type?: string }).type ?? '')) return false;
     throw error;
