@@ -34,10 +34,11 @@ export interface KafkaConnection {
 /**
  * Protocol errors kafkajs logs at error level although they are part of normal group
  * membership (a rebalance, a restarted member, a new group's coordinator still loading):
- * kafkajs retries or rejoins. Topic creation errors are thrown to the caller, which reports them.
+ * kafkajs retries or rejoins. Topic creation errors are thrown to the caller, which reports them;
+ * a partition's leader that is not ready yet, just after a creation, is waited out (create-topics.ts).
  */
 const ROUTINE_ERRORS =
-  /rebalancing|not aware of this member|not the correct coordinator|coordinator is loading|coordinator is not available|Topic creation errors/i;
+  /rebalancing|not aware of this member|not the correct coordinator|coordinator is loading|coordinator is not available|Topic creation errors|not the leader for that topic-partition|does not host this topic-partition/i;
 
 /** The text of a log entry that a password must never reach, and that the checks look at. */
 function entryText(message: string, extra: Record<string, unknown>): string {
